@@ -1,0 +1,1 @@
+"""The ``isollm`` command line: thin click commands that call the core and render results."""

@@ -1,0 +1,125 @@
+"""Entry point: the root command group and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import platform
+import sys
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from isollm import __version__, fsutil
+from isollm.cli import output
+from isollm.errors import ExitCode, IsollmError
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+# Command name -> "module:attribute". Modules are imported only when their command
+# runs (or for --help), so `isollm` starts fast whatever the heavy parts import.
+COMMANDS: dict[str, str] = {
+    "init": "isollm.cli.init:init",
+    "config": "isollm.cli.config:config_group",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        command = getattr(importlib.import_module(module_name), attr)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{target} is not a click command")
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "-V", "--version", prog_name="isollm")
+@click.option("-v", "--verbose", is_flag=True, help="Log every external command (debug output).")
+@click.option(
+    "-C",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run as if isollm was started in this directory.",
+)
+def cli(verbose: bool, directory: Path | None) -> None:
+    """Run many AI coding agents in parallel on one repository.
+
+    Each agent works in its own sandbox, on its own branch, on tasks it claims from a
+    shared queue. Start with `isollm init` in a git repository.
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if directory is not None:
+        try:
+            os.chdir(directory)
+        except OSError as exc:
+            raise IsollmError(f"cannot enter {directory}: {exc.strerror}") from exc
+
+
+def write_crash_log(exc: BaseException) -> Path:
+    """Write versions, argv and the traceback to a crash log; return its path."""
+    directory = fsutil.ensure_dir(fsutil.isollm_home() / "crash")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    path = directory / f"crash-{stamp}-{os.getpid()}.log"
+    lines = [
+        f"isollm {__version__}",
+        f"python {sys.version.split()[0]} on {platform.platform()}",
+        f"click {click.__version__}" if hasattr(click, "__version__") else "click",
+        f"argv: {sys.argv!r}",
+        f"cwd: {os.getcwd()}",
+        "",
+        "".join(traceback.format_exception(exc)),
+    ]
+    fsutil.atomic_write_text(path, "\n".join(lines))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and map every outcome to an exit code; never lets a traceback out."""
+    try:
+        # standalone_mode=False returns the code of click.exceptions.Exit instead of exiting.
+        result = cli.main(args=argv, prog_name="isollm", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        return ExitCode.USAGE if isinstance(exc, click.UsageError) else ExitCode.USER_ERROR
+    except (click.Abort, KeyboardInterrupt):
+        output.err.print("interrupted")
+        return ExitCode.INTERRUPTED
+    except IsollmError as exc:
+        output.error(str(exc))
+        return ExitCode.USER_ERROR
+    except BrokenPipeError:
+        return ExitCode.OK
+    except Exception as exc:  # last resort: a crash log and exit 3
+        return _crash(exc)
+    return result if isinstance(result, int) else ExitCode.OK
+
+
+def _crash(exc: Exception) -> int:
+    try:
+        path: Path | str = write_crash_log(exc)
+    except OSError:
+        path = "(could not write a crash log)"
+        traceback.print_exc()
+    output.error(
+        f"isollm hit an unexpected error: {type(exc).__name__}: {exc}\n"
+        f"  a crash log with the details is at {path}; please attach it to a bug report"
+    )
+    return ExitCode.UNEXPECTED
+
+
+def entry() -> None:
+    sys.exit(main())

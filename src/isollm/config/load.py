@@ -1,0 +1,155 @@
+"""Find, read, validate and save ``isollm.yaml``.
+
+Reading never raises for a user's mistake other than through
+:class:`~isollm.config.report.ConfigValidationError`, which lists every problem.
+Saving merges into the user's document so comments and key order survive.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from isollm import fsutil
+from isollm.config import coerce, rules
+from isollm.config.model import Config
+from isollm.config.report import ConfigValidationError, Problem, Report
+from isollm.errors import ConfigError, NotAProjectError
+
+CONFIG_FILE = "isollm.yaml"
+STATE_DIR = ".isollm"
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A config as read from disk, with what was wrong with it."""
+
+    path: Path
+    config: Config
+    report: Report
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    def valid(self) -> Config:
+        """The config, or ConfigValidationError listing every problem."""
+        if self.report.errors:
+            raise ConfigValidationError(str(self.path), self.report.errors)
+        return self.config
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """The nearest directory at or above ``start`` holding isollm.yaml."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        if (directory / CONFIG_FILE).is_file():
+            return directory
+    raise NotAProjectError(
+        f"no {CONFIG_FILE} in {here} or any parent directory",
+        hint="run `isollm init` in your repository first",
+    )
+
+
+def _yaml() -> YAML:
+    y = YAML(typ="rt")
+    y.preserve_quotes = True
+    y.indent(mapping=2, sequence=4, offset=2)
+    return y
+
+
+def _yaml_problem(exc: YAMLError) -> Problem:
+    if isinstance(exc, MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        what = " ".join(x for x in (exc.context, exc.problem) if x) or "invalid YAML"
+        return Problem("", f"line {mark.line + 1}, column {mark.column + 1}: {what}")
+    return Problem("", f"invalid YAML: {exc}")
+
+
+def read_document(path: Path) -> Any:
+    """The parsed YAML document (comments kept), or ConfigValidationError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise NotAProjectError(f"{path} does not exist", hint="run `isollm init`") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    try:
+        return _yaml().load(text)
+    except YAMLError as exc:
+        raise ConfigValidationError(str(path), [_yaml_problem(exc)]) from exc
+
+
+def parse(data: Any) -> tuple[Config, Report]:
+    """Build a Config from parsed YAML and check every rule; never raises."""
+    report = Report()
+    config = coerce.build(Config, data, report)
+    rules.check(config, report)
+    return config, report
+
+
+def load(root: Path) -> Loaded:
+    """Read ``root``/isollm.yaml; YAML syntax errors raise, everything else is reported."""
+    path = root / CONFIG_FILE
+    config, report = parse(read_document(path))
+    return Loaded(path, config, report)
+
+
+def load_valid(start: Path | None = None) -> Loaded:
+    """Find the project from ``start`` and load its config; invalid configs raise."""
+    loaded = load(find_project_root(start))
+    loaded.valid()
+    return loaded
+
+
+def to_dict(config: Config) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def dump_yaml(data: Any) -> str:
+    buf = io.StringIO()
+    _yaml().dump(data, buf)
+    return buf.getvalue()
+
+
+def _merge(doc: CommentedMap, values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        current = doc.get(key)
+        if isinstance(value, dict) and isinstance(current, CommentedMap):
+            _merge(current, value)
+        elif key not in doc or current != value:
+            doc[key] = value
+
+
+def save(path: Path, config: Config) -> None:
+    """Write ``config`` to ``path`` keeping the user's comments, key order and extra keys.
+
+    Only values that differ from the file are written; a section or key the file does
+    not have is added only when it differs from the default.
+    """
+    doc = read_document(path) if path.exists() else CommentedMap()
+    if not isinstance(doc, CommentedMap):
+        doc = CommentedMap()
+    values = _non_default(to_dict(config), to_dict(Config()), doc)
+    _merge(doc, values)
+    fsutil.atomic_write_text(path, dump_yaml(doc), mode=0o644)
+
+
+def _non_default(values: dict[str, Any], defaults: dict[str, Any], doc: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        present = isinstance(doc, dict) and key in doc
+        if isinstance(value, dict):
+            sub = _non_default(value, defaults[key], doc.get(key) if present else None)
+            if sub:
+                out[key] = sub
+        elif present or value != defaults[key]:
+            out[key] = value
+    return out

@@ -1,0 +1,109 @@
+"""The shape of ``isollm.yaml``: one frozen dataclass per section, defaults included.
+
+A field's ``metadata["help"]`` is the comment ``isollm init`` writes above it. To add a
+section, add a dataclass here and a field on :class:`Config`; the loader
+(:mod:`isollm.config.coerce`) reads any dataclass, and rules go in
+:mod:`isollm.config.rules`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+DEFAULT_IMAGE = "debian:bookworm"
+
+Layout = Literal["auto", "horizontal", "vertical", "grid"]
+SandboxBackendName = Literal["overlay", "lxc", "podman", "worktree"]
+NetworkMode = Literal["host", "none"]
+AgentName = Literal["claude", "codex", "gemini", "aider", "command"]
+
+
+def doc(text: str, default: Any = None, factory: Any = None) -> Any:
+    """A dataclass field with help text (the comment written by ``isollm init``)."""
+    if factory is not None:
+        return field(default_factory=factory, metadata={"help": text})
+    return field(default=default, metadata={"help": text})
+
+
+@dataclass(frozen=True)
+class GitConfig:
+    base_branch: str = doc("Branch that task branches start from and merge back into.", "main")
+    branch_prefix: str = doc("Task branches are named <branch_prefix><task-id>.", "isollm/")
+    upstream: str = doc("Optional git remote of the host repo to fetch the base from.", "")
+
+
+@dataclass(frozen=True)
+class ClaudeConfig:
+    args: list[str] = doc("Extra arguments for the claude CLI.", factory=list)
+    context: str = doc("Project context added to every agent's instruction file.", "")
+
+
+@dataclass(frozen=True)
+class AiryraConfig:
+    host: str = doc("Address the task server binds to and agents connect to.", "127.0.0.1")
+    port: int = doc("Task server port.", 7432)
+    external: bool = doc("Use an airyra server you run yourself instead of isollm's.", False)
+    lease_seconds: int = doc("How long a claim lasts without a heartbeat.", 300)
+
+
+@dataclass(frozen=True)
+class ZellijConfig:
+    layout: Layout = doc("Pane layout: auto, horizontal, vertical or grid.", "auto")
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    backend: SandboxBackendName = doc(
+        "Where agents run: overlay (copy-on-write + bubblewrap), lxc, podman, or worktree "
+        "(no isolation).",
+        "overlay",
+    )
+    network: NetworkMode = doc("host (agents reach model APIs) or none (no network).", "host")
+    memory: str = doc("Memory limit per worker, e.g. 2G (lxc, podman); empty for none.", "")
+    pids: int = doc("Process limit per worker (lxc, podman); 0 for none.", 0)
+    cpus: float = doc("CPU limit per worker in cores (lxc, podman); 0 for none.", 0.0)
+    setup: list[str] = doc(
+        "Command (argv list) run once in each new sandbox, e.g. [npm, ci].", factory=list
+    )
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    name: AgentName = doc("Default agent: claude, codex, gemini, aider or command.", "claude")
+    command: list[str] = doc(
+        "For agent 'command': argv template; {prompt} {task_id} {title} {workdir} are "
+        "filled in per task.",
+        factory=list,
+    )
+    model: str = doc("Model name passed to the agent CLI; empty for its default.", "")
+    args: list[str] = doc("Extra arguments for the agent CLI.", factory=list)
+    timeout: int = doc("Seconds an agent may run on one task before it is stopped.", 1800)
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    max_attempts: int = doc("Attempts per task before it is blocked.", 3)
+    backoff_seconds: float = doc("Wait before a retry; doubles on each attempt.", 2.0)
+    stagger_seconds: float = doc("Gap between agent starts, to spare provider limits.", 0.5)
+    max_concurrent_starts: int = doc("Agents that may be starting at the same moment.", 4)
+    review: bool = doc("Run a reviewer agent over each finished task.", False)
+    review_agent: str = doc("Agent that reviews; empty for the default agent.", "")
+    max_review_rounds: int = doc("Implement/review rounds before a task is accepted.", 2)
+
+
+@dataclass(frozen=True)
+class Config:
+    project: str = doc("Project name: letters, digits and hyphens, starting with a letter.", "")
+    workers: int = doc("How many agents run at once.", 3)
+    image: str = doc("Base image for container sandboxes (lxc, podman).", DEFAULT_IMAGE)
+    git: GitConfig = doc("Git settings.", factory=GitConfig)
+    claude: ClaudeConfig = doc("Claude Code settings.", factory=ClaudeConfig)
+    airyra: AiryraConfig = doc("Task server (airyra API).", factory=AiryraConfig)
+    zellij: ZellijConfig = doc("Terminal layout for `isollm up`.", factory=ZellijConfig)
+    ports: list[str] = doc(
+        "Ports forwarded into container sandboxes: 'PORT' or 'HOST:CONTAINER'.", factory=list
+    )
+    sandbox: SandboxConfig = doc("Sandboxes the workers run in.", factory=SandboxConfig)
+    agent: AgentConfig = doc("Agent CLI the workers run.", factory=AgentConfig)
+    runner: RunnerConfig = doc("Headless runs (`isollm run`).", factory=RunnerConfig)

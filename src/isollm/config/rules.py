@@ -1,0 +1,201 @@
+"""Semantic checks on a loaded config; every rule reports into one :class:`Report`.
+
+A rule is a function ``(Config, Report) -> None`` registered with :func:`rule`; a new
+section adds its rules here and nothing else changes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from typing import get_args
+
+from isollm.config.model import AgentName, Config
+from isollm.config.report import Report
+
+MIN_WORKERS = 1
+MAX_WORKERS = 20
+MIN_USER_PORT = 1024
+MAX_PORT = 65535
+MIN_PROJECT_NAME_LEN = 2
+MAX_PROJECT_NAME_LEN = 64
+MIN_LEASE_SECONDS = 5
+
+VALID_PROJECT_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]*$")
+VALID_BRANCH_CHARS = re.compile(r"^[a-zA-Z0-9._/-]+$")
+VALID_REMOTE_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
+VALID_HOST_LABEL = re.compile(r"^(?!-)[a-zA-Z0-9-]{1,63}(?<!-)$")
+VALID_MEMORY = re.compile(r"^[1-9][0-9]*[KMGkmg]?$")
+
+Rule = Callable[[Config, Report], None]
+RULES: list[Rule] = []
+
+
+def rule(fn: Rule) -> Rule:
+    RULES.append(fn)
+    return fn
+
+
+def check(config: Config, report: Report) -> None:
+    for fn in RULES:
+        fn(config, report)
+
+
+def is_valid_ref_name(name: str) -> bool:
+    """Whether ``name`` is a safe git branch name (git check-ref-format, narrowed)."""
+    if not VALID_BRANCH_CHARS.match(name):
+        return False
+    parts = name.split("/")
+    return not (
+        ".." in name
+        or "//" in name
+        or name.startswith(("-", "/"))
+        or name.endswith(("/", ".", ".lock"))
+        or any(p.startswith(".") or p.endswith(".lock") for p in parts if p)
+    )
+
+
+def is_valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        labels = host.rstrip(".").split(".")
+        return len(host) <= 253 and all(VALID_HOST_LABEL.match(label) for label in labels)
+    return True
+
+
+def image_has_tag(image: str) -> bool:
+    """``name:tag`` or ``name@digest``; a registry port (``host:5000/x``) is not a tag."""
+    last = image.rsplit("/", 1)[-1]
+    return ":" in last or "@" in image
+
+
+@rule
+def _project(c: Config, r: Report) -> None:
+    name = c.project
+    if not name:
+        r.error("project", "is required (a name like my-app)")
+        return
+    if not VALID_PROJECT_NAME.match(name):
+        r.error("project", f"{name!r} must be letters, digits and hyphens, starting with a letter")
+    if len(name) < MIN_PROJECT_NAME_LEN:
+        r.error("project", f"must be at least {MIN_PROJECT_NAME_LEN} characters")
+    if len(name) > MAX_PROJECT_NAME_LEN:
+        r.error("project", f"cannot exceed {MAX_PROJECT_NAME_LEN} characters")
+
+
+@rule
+def _workers(c: Config, r: Report) -> None:
+    if c.workers < MIN_WORKERS:
+        r.error("workers", f"must be at least {MIN_WORKERS} (got {c.workers})")
+    elif c.workers > MAX_WORKERS:
+        r.error("workers", f"cannot exceed {MAX_WORKERS} (got {c.workers})")
+
+
+@rule
+def _image(c: Config, r: Report) -> None:
+    if not c.image.strip():
+        r.error("image", "is required (for example debian:bookworm)")
+    elif not image_has_tag(c.image):
+        r.warn("image", f"{c.image!r} has no tag, :latest will be used")
+
+
+@rule
+def _git(c: Config, r: Report) -> None:
+    base, prefix, upstream = c.git.base_branch, c.git.branch_prefix, c.git.upstream
+    if not base:
+        r.error("git.base_branch", "is required (for example main)")
+    elif not is_valid_ref_name(base):
+        r.error("git.base_branch", f"{base!r} is not a valid branch name")
+    if not prefix:
+        r.error("git.branch_prefix", "is required (for example isollm/)")
+    elif prefix == "/":
+        r.error("git.branch_prefix", "cannot be just '/'")
+    elif not prefix.endswith("/"):
+        r.error("git.branch_prefix", f"must end with '/' (got {prefix!r})")
+    elif not is_valid_ref_name(prefix + "x"):
+        r.error("git.branch_prefix", f"{prefix!r} is not valid at the start of a branch name")
+    if upstream and not VALID_REMOTE_NAME.match(upstream):
+        r.error("git.upstream", f"{upstream!r} is not a valid git remote name")
+
+
+@rule
+def _airyra(c: Config, r: Report) -> None:
+    if not MIN_USER_PORT <= c.airyra.port <= MAX_PORT:
+        r.error(
+            "airyra.port",
+            f"must be between {MIN_USER_PORT} and {MAX_PORT} (got {c.airyra.port})",
+        )
+    if not c.airyra.host or not is_valid_host(c.airyra.host):
+        r.error("airyra.host", f"{c.airyra.host!r} is not a valid hostname or IP address")
+    if c.airyra.lease_seconds < MIN_LEASE_SECONDS:
+        r.error("airyra.lease_seconds", f"must be at least {MIN_LEASE_SECONDS}")
+
+
+def port_problem(spec: str) -> str | None:
+    """Why ``spec`` ('PORT' or 'HOST:CONTAINER') is not a valid port mapping, or None."""
+    parts = spec.split(":")
+    if len(parts) > 2:
+        return "expected 'PORT' or 'HOST:CONTAINER'"
+    for part in parts:
+        if not part.isdigit():
+            return f"{part!r} is not a number"
+        if not 1 <= int(part) <= MAX_PORT:
+            return f"{part} is out of range (1-{MAX_PORT})"
+    return None
+
+
+@rule
+def _ports(c: Config, r: Report) -> None:
+    seen: set[int] = set()
+    for i, spec in enumerate(c.ports):
+        path = f"ports[{i}]"
+        problem = port_problem(spec)
+        if problem:
+            r.error(path, f"invalid port {spec!r}: {problem}")
+            continue
+        host_port = int(spec.split(":")[0])
+        if host_port in seen:
+            r.error(path, f"duplicate host port {host_port}")
+        seen.add(host_port)
+        if host_port == c.airyra.port:
+            r.error(path, f"port {host_port} conflicts with airyra.port")
+
+
+@rule
+def _sandbox(c: Config, r: Report) -> None:
+    s = c.sandbox
+    if s.memory and not VALID_MEMORY.match(s.memory):
+        r.error("sandbox.memory", f"{s.memory!r} is not a size like 512M or 2G")
+    if s.pids < 0:
+        r.error("sandbox.pids", "cannot be negative")
+    if s.cpus < 0:
+        r.error("sandbox.cpus", "cannot be negative")
+
+
+@rule
+def _agent(c: Config, r: Report) -> None:
+    a = c.agent
+    if a.name == "command" and not a.command:
+        r.error("agent.command", "is required when agent.name is 'command' (an argv list)")
+    if a.timeout < 1:
+        r.error("agent.timeout", "must be at least 1 second")
+
+
+@rule
+def _runner(c: Config, r: Report) -> None:
+    n = c.runner
+    if n.max_attempts < 1:
+        r.error("runner.max_attempts", "must be at least 1")
+    if n.backoff_seconds < 0:
+        r.error("runner.backoff_seconds", "cannot be negative")
+    if n.stagger_seconds < 0:
+        r.error("runner.stagger_seconds", "cannot be negative")
+    if n.max_concurrent_starts < 1:
+        r.error("runner.max_concurrent_starts", "must be at least 1")
+    if n.max_review_rounds < 1:
+        r.error("runner.max_review_rounds", "must be at least 1")
+    agents = get_args(AgentName)
+    if n.review_agent and n.review_agent not in agents:
+        r.error("runner.review_agent", f"must be one of: {', '.join(agents)} or empty")

@@ -1,0 +1,1 @@
+"""Git: a typed facade over the project's subprocess wrapper, the hub, and sync."""
