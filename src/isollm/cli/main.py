@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import logging
 import os
 import platform
@@ -25,6 +26,7 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 COMMANDS: dict[str, str] = {
     "init": "isollm.cli.init:init",
     "config": "isollm.cli.config:config_group",
+    "sync": "isollm.cli.sync:sync_group",
 }
 
 
@@ -77,13 +79,13 @@ def write_crash_log(exc: BaseException) -> Path:
     lines = [
         f"isollm {__version__}",
         f"python {sys.version.split()[0]} on {platform.platform()}",
-        f"click {click.__version__}" if hasattr(click, "__version__") else "click",
+        f"click {importlib.metadata.version('click')}",
         f"argv: {sys.argv!r}",
         f"cwd: {os.getcwd()}",
         "",
         "".join(traceback.format_exception(exc)),
     ]
-    fsutil.atomic_write_text(path, "\n".join(lines))
+    fsutil.atomic_write_text(path, "\n".join(lines).rstrip("\n") + "\n")
     return path
 
 
@@ -101,11 +103,20 @@ def main(argv: list[str] | None = None) -> int:
     except IsollmError as exc:
         output.error(str(exc))
         return ExitCode.USER_ERROR
-    except BrokenPipeError:
+    except BrokenPipeError:  # `isollm ... | head`: stop quietly
+        _silence_stdout()
         return ExitCode.OK
     except Exception as exc:  # last resort: a crash log and exit 3
         return _crash(exc)
-    return result if isinstance(result, int) else ExitCode.OK
+    # An int here is the code of a click.exceptions.Exit raised by a command.
+    return result if isinstance(result, int) and not isinstance(result, bool) else ExitCode.OK
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so flushing it at exit cannot raise again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _crash(exc: Exception) -> int:

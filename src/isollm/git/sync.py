@@ -1,0 +1,416 @@
+"""Moving commits between the host repository and the hub.
+
+- :func:`push_base` sends the host's base branch to the hub (refusing to drop hub
+  commits the host lacks, unless forced).
+- :func:`pull_task_branches` brings task branches back as local branches when that is
+  a fast-forward of a branch that is not checked out; the hub's version is always
+  kept under ``refs/remotes/isollm/`` so nothing is lost and no work tree is touched.
+- :func:`sync_status` and :func:`hub_is_stale` only read.
+
+The hub's refs are mirrored in the host like those of a remote named ``isollm``:
+hub branch ``isollm/t1`` is tracked as ``refs/remotes/isollm/isollm/t1``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from isollm.errors import GitError, IsollmError
+from isollm.git.facade import Git
+from isollm.git.hub import Hub
+from isollm.git.parse import BranchRef, RefInfo
+
+TRACKING_NS = "refs/remotes/isollm/"
+
+
+class DivergedError(IsollmError):
+    """The hub's base branch has commits the host's does not."""
+
+
+class Relation(StrEnum):
+    """How one commit stands to another: ``mine`` vs ``theirs``."""
+
+    SAME = "same"
+    AHEAD = "ahead"  # mine has commits theirs lacks, and nothing else differs
+    BEHIND = "behind"  # theirs has commits mine lacks: a fast-forward of mine
+    DIVERGED = "diverged"
+
+
+def classify(ahead: int, behind: int) -> Relation:
+    """The relation given commits only on mine (``ahead``) and only on theirs."""
+    if ahead and behind:
+        return Relation.DIVERGED
+    if ahead:
+        return Relation.AHEAD
+    return Relation.BEHIND if behind else Relation.SAME
+
+
+def task_id(branch: str, prefix: str) -> str:
+    """``isollm/ar-12`` -> ``ar-12``: the part of a task branch after the prefix."""
+    return branch.removeprefix(prefix)
+
+
+def tracking_ref(branch: str) -> str:
+    """Where the host keeps the hub's version of ``branch``."""
+    return TRACKING_NS + branch
+
+
+def short(sha: str | None) -> str:
+    return sha[:10] if sha else "-"
+
+
+def _hub_view(host_root: Path, hub: Hub) -> Git:
+    """Host git that can also read the hub's objects (read-only; nothing is fetched)."""
+    if not hub.exists():
+        return Git(host_root)
+    return Git(host_root, {"GIT_ALTERNATE_OBJECT_DIRECTORIES": str(hub.path / "objects")})
+
+
+# -- push ------------------------------------------------------------------------------
+
+
+class PushOutcome(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UP_TO_DATE = "up-to-date"
+    FORCED = "forced"
+
+
+@dataclass(frozen=True)
+class PushResult:
+    hub: Path
+    branch: str
+    old: str | None
+    new: str
+    outcome: PushOutcome
+    hub_created: bool
+    dropped: int = 0  # hub commits a forced push took off the branch
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "hub": str(self.hub),
+            "branch": self.branch,
+            "old": self.old,
+            "new": self.new,
+            "outcome": str(self.outcome),
+            "hub_created": self.hub_created,
+            "dropped": self.dropped,
+        }
+
+
+def host_base(host: Git, base_branch: str) -> str:
+    """The commit of the host's base branch, or an error saying how to get one."""
+    sha = host.branch_sha(base_branch)
+    if sha is None:
+        raise GitError(
+            f"the repository at {host.cwd} has no branch {base_branch!r}",
+            hint="create it, or set git.base_branch in isollm.yaml to the branch tasks start from",
+        )
+    return sha
+
+
+def _refuse(host: Git, hub: Hub, branch: str, *, old: str, new: str, behind: int) -> DivergedError:
+    """Fetch the hub's branch to ``isollm/<branch>`` so the user can merge it; explain."""
+    host.fetch(hub.path, f"+refs/heads/{branch}:{tracking_ref(branch)}")
+    return DivergedError(
+        f"the hub's {branch} has {behind} commit(s) your {branch} does not "
+        f"(hub {short(old)}, yours {short(new)}); pushing would drop them",
+        hint=f"they are now in isollm/{branch}: merge them (`git merge isollm/{branch}`) and "
+        f"push again, or pass --force to replace the hub's {branch} with yours",
+    )
+
+
+def push_base(host_root: Path, hub: Hub, base_branch: str, *, force: bool = False) -> PushResult:
+    """Push the host's ``base_branch`` (not whatever is checked out) to the hub.
+
+    Creates the hub on first use and points its HEAD at the base branch, so clones
+    check it out. The push is compare-and-set against the hub's value we checked.
+    """
+    host = Git(host_root)
+    new = host_base(host, base_branch)
+    with hub.lock():
+        created = not hub.exists()
+        hub.ensure()
+        old = hub.head_of(base_branch)
+        ahead, behind = _hub_view(host_root, hub).ahead_behind(new, old) if old else (0, 0)
+        outcome = _push_outcome(old, classify(ahead, behind), force)
+        if outcome is None:
+            raise _refuse(host, hub, base_branch, old=str(old), new=new, behind=behind)
+        if outcome is not PushOutcome.UP_TO_DATE:
+            ref = f"refs/heads/{base_branch}"
+            host.push(hub.path, f"{ref}:{ref}", force_with_lease={ref: old})
+        if hub.git().head_ref() != f"refs/heads/{base_branch}":
+            hub.git().set_head(base_branch)
+    dropped = behind if outcome is PushOutcome.FORCED else 0
+    return PushResult(hub.path, base_branch, old, new, outcome, created, dropped)
+
+
+def _push_outcome(old: str | None, relation: Relation, force: bool) -> PushOutcome | None:
+    """What pushing does; None when it would drop hub commits and is not forced."""
+    if old is None:
+        return PushOutcome.CREATED
+    if relation is Relation.SAME:
+        return PushOutcome.UP_TO_DATE
+    if relation is Relation.AHEAD:
+        return PushOutcome.UPDATED
+    return PushOutcome.FORCED if force else None
+
+
+# -- pull ------------------------------------------------------------------------------
+
+
+class PullOutcome(StrEnum):
+    CREATED = "created"  # new local branch at the hub's commit
+    UPDATED = "updated"  # local branch fast-forwarded
+    UP_TO_DATE = "up-to-date"
+    CHECKED_OUT = "checked-out"  # behind, but checked out: left for the user to merge
+    LOCAL_AHEAD = "local-ahead"  # the host has commits the hub lacks: kept
+    DIVERGED = "diverged"  # both sides have commits: the host's kept
+    RACED = "raced"  # the local branch moved while we looked: left alone
+
+
+UPDATING = (PullOutcome.CREATED, PullOutcome.UPDATED)
+
+
+def decide(local: str | None, relation: Relation, checked_out: bool) -> PullOutcome:
+    """What pull does with one local branch, given how it stands to the hub's."""
+    if local is None:
+        return PullOutcome.CREATED
+    return {
+        Relation.SAME: PullOutcome.UP_TO_DATE,
+        Relation.AHEAD: PullOutcome.LOCAL_AHEAD,
+        Relation.DIVERGED: PullOutcome.DIVERGED,
+        Relation.BEHIND: PullOutcome.CHECKED_OUT if checked_out else PullOutcome.UPDATED,
+    }[relation]
+
+
+@dataclass(frozen=True)
+class PulledBranch:
+    branch: str
+    task_id: str
+    hub_sha: str
+    local_before: str | None
+    outcome: PullOutcome
+    local_ahead: int = 0  # host commits the hub's version lacks
+    local_behind: int = 0  # hub commits the host's branch lacks
+
+    @property
+    def tracking(self) -> str:
+        """Short name of the hub's version in the host (``isollm/isollm/t1``)."""
+        return tracking_ref(self.branch).removeprefix("refs/remotes/")
+
+    @property
+    def local_after(self) -> str | None:
+        return self.hub_sha if self.outcome in UPDATING else self.local_before
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "branch": self.branch,
+            "task_id": self.task_id,
+            "hub_sha": self.hub_sha,
+            "local_before": self.local_before,
+            "local_after": self.local_after,
+            "outcome": str(self.outcome),
+            "tracking": self.tracking,
+            "local_ahead": self.local_ahead,
+            "local_behind": self.local_behind,
+        }
+
+
+@dataclass(frozen=True)
+class PullResult:
+    hub: Path
+    branches: tuple[PulledBranch, ...]
+    removed: tuple[str, ...]  # task branches gone from the hub (their isollm/ copies too)
+
+    def count(self, *outcomes: PullOutcome) -> int:
+        return sum(1 for b in self.branches if b.outcome in outcomes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "hub": str(self.hub),
+            "branches": [b.to_json() for b in self.branches],
+            "removed": list(self.removed),
+        }
+
+
+def _tracked(host: Git, prefix: str) -> list[RefInfo]:
+    start = tracking_ref(prefix)
+    return [r for r in host.for_each_ref(TRACKING_NS) if r.ref.startswith(start)]
+
+
+def pull_task_branches(host_root: Path, hub: Hub, prefix: str) -> PullResult:
+    """Fetch every ``<prefix>*`` branch of the hub into the host.
+
+    Never touches a work tree or the current branch and never moves a local branch
+    backwards or sideways: such branches are reported, and the hub's commit is left
+    in ``isollm/<branch>`` for the user to merge.
+    """
+    host = Git(host_root)
+    hub.require()
+    with hub.lock():
+        before = {r.ref for r in _tracked(host, prefix)}
+        spec = f"+refs/heads/{prefix}*:{tracking_ref(prefix)}*"
+        host.fetch(hub.path, spec, prune=True)
+        fetched = _tracked(host, prefix)
+        checked_out = host.checked_out_branches()
+        pulled = tuple(_pull_one(host, ref, prefix, checked_out) for ref in fetched)
+    gone = before - {r.ref for r in fetched}
+    return PullResult(hub.path, pulled, tuple(sorted(r.removeprefix(TRACKING_NS) for r in gone)))
+
+
+def _pull_one(host: Git, tracked: RefInfo, prefix: str, checked_out: set[str]) -> PulledBranch:
+    branch = tracked.ref.removeprefix(TRACKING_NS)
+    ref = f"refs/heads/{branch}"
+    local = host.branch_sha(branch)
+    ahead, behind = host.ahead_behind(local, tracked.sha) if local else (0, 0)
+    outcome = decide(local, classify(ahead, behind), ref in checked_out)
+    if outcome in UPDATING and not host.update_ref(
+        ref, tracked.sha, local, reason="isollm sync pull"
+    ):
+        outcome = PullOutcome.RACED
+    return PulledBranch(branch, task_id(branch, prefix), tracked.sha, local, outcome, ahead, behind)
+
+
+# -- status ----------------------------------------------------------------------------
+
+
+class BaseState(StrEnum):
+    """How the host's base branch stands to the hub's."""
+
+    NO_HUB = "no-hub"
+    NO_HOST_BRANCH = "no-host-branch"
+    NOT_PUSHED = "not-pushed"  # the hub exists but has no base branch
+    IN_SYNC = "in-sync"
+    AHEAD = "ahead"  # host commits the hub lacks: `sync push`
+    BEHIND = "behind"  # hub commits the host lacks
+    DIVERGED = "diverged"
+
+    @property
+    def stale(self) -> bool:
+        """Whether workers cloning the hub would miss commits of the host's base."""
+        return self in (BaseState.NOT_PUSHED, BaseState.AHEAD, BaseState.DIVERGED)
+
+
+_STATE_OF = {
+    Relation.SAME: BaseState.IN_SYNC,
+    Relation.AHEAD: BaseState.AHEAD,
+    Relation.BEHIND: BaseState.BEHIND,
+    Relation.DIVERGED: BaseState.DIVERGED,
+}
+
+
+@dataclass(frozen=True)
+class BaseComparison:
+    state: BaseState
+    host_base: str | None
+    hub_base: str | None
+    ahead: int = 0  # host commits the hub's base lacks
+    behind: int = 0  # hub commits the host's base lacks
+
+
+def compare_base(host_root: Path, hub: Hub, base_branch: str) -> BaseComparison:
+    """Where the host's and the hub's base branches stand; only reads."""
+    view = _hub_view(host_root, hub)
+    mine, theirs = view.branch_sha(base_branch), hub.head_of(base_branch)
+    if not hub.exists():
+        return BaseComparison(BaseState.NO_HUB, mine, None)
+    if mine is None:
+        return BaseComparison(BaseState.NO_HOST_BRANCH, None, theirs)
+    if theirs is None:
+        return BaseComparison(BaseState.NOT_PUSHED, mine, None, view.count_commits(None, mine))
+    ahead, behind = view.ahead_behind(mine, theirs)
+    return BaseComparison(_STATE_OF[classify(ahead, behind)], mine, theirs, ahead, behind)
+
+
+def hub_is_stale(host_root: Path, hub: Hub, base_branch: str) -> bool:
+    """Whether the host's base branch has commits the hub's lacks (or it has none).
+
+    False when there is no hub yet (the first ``up`` / ``sync push`` fills it) or the
+    host has no such branch.
+    """
+    return compare_base(host_root, hub, base_branch).state.stale
+
+
+@dataclass(frozen=True)
+class TaskBranchStatus:
+    branch: str
+    task_id: str
+    sha: str
+    time: datetime  # committer time of the last commit, UTC
+    subject: str
+    ahead: int  # commits not in the base branch
+    merged: bool  # reachable from the base branch (a squash merge is not detected)
+    host_sha: str | None  # the host's local branch of that name, if any
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "branch": self.branch,
+            "task_id": self.task_id,
+            "sha": self.sha,
+            "time": self.time.isoformat(),
+            "subject": self.subject,
+            "ahead": self.ahead,
+            "merged": self.merged,
+            "host_sha": self.host_sha,
+            "pulled": self.host_sha == self.sha,
+        }
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    hub: Path
+    hub_exists: bool
+    base_branch: str
+    host_branch: str | None  # checked out in the host; None when detached
+    host_commit: str | None  # the host's HEAD
+    base: BaseComparison
+    task_branches: tuple[TaskBranchStatus, ...]
+
+    @property
+    def stale(self) -> bool:
+        return self.base.state.stale
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "hub": str(self.hub),
+            "hub_exists": self.hub_exists,
+            "base_branch": self.base_branch,
+            "host_branch": self.host_branch,
+            "host_commit": self.host_commit,
+            "host_base": self.base.host_base,
+            "hub_base": self.base.hub_base,
+            "state": str(self.base.state),
+            "ahead": self.base.ahead,
+            "behind": self.base.behind,
+            "stale": self.stale,
+            "task_branches": [t.to_json() for t in self.task_branches],
+        }
+
+
+def sync_status(host_root: Path, hub: Hub, base_branch: str, prefix: str) -> SyncStatus:
+    """The host's branch and base against the hub's, and every task branch on the hub."""
+    view = _hub_view(host_root, hub)
+    base = compare_base(host_root, hub, base_branch)
+    against = base.host_base or base.hub_base
+    tasks = tuple(_task_status(view, ref, prefix, against) for ref in hub.task_branches(prefix))
+    head = view.head()
+    return SyncStatus(hub.path, hub.exists(), base_branch, view.current_branch(), head, base, tasks)
+
+
+def _task_status(view: Git, ref: BranchRef, prefix: str, base: str | None) -> TaskBranchStatus:
+    ahead = view.count_commits(base, ref.sha)
+    return TaskBranchStatus(
+        branch=ref.name,
+        task_id=task_id(ref.name, prefix),
+        sha=ref.sha,
+        time=ref.time,
+        subject=ref.subject,
+        ahead=ahead,
+        merged=base is not None and ahead == 0,
+        host_sha=view.branch_sha(ref.name),
+    )

@@ -1,0 +1,145 @@
+"""The pure parsers of git's machine-readable output."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from isollm.git.parse import (
+    REF_FORMAT,
+    BranchRef,
+    RefInfo,
+    StatusEntry,
+    Worktree,
+    parse_ahead_behind,
+    parse_refs,
+    parse_status,
+    parse_worktrees,
+    zsplit,
+)
+
+SHA1 = "1" * 40
+SHA2 = "2" * 40
+
+
+@pytest.mark.parametrize(
+    ("text", "records"),
+    [
+        ("", []),
+        ("\0", []),
+        ("a\0", ["a"]),
+        ("a\0b c\0", ["a", "b c"]),
+        ("new\nline\0x", ["new\nline", "x"]),
+    ],
+)
+def test_zsplit(text: str, records: list[str]) -> None:
+    assert zsplit(text) == records
+
+
+def test_ref_format_ends_every_field_with_nul() -> None:
+    assert REF_FORMAT.count("%00") == 4
+    assert REF_FORMAT.endswith("%00")
+
+
+def test_parse_refs_reads_records_ending_in_nul_newline() -> None:
+    text = (
+        f"refs/heads/isollm/t1\0{SHA1}\0{1700000000}\0fix: a [b] c\0\n"
+        f"refs/heads/main\0{SHA2}\0{1700000060}\0subject\twith tab\0\n"
+    )
+    assert parse_refs(text) == [
+        RefInfo(
+            "refs/heads/isollm/t1",
+            SHA1,
+            datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC),
+            "fix: a [b] c",
+        ),
+        RefInfo(
+            "refs/heads/main",
+            SHA2,
+            datetime(2023, 11, 14, 22, 14, 20, tzinfo=UTC),
+            "subject\twith tab",
+        ),
+    ]
+
+
+def test_parse_refs_of_nothing_is_empty() -> None:
+    assert parse_refs("") == []
+
+
+def test_parse_refs_keeps_an_empty_subject() -> None:
+    (ref,) = parse_refs(f"refs/heads/x\0{SHA1}\0{5}\0\0\n")
+    assert ref.subject == ""
+    assert ref.time == datetime.fromtimestamp(5, UTC)
+
+
+def test_short_name_and_branch_ref() -> None:
+    ref = RefInfo("refs/heads/isollm/t1", SHA1, datetime.fromtimestamp(0, UTC), "s")
+    assert ref.short == "isollm/t1"
+    assert RefInfo("refs/remotes/o/x", SHA1, ref.time, "s").short == "refs/remotes/o/x"
+    assert BranchRef.from_ref(ref) == BranchRef("isollm/t1", SHA1, ref.time, "s")
+
+
+def test_parse_status_plain_entries() -> None:
+    text = " M src/a.py\0?? new file.txt\0A  staged\0 D gone\0"
+    assert parse_status(text) == [
+        StatusEntry(" ", "M", "src/a.py"),
+        StatusEntry("?", "?", "new file.txt"),
+        StatusEntry("A", " ", "staged"),
+        StatusEntry(" ", "D", "gone"),
+    ]
+
+
+def test_parse_status_rename_takes_the_next_record_as_source() -> None:
+    text = "R  c d\0a b\0 M after\0"
+    assert parse_status(text) == [
+        StatusEntry("R", " ", "c d", "a b"),
+        StatusEntry(" ", "M", "after"),
+    ]
+
+
+def test_parse_status_paths_with_newlines_and_arrows() -> None:
+    text = "?? line\nbreak\0?? a -> b\0"
+    assert [e.path for e in parse_status(text)] == ["line\nbreak", "a -> b"]
+
+
+@pytest.mark.parametrize(
+    ("xy", "conflicted", "untracked"),
+    [
+        ("UU", True, False),
+        ("AA", True, False),
+        ("DD", True, False),
+        ("AU", True, False),
+        ("M ", False, False),
+        ("??", False, True),
+    ],
+)
+def test_status_entry_kinds(xy: str, conflicted: bool, untracked: bool) -> None:
+    entry = StatusEntry(xy[0], xy[1], "p")
+    assert entry.conflicted is conflicted
+    assert entry.untracked is untracked
+
+
+@pytest.mark.parametrize(("text", "pair"), [("0\t0", (0, 0)), ("3\t12\n", (3, 12))])
+def test_parse_ahead_behind(text: str, pair: tuple[int, int]) -> None:
+    assert parse_ahead_behind(text) == pair
+
+
+def test_parse_worktrees() -> None:
+    text = (
+        f"worktree /repo\0HEAD {SHA1}\0branch refs/heads/main\0\0"
+        f"worktree /wt/with space\0HEAD {SHA2}\0detached\0\0"
+        "worktree /hub.git\0bare\0\0"
+    )
+    assert parse_worktrees(text) == [
+        Worktree("/repo", SHA1, "refs/heads/main"),
+        Worktree("/wt/with space", SHA2, None, detached=True),
+        Worktree("/hub.git", None, None, bare=True),
+    ]
+
+
+def test_parse_worktrees_keeps_lock_reasons_apart() -> None:
+    text = f"worktree /w\0HEAD {SHA1}\0branch refs/heads/x\0locked reason\0prunable gone\0\0"
+    (wt,) = parse_worktrees(text)
+    assert wt.branch == "refs/heads/x"
+    assert parse_worktrees("") == []
