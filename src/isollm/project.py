@@ -37,13 +37,15 @@ def derive_project_name(folder: str) -> str:
 def ensure_gitignore(root: Path, entry: str = GITIGNORE_ENTRY) -> bool:
     """Add ``entry`` to root/.gitignore unless a line already says it; True if added."""
     path = root / ".gitignore"
-    content = path.read_text(encoding="utf-8") if path.exists() else ""
-    bare = entry.strip("/")
-    if any(line.strip().strip("/") == bare for line in content.splitlines()):
+    content, mode = b"", 0o644
+    if path.exists():  # keep its bytes (any encoding) and its permissions
+        content, mode = path.read_bytes(), path.stat().st_mode & 0o777
+    bare = entry.strip("/").encode()
+    if any(line.strip().strip(b"/") == bare for line in content.splitlines()):
         return False
-    if content and not content.endswith("\n"):
-        content += "\n"
-    fsutil.atomic_write_text(path, content + entry + "\n", mode=0o644)
+    if content and not content.endswith(b"\n"):
+        content += b"\n"
+    fsutil.atomic_write_bytes(path, content + entry.encode() + b"\n", mode=mode)
     return True
 
 
@@ -66,7 +68,12 @@ def init_project(directory: Path, *, force: bool = False) -> InitResult:
             hint="edit it with `isollm config edit`, or pass --force to replace it with defaults",
         )
     project = derive_project_name(root.name)
-    fsutil.atomic_write_text(path, render_template(Config(project=project)), mode=0o644)
-    fsutil.ensure_dir(root / STATE_DIR)
-    updated = ensure_gitignore(root)
+    try:
+        fsutil.atomic_write_text(path, render_template(Config(project=project)), mode=0o644)
+        fsutil.ensure_dir(root / STATE_DIR)
+        updated = ensure_gitignore(root)
+    except OSError as exc:
+        raise IsollmError(
+            f"cannot set up {root}: {exc}", hint="check the permissions of the repository"
+        ) from exc
     return InitResult(root, path, project, updated, existed)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from pathlib import Path
+from typing import Any
 
 import click
 
@@ -19,14 +21,39 @@ def config_group() -> None:
     """Show, edit and validate isollm.yaml."""
 
 
+def _problems(loaded: cfg.Loaded) -> dict[str, Any]:
+    return {
+        "valid": loaded.report.ok,
+        "errors": [str(p) for p in loaded.report.errors],
+        "warnings": [str(p) for p in loaded.report.warnings],
+    }
+
+
 def _report_problems(report: cfg.Report) -> None:
     for w in report.warnings:
         output.warn(str(w))
     if report.errors:
         count = len(report.errors)
-        output.error(f"{count} problem{'s' if count != 1 else ''} in isollm.yaml:")
+        output.error(f"{count} problem{'s' if count != 1 else ''} in {cfg.CONFIG_FILE}:")
         for p in report.errors:
             output.err.print(f"  - {p}", markup=False)
+
+
+def _load(as_json: bool, kind: str) -> cfg.Loaded:
+    """The project's config; a file that is not even YAML ends the command (exit 1).
+
+    With ``--json`` that ending is a JSON document too, so scripts always get one.
+    """
+    path = cfg.find_project_root() / cfg.CONFIG_FILE
+    try:
+        return cfg.load(path.parent)
+    except cfg.ConfigValidationError as exc:
+        if not as_json:
+            raise
+        errors = [str(p) for p in exc.problems]
+        data = {"path": str(path), "valid": False, "errors": errors, "warnings": []}
+        output.emit_json(kind, {**data, "config": None} if kind == "config" else data)
+        raise click.exceptions.Exit(1) from exc
 
 
 @config_group.command("show")
@@ -36,21 +63,12 @@ def show(as_json: bool) -> None:
 
     Problems and warnings go to stderr; the exit code is 1 when the config is invalid.
     """
-    loaded = cfg.load(cfg.find_project_root())
-    _report_problems(loaded.report)
+    loaded = _load(as_json, "config")
     data = cfg.to_dict(loaded.config)
     if as_json:
-        output.emit_json(
-            "config",
-            {
-                "path": str(loaded.path),
-                "valid": loaded.report.ok,
-                "config": data,
-                "errors": [str(p) for p in loaded.report.errors],
-                "warnings": [str(p) for p in loaded.report.warnings],
-            },
-        )
+        output.emit_json("config", {"path": str(loaded.path), **_problems(loaded), "config": data})
     else:
+        _report_problems(loaded.report)
         sys.stdout.write(f"# {loaded.path} (defaults filled in)\n{cfg.dump_yaml(data)}")
     if not loaded.report.ok:
         raise click.exceptions.Exit(1)
@@ -60,22 +78,9 @@ def show(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def validate(as_json: bool) -> None:
     """Check isollm.yaml; exit 0 when valid, 1 with every problem listed when not."""
-    try:
-        loaded = cfg.load(cfg.find_project_root())
-    except cfg.ConfigValidationError as exc:
-        if not as_json:
-            raise
-        output.emit_json("validation", {"valid": False, "errors": [str(p) for p in exc.problems]})
-        raise click.exceptions.Exit(1) from exc
+    loaded = _load(as_json, "validation")
     if as_json:
-        output.emit_json(
-            "validation",
-            {
-                "valid": loaded.report.ok,
-                "errors": [str(p) for p in loaded.report.errors],
-                "warnings": [str(p) for p in loaded.report.warnings],
-            },
-        )
+        output.emit_json("validation", {"path": str(loaded.path), **_problems(loaded)})
     else:
         _report_problems(loaded.report)
         if loaded.report.ok:
@@ -93,14 +98,15 @@ def editor_argv() -> list[str]:
     return ["vi"]
 
 
-def _problems_after_edit() -> list[str]:
+def _check_after_edit(root: Path) -> bool:
+    """Validate the edited file, print what is wrong; True when it is valid."""
     try:
-        loaded = cfg.load(cfg.find_project_root())
+        loaded = cfg.load(root)
     except cfg.ConfigValidationError as exc:
-        return [str(p) for p in exc.problems]
-    for w in loaded.report.warnings:
-        output.warn(str(w))
-    return [str(p) for p in loaded.report.errors]
+        _report_problems(cfg.Report(errors=exc.problems))
+        return False
+    _report_problems(loaded.report)
+    return loaded.report.ok
 
 
 @config_group.command("edit")
@@ -115,13 +121,12 @@ def edit() -> None:
     while True:
         code = proc.run_attached([*editor_argv(), str(path)])
         if code != 0:
-            raise IsollmError(f"the editor exited with status {code}; isollm.yaml was not checked")
-        problems = _problems_after_edit()
-        if not problems:
+            raise IsollmError(
+                f"the editor exited with status {code}; {cfg.CONFIG_FILE} was not checked",
+                hint="run `isollm config validate` to check it",
+            )
+        if _check_after_edit(root):
             output.info(f"{path} saved and valid")
             return
-        output.error(f"{len(problems)} problem(s) in isollm.yaml:")
-        for p in problems:
-            output.err.print(f"  - {p}", markup=False)
         if not (sys.stdin.isatty() and click.confirm("Reopen the editor?", default=True)):
             raise click.exceptions.Exit(1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -20,6 +21,7 @@ from isollm.config.report import Report
 T = TypeVar("T")
 
 _MISSING = object()
+MAX_INT = 2**63 - 1
 
 
 _HINTS: dict[type, dict[str, Any]] = {}
@@ -36,7 +38,10 @@ def _join(path: str, key: str) -> str:
 
 
 def _show(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else str(value)
+    try:
+        text = repr(value) if isinstance(value, str) else str(value)
+    except ValueError:  # an integer too long to print
+        return "a very large number"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -47,7 +52,8 @@ def _kind(value: Any) -> str:
         return "a list"
     if isinstance(value, bool):
         return f"{str(value).lower()}"
-    return _show(value)
+    tag = getattr(getattr(value, "tag", None), "value", None)  # ruamel keeps `!tag value`
+    return f"{_show(value)} tagged {tag}" if isinstance(tag, str) else _show(value)
 
 
 def build(cls: type[T], data: Any, report: Report, path: str = "") -> T:
@@ -73,7 +79,7 @@ def build(cls: type[T], data: Any, report: Report, path: str = "") -> T:
 
 def _unknown_key(key: Any, known: list[str], path: str, report: Report) -> None:
     message = f"unknown key {_show(key)} is ignored"
-    match = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+    match = difflib.get_close_matches(key, known, n=1, cutoff=0.6) if isinstance(key, str) else []
     if match:
         message += f" (did you mean {match[0]!r}?)"
     report.warn(_join(path, str(key)), message)
@@ -137,11 +143,15 @@ def _scalar(tp: Any, raw: Any, path: str, report: Report) -> Any:
         report.error(path, f"expected true or false, got {_kind(raw)}")
     elif tp is int:
         if isinstance(raw, int) and not isinstance(raw, bool):
-            return int(raw)
-        report.error(path, f"expected a whole number, got {_kind(raw)}")
+            if abs(raw) <= MAX_INT:
+                return int(raw)
+            report.error(path, f"is far too large (more than {MAX_INT})")
+        else:
+            report.error(path, f"expected a whole number, got {_kind(raw)}")
     elif tp is float:
-        if isinstance(raw, int | float) and not isinstance(raw, bool):
-            return float(raw)
+        number = _finite(raw)
+        if number is not None:
+            return number
         report.error(path, f"expected a number, got {_kind(raw)}")
     elif tp is str:
         if isinstance(raw, str):
@@ -152,3 +162,14 @@ def _scalar(tp: Any, raw: Any, path: str, report: Report) -> Any:
     else:  # pragma: no cover - a field type this loader does not know is a programming error
         raise TypeError(f"config field {path} has unsupported type {tp!r}")
     return _MISSING
+
+
+def _finite(raw: Any) -> float | None:
+    """``raw`` as a finite float, or None (booleans, text, inf, nan, huge integers)."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return None
+    try:
+        number = float(raw)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None

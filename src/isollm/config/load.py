@@ -48,7 +48,12 @@ class Loaded:
 
 def find_project_root(start: Path | None = None) -> Path:
     """The nearest directory at or above ``start`` holding isollm.yaml."""
-    here = (start or Path.cwd()).resolve()
+    try:
+        here = (start or Path.cwd()).resolve()
+    except FileNotFoundError as exc:  # the current directory was deleted
+        raise NotAProjectError(
+            "the current directory no longer exists", hint="cd into your repository"
+        ) from exc
     for directory in (here, *here.parents):
         if (directory / CONFIG_FILE).is_file():
             return directory
@@ -85,14 +90,32 @@ def read_document(path: Path) -> Any:
         return _yaml().load(text)
     except YAMLError as exc:
         raise ConfigValidationError(str(path), [_yaml_problem(exc)]) from exc
+    except RecursionError:
+        problem = Problem("", "invalid YAML: nested too deeply")
+        raise ConfigValidationError(str(path), [problem]) from None
+    except (ValueError, OverflowError) as exc:  # a scalar the YAML library cannot build
+        raise ConfigValidationError(str(path), [Problem("", f"invalid YAML: {exc}")]) from exc
 
 
 def parse(data: Any) -> tuple[Config, Report]:
-    """Build a Config from parsed YAML and check every rule; never raises."""
+    """Build a Config from parsed YAML and check every rule; never raises.
+
+    A field whose value had the wrong type is reported once: rules would only see its
+    default there, so what they say about that field (or inside it) is left out.
+    """
     report = Report()
     config = coerce.build(Config, data, report)
-    rules.check(config, report)
+    checked = Report()
+    rules.check(config, checked)
+    broken = {p.field for p in report.errors}
+    report.errors += [p for p in checked.errors if not _within(p.field, broken)]
+    report.warnings += [p for p in checked.warnings if not _within(p.field, broken)]
     return config, report
+
+
+def _within(field: str, broken: set[str]) -> bool:
+    """Whether ``field`` is one of ``broken`` or inside one (``""`` is the whole file)."""
+    return "" in broken or any(field == b or field.startswith((f"{b}.", f"{b}[")) for b in broken)
 
 
 def load(root: Path) -> Loaded:

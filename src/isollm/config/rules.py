@@ -22,11 +22,12 @@ MIN_PROJECT_NAME_LEN = 2
 MAX_PROJECT_NAME_LEN = 64
 MIN_LEASE_SECONDS = 5
 
-VALID_PROJECT_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]*$")
-VALID_BRANCH_CHARS = re.compile(r"^[a-zA-Z0-9._/-]+$")
-VALID_REMOTE_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
-VALID_HOST_LABEL = re.compile(r"^(?!-)[a-zA-Z0-9-]{1,63}(?<!-)$")
-VALID_MEMORY = re.compile(r"^[1-9][0-9]*[KMGkmg]?$")
+VALID_PROJECT_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9-]*")
+VALID_BRANCH_CHARS = re.compile(r"[a-zA-Z0-9._/-]+")
+VALID_REMOTE_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]*")
+VALID_HOST_LABEL = re.compile(r"(?!-)[a-zA-Z0-9-]{1,63}(?<!-)")
+PORT_NUMBER = re.compile(r"[0-9]+")
+VALID_MEMORY = re.compile(r"^[1-9][0-9]*[KMGkmg]?\Z")
 
 Rule = Callable[[Config, Report], None]
 RULES: list[Rule] = []
@@ -44,7 +45,7 @@ def check(config: Config, report: Report) -> None:
 
 def is_valid_ref_name(name: str) -> bool:
     """Whether ``name`` is a safe git branch name (git check-ref-format, narrowed)."""
-    if not VALID_BRANCH_CHARS.match(name):
+    if not VALID_BRANCH_CHARS.fullmatch(name):
         return False
     parts = name.split("/")
     return not (
@@ -61,7 +62,7 @@ def is_valid_host(host: str) -> bool:
         ipaddress.ip_address(host)
     except ValueError:
         labels = host.rstrip(".").split(".")
-        return len(host) <= 253 and all(VALID_HOST_LABEL.match(label) for label in labels)
+        return len(host) <= 253 and all(VALID_HOST_LABEL.fullmatch(label) for label in labels)
     return True
 
 
@@ -77,7 +78,7 @@ def _project(c: Config, r: Report) -> None:
     if not name:
         r.error("project", "is required (a name like my-app)")
         return
-    if not VALID_PROJECT_NAME.match(name):
+    if not VALID_PROJECT_NAME.fullmatch(name):
         r.error("project", f"{name!r} must be letters, digits and hyphens, starting with a letter")
     if len(name) < MIN_PROJECT_NAME_LEN:
         r.error("project", f"must be at least {MIN_PROJECT_NAME_LEN} characters")
@@ -116,7 +117,7 @@ def _git(c: Config, r: Report) -> None:
         r.error("git.branch_prefix", f"must end with '/' (got {prefix!r})")
     elif not is_valid_ref_name(prefix + "x"):
         r.error("git.branch_prefix", f"{prefix!r} is not valid at the start of a branch name")
-    if upstream and not VALID_REMOTE_NAME.match(upstream):
+    if upstream and not VALID_REMOTE_NAME.fullmatch(upstream):
         r.error("git.upstream", f"{upstream!r} is not a valid git remote name")
 
 
@@ -139,7 +140,7 @@ def port_problem(spec: str) -> str | None:
     if len(parts) > 2:
         return "expected 'PORT' or 'HOST:CONTAINER'"
     for part in parts:
-        if not part.isdigit():
+        if not PORT_NUMBER.fullmatch(part):
             return f"{part!r} is not a number"
         if not 1 <= int(part) <= MAX_PORT:
             return f"{part} is out of range (1-{MAX_PORT})"
