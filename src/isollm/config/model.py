@@ -68,6 +68,18 @@ class SandboxConfig:
     )
 
 
+# Placeholders an agent.command argv element may hold; each is filled in per task.
+COMMAND_PLACEHOLDERS = ("prompt", "task_id", "title", "workdir", "model")
+
+
+@dataclass(frozen=True)
+class AgentOverride:
+    binary: str = doc("Executable to run (a name on PATH or a path); empty for the usual.", "")
+    model: str = doc("Model name passed to the CLI; empty for its default.", "")
+    base_url: str = doc("Model API base URL (a proxy or gateway); empty for the default.", "")
+    args: list[str] = doc("Extra arguments for the CLI.", factory=list)
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     name: AgentName = doc("Default agent: claude, codex, gemini, aider or command.", "claude")
@@ -79,6 +91,23 @@ class AgentConfig:
     model: str = doc("Model name passed to the agent CLI; empty for its default.", "")
     args: list[str] = doc("Extra arguments for the agent CLI.", factory=list)
     timeout: int = doc("Seconds an agent may run on one task before it is stopped.", 1800)
+    binary: str = doc(
+        "Executable of the default agent (a name on PATH or a path); empty for the usual.", ""
+    )
+    base_url: str = doc(
+        "Model API base URL for the default agent (a proxy or gateway); empty for the CLI's own.",
+        "",
+    )
+    pass_env: list[str] = doc(
+        "Host environment variables passed to agents besides their API keys (names only; "
+        "values are never written to disk).",
+        factory=list,
+    )
+    per_agent: dict[str, AgentOverride] = doc(
+        "Settings for agents chosen with --agent, by name, e.g. {codex: {model: o4-mini}}; "
+        "model, args, binary and base_url above apply to the default agent only.",
+        factory=dict,
+    )
 
 
 @dataclass(frozen=True)

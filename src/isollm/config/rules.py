@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from typing import get_args
 
-from isollm.config.model import AgentName, Config
+from isollm.config.model import COMMAND_PLACEHOLDERS, AgentName, Config
 from isollm.config.report import Report
 
 MIN_WORKERS = 1
@@ -28,6 +28,9 @@ VALID_REMOTE_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]*")
 VALID_HOST_LABEL = re.compile(r"(?!-)[a-zA-Z0-9-]{1,63}(?<!-)")
 PORT_NUMBER = re.compile(r"[0-9]+")
 VALID_MEMORY = re.compile(r"^[1-9][0-9]*[KMGkmg]?\Z")
+VALID_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+VALID_BASE_URL = re.compile(r"https?://[^\s/?#]+\S*")
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 Rule = Callable[[Config, Report], None]
 RULES: list[Rule] = []
@@ -182,6 +185,33 @@ def _agent(c: Config, r: Report) -> None:
         r.error("agent.command", "is required when agent.name is 'command' (an argv list)")
     if a.timeout < 1:
         r.error("agent.timeout", "must be at least 1 second")
+    _agent_command(a.command, r)
+    _agent_target("agent", a.binary, a.base_url, r)
+    for i, name in enumerate(a.pass_env):
+        if not VALID_ENV_NAME.fullmatch(name):
+            r.error(f"agent.pass_env[{i}]", f"{name!r} is not an environment variable name")
+    agents = get_args(AgentName)
+    for key, override in a.per_agent.items():
+        if key not in agents:
+            r.error(f"agent.per_agent.{key}", f"is not an agent; use one of: {', '.join(agents)}")
+        _agent_target(f"agent.per_agent.{key}", override.binary, override.base_url, r)
+
+
+def _agent_command(command: list[str], r: Report) -> None:
+    if command and not command[0].strip():
+        r.error("agent.command[0]", "must name the program to run")
+    for i, element in enumerate(command):
+        for name in PLACEHOLDER.findall(element):
+            if name not in COMMAND_PLACEHOLDERS:
+                known = ", ".join(f"{{{p}}}" for p in COMMAND_PLACEHOLDERS)
+                r.warn(f"agent.command[{i}]", f"{{{name}}} is left as is; placeholders: {known}")
+
+
+def _agent_target(path: str, binary: str, base_url: str, r: Report) -> None:
+    if binary != binary.strip() or (" " in binary and "/" not in binary):
+        r.error(f"{path}.binary", f"{binary!r} must be one program; put arguments in args")
+    if base_url and not VALID_BASE_URL.fullmatch(base_url):
+        r.error(f"{path}.base_url", f"{base_url!r} is not an http:// or https:// URL")
 
 
 @rule
