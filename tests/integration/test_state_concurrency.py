@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 
 from isollm.state import FileState, WorkerState
+from tests.integration.state_actor import check, payload
 
 ACTOR = Path(__file__).with_name("state_actor.py")
-sys.path.insert(0, str(ACTOR.parent))
-from state_actor import check, payload  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
