@@ -26,6 +26,7 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 COMMANDS: dict[str, str] = {
     "init": "isollm.cli.init:init",
     "config": "isollm.cli.config:config_group",
+    "runs": "isollm.cli.run:runs_group",
     "sync": "isollm.cli.sync:sync_group",
 }
 
