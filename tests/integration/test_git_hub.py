@@ -134,3 +134,13 @@ hub = Hub(Path(sys.argv[1]))
 with fsutil.file_lock(hub.path.parent / f".{hub.path.name}.lock", blocking=False) as held:
     print("free" if held else "busy")
 """
+
+
+def test_a_relative_isollm_home_still_names_one_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ISOLLM_HOME", "rel-home")
+    hub = Hub.for_project("p").ensure()
+    assert hub.path == tmp_path / "rel-home" / "p.git"
+    assert hub.path.is_absolute()

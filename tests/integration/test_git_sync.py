@@ -363,3 +363,15 @@ def test_status_without_the_base_branch(git_repo: Path, hub: Hub) -> None:
     s = sync_status(git_repo, hub, "trunk", PREFIX)
     assert s.base.state is BaseState.NO_HOST_BRANCH
     assert not hub_is_stale(git_repo, hub, "trunk")
+
+
+def test_status_reads_a_hub_whose_path_has_colons_and_quotes(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    hub = Hub(tmp_path / 'odd: "name"' / "p.git")
+    push_base(git_repo, hub, "main")
+    worker = Git.clone(hub.path, tmp_path / "w").cwd
+    commit(worker, "w.txt", "hub only")
+    git(worker, "push", "-q", "origin", "main")
+    s = sync_status(git_repo, hub, "main", PREFIX)
+    assert (s.base.state, s.base.behind) == (BaseState.BEHIND, 1)

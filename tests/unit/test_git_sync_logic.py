@@ -22,6 +22,7 @@ from isollm.git.sync import (
     TaskBranchStatus,
     classify,
     decide,
+    quote_alternate,
     task_id,
     tracking_ref,
 )
@@ -212,3 +213,15 @@ def test_status_json_is_plain_data() -> None:
             "pulled": True,
         }
     ]
+
+
+@pytest.mark.parametrize(
+    ("path", "entry"),
+    [
+        ("/plain/objects", "/plain/objects"),
+        ("/a:b/objects", '"/a:b/objects"'),
+        ('/q"t\\x/objects', '"/q\\"t\\\\x/objects"'),
+    ],
+)
+def test_quote_alternate(path: str, entry: str) -> None:
+    assert quote_alternate(Path(path)) == entry

@@ -8,6 +8,7 @@ from it and push ``<branch_prefix><task-id>`` to it. It lives at
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -44,6 +45,10 @@ class Hub:
     """The bare repository of one project; nothing is created until :meth:`ensure`."""
 
     path: Path
+
+    def __post_init__(self) -> None:
+        # git resolves a relative path against the repository it runs in: pin it now.
+        object.__setattr__(self, "path", Path(os.path.abspath(self.path)))
 
     @classmethod
     def for_project(cls, project: str) -> Hub:

@@ -67,7 +67,17 @@ def _hub_view(host_root: Path, hub: Hub) -> Git:
     """Host git that can also read the hub's objects (read-only; nothing is fetched)."""
     if not hub.exists():
         return Git(host_root)
-    return Git(host_root, {"GIT_ALTERNATE_OBJECT_DIRECTORIES": str(hub.path / "objects")})
+    return Git(
+        host_root, {"GIT_ALTERNATE_OBJECT_DIRECTORIES": quote_alternate(hub.path / "objects")}
+    )
+
+
+def quote_alternate(path: Path) -> str:
+    """A path as one entry of git's colon-separated alternates list (C-quoted if needed)."""
+    text = str(path)
+    if not any(c in text for c in ':"\\'):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 # -- push ------------------------------------------------------------------------------
