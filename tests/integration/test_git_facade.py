@@ -237,3 +237,17 @@ def test_toplevel(git_repo: Path, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     assert Git(outside).toplevel() is None
+
+
+def test_clone_copies_objects_unless_hardlinks_are_asked_for(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    bare = Git.init_bare(tmp_path / "hub.git")
+    Git(git_repo).push(bare.cwd, "main:refs/heads/main")
+    sha = bare.rev_parse("main")
+    loose = f"objects/{sha[:2]}/{sha[2:]}"
+    copied = Git.clone(bare.cwd, tmp_path / "copied", branch="main")
+    linked = Git.clone(bare.cwd, tmp_path / "linked", bare=True, hardlinks=True)
+    assert (copied.cwd / ".git" / loose).stat().st_nlink == 1
+    assert (linked.cwd / loose).stat().st_nlink > 1
+    assert linked.is_bare()

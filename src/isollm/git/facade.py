@@ -85,14 +85,24 @@ class Git:
 
     @classmethod
     def clone(
-        cls, source: str | Path, dest: Path, *, branch: str | None = None, bare: bool = False
+        cls,
+        source: str | Path,
+        dest: Path,
+        *,
+        branch: str | None = None,
+        bare: bool = False,
+        hardlinks: bool = False,
     ) -> Git:
-        """Clone ``source`` into ``dest`` (which must not exist or be empty)."""
+        """Clone ``source`` into ``dest`` (which must not exist or be empty).
+
+        A local clone copies objects by default: hard links would let a sandbox that
+        rewrites an object file in place corrupt the hub. ``hardlinks`` trades that
+        isolation for speed.
+        """
         dest.parent.mkdir(parents=True, exist_ok=True)
         extra = (["--branch", branch] if branch else []) + (["--bare"] if bare else [])
-        cls(dest.parent).run(
-            "clone", "--quiet", "--no-hardlinks", *extra, "--", str(source), str(dest)
-        )
+        extra += [] if hardlinks else ["--no-hardlinks"]
+        cls(dest.parent).run("clone", "--quiet", *extra, "--", str(source), str(dest))
         return cls(dest)
 
     # -- where we are ----------------------------------------------------------------------
