@@ -1,0 +1,273 @@
+-- Every SQL statement of the SQLite task store, by name (see isollm.tasks.queries).
+-- A block starts with "-- name: <name>" and runs to the next one.
+-- Task rows are always selected with the same columns, in the order sqlite_store reads.
+
+-- name: get_task
+SELECT id, title, status, priority, created_at, updated_at, description, parent_id, spec_id,
+       claimed_by, claimed_at, lease_expires_at, fence
+FROM tasks WHERE id = :id;
+
+-- name: id_taken
+SELECT 1 FROM tasks WHERE id = :id
+UNION ALL SELECT 1 FROM audit_log WHERE task_id = :id
+LIMIT 1;
+
+-- name: spec_id_taken
+SELECT 1 FROM specs WHERE id = :id;
+
+-- name: insert_task
+INSERT INTO tasks (id, title, status, priority, created_at, updated_at, description,
+                   parent_id, spec_id)
+VALUES (:id, :title, 'open', :priority, :now, :now, :description, :parent_id, :spec_id);
+
+-- name: count_tasks
+SELECT COUNT(*) FROM tasks;
+
+-- name: list_tasks
+SELECT id, title, status, priority, created_at, updated_at, description, parent_id, spec_id,
+       claimed_by, claimed_at, lease_expires_at, fence
+FROM tasks ORDER BY priority, created_at, rowid LIMIT :limit OFFSET :offset;
+
+-- name: count_tasks_by_status
+SELECT COUNT(*) FROM tasks WHERE status = :status;
+
+-- name: list_tasks_by_status
+SELECT id, title, status, priority, created_at, updated_at, description, parent_id, spec_id,
+       claimed_by, claimed_at, lease_expires_at, fence
+FROM tasks WHERE status = :status
+ORDER BY priority, created_at, rowid LIMIT :limit OFFSET :offset;
+
+-- name: count_ready
+SELECT COUNT(*) FROM tasks t
+WHERE t.status = 'open' AND NOT EXISTS (
+    SELECT 1 FROM dependencies d JOIN tasks p ON p.id = d.parent_id
+    WHERE d.child_id = t.id AND p.status != 'done');
+
+-- name: list_ready
+SELECT id, title, status, priority, created_at, updated_at, description, parent_id, spec_id,
+       claimed_by, claimed_at, lease_expires_at, fence
+FROM tasks t
+WHERE t.status = 'open' AND NOT EXISTS (
+    SELECT 1 FROM dependencies d JOIN tasks p ON p.id = d.parent_id
+    WHERE d.child_id = t.id AND p.status != 'done')
+ORDER BY t.priority, t.created_at, t.rowid LIMIT :limit OFFSET :offset;
+
+-- name: waiting_for
+SELECT d.parent_id FROM dependencies d JOIN tasks p ON p.id = d.parent_id
+WHERE d.child_id = :id AND p.status != 'done' ORDER BY d.parent_id;
+
+-- name: claim_next
+UPDATE tasks
+SET status = 'in_progress', claimed_by = :agent, claimed_at = :now, updated_at = :now,
+    lease_expires_at = :expires, fence = fence + 1
+WHERE id = (
+    SELECT t.id FROM tasks t
+    WHERE t.status = 'open' AND NOT EXISTS (
+        SELECT 1 FROM dependencies d JOIN tasks p ON p.id = d.parent_id
+        WHERE d.child_id = t.id AND p.status != 'done')
+    ORDER BY t.priority, t.created_at, t.rowid LIMIT 1)
+RETURNING id, title, status, priority, created_at, updated_at, description, parent_id, spec_id,
+          claimed_by, claimed_at, lease_expires_at, fence;
+
+-- name: claim_task
+UPDATE tasks
+SET status = 'in_progress', claimed_by = :agent, claimed_at = :now, updated_at = :now,
+    lease_expires_at = :expires, fence = fence + 1
+WHERE id = :id AND status = 'open'
+RETURNING id, title, status, priority, created_at, updated_at, description, parent_id, spec_id,
+          claimed_by, claimed_at, lease_expires_at, fence;
+
+-- name: renew_lease
+UPDATE tasks SET lease_expires_at = :expires
+WHERE id = :id AND status = 'in_progress' AND fence = :fence
+RETURNING id, title, status, priority, created_at, updated_at, description, parent_id, spec_id,
+          claimed_by, claimed_at, lease_expires_at, fence;
+
+-- name: complete_task
+UPDATE tasks SET status = 'done', lease_expires_at = NULL, updated_at = :now
+WHERE id = :id AND status = 'in_progress' AND fence = :fence
+RETURNING id, title, status, priority, created_at, updated_at, description, parent_id, spec_id,
+          claimed_by, claimed_at, lease_expires_at, fence;
+
+-- name: release_task
+UPDATE tasks
+SET status = 'open', claimed_by = NULL, claimed_at = NULL, lease_expires_at = NULL,
+    updated_at = :now
+WHERE id = :id AND status = 'in_progress' AND fence = :fence
+RETURNING id, title, status, priority, created_at, updated_at, description, parent_id, spec_id,
+          claimed_by, claimed_at, lease_expires_at, fence;
+
+-- name: block_task
+UPDATE tasks SET status = 'blocked', lease_expires_at = NULL, updated_at = :now
+WHERE id = :id AND status = :from_status
+RETURNING id, title, status, priority, created_at, updated_at, description, parent_id, spec_id,
+          claimed_by, claimed_at, lease_expires_at, fence;
+
+-- name: unblock_task
+UPDATE tasks SET status = 'open', claimed_by = NULL, claimed_at = NULL, updated_at = :now
+WHERE id = :id AND status = 'blocked'
+RETURNING id, title, status, priority, created_at, updated_at, description, parent_id, spec_id,
+          claimed_by, claimed_at, lease_expires_at, fence;
+
+-- name: update_task
+UPDATE tasks
+SET title = :title, description = :description, priority = :priority, parent_id = :parent_id,
+    updated_at = :now
+WHERE id = :id
+RETURNING id, title, status, priority, created_at, updated_at, description, parent_id, spec_id,
+          claimed_by, claimed_at, lease_expires_at, fence;
+
+-- name: delete_task
+DELETE FROM tasks WHERE id = :id;
+
+-- name: descendants
+WITH RECURSIVE sub(id) AS (
+    SELECT id FROM tasks WHERE parent_id = :id
+    UNION SELECT t.id FROM tasks t JOIN sub ON t.parent_id = sub.id)
+SELECT id FROM sub;
+
+-- name: ancestors
+WITH RECURSIVE up(id) AS (
+    SELECT parent_id FROM tasks WHERE id = :id AND parent_id IS NOT NULL
+    UNION SELECT t.parent_id FROM tasks t JOIN up ON t.id = up.id WHERE t.parent_id IS NOT NULL)
+SELECT id FROM up;
+
+-- name: clearable_done
+WITH RECURSIVE keep(id) AS (
+    SELECT id FROM tasks WHERE status != 'done'
+    UNION SELECT t.parent_id FROM tasks t JOIN keep ON t.id = keep.id
+    WHERE t.parent_id IS NOT NULL)
+SELECT id FROM tasks WHERE status = 'done' AND id NOT IN (SELECT id FROM keep)
+ORDER BY priority, created_at, rowid;
+
+-- name: any_lease_expired
+SELECT 1 FROM tasks WHERE lease_expires_at IS NOT NULL AND lease_expires_at <= :now LIMIT 1;
+
+-- name: expired_leases
+SELECT id, claimed_by FROM tasks
+WHERE lease_expires_at IS NOT NULL AND lease_expires_at <= :now
+ORDER BY lease_expires_at LIMIT :limit;
+
+-- name: expire_lease
+UPDATE tasks
+SET status = 'open', claimed_by = NULL, claimed_at = NULL, lease_expires_at = NULL,
+    updated_at = :now
+WHERE id = :id AND status = 'in_progress' AND lease_expires_at <= :now;
+
+-- name: list_deps
+SELECT child_id, parent_id FROM dependencies WHERE child_id = :id ORDER BY rowid;
+
+-- name: parents_of
+SELECT parent_id FROM dependencies WHERE child_id = :id ORDER BY parent_id;
+
+-- name: dep_exists
+SELECT 1 FROM dependencies WHERE child_id = :child_id AND parent_id = :parent_id;
+
+-- name: insert_dep
+INSERT INTO dependencies (child_id, parent_id) VALUES (:child_id, :parent_id);
+
+-- name: delete_dep
+DELETE FROM dependencies WHERE child_id = :child_id AND parent_id = :parent_id;
+
+-- name: insert_audit
+INSERT INTO audit_log (task_id, action, field, old_value, new_value, changed_at, changed_by)
+VALUES (:task_id, :action, :field, :old_value, :new_value, :now, :by);
+
+-- name: history
+SELECT id, task_id, action, changed_at, changed_by, field, old_value, new_value
+FROM audit_log WHERE task_id = :id ORDER BY id DESC;
+
+-- name: count_audit
+SELECT COUNT(*) FROM audit_log
+WHERE (:action IS NULL OR action = :action) AND (:agent IS NULL OR changed_by = :agent)
+  AND (:start IS NULL OR changed_at >= :start) AND (:end IS NULL OR changed_at <= :end);
+
+-- name: query_audit
+SELECT id, task_id, action, changed_at, changed_by, field, old_value, new_value
+FROM audit_log
+WHERE (:action IS NULL OR action = :action) AND (:agent IS NULL OR changed_by = :agent)
+  AND (:start IS NULL OR changed_at >= :start) AND (:end IS NULL OR changed_at <= :end)
+ORDER BY id DESC LIMIT :limit OFFSET :offset;
+
+-- name: insert_spec
+INSERT INTO specs (id, title, description, manual_status, created_at, updated_at)
+VALUES (:id, :title, :description, NULL, :now, :now);
+
+-- name: spec_rows
+-- Specs with their task counts and computed status; filtered by :id and/or :status.
+WITH counted AS (
+    SELECT s.id, s.title, s.created_at, s.updated_at, s.description, s.manual_status,
+           (SELECT COUNT(*) FROM tasks WHERE spec_id = s.id) AS task_count,
+           (SELECT COUNT(*) FROM tasks WHERE spec_id = s.id AND status = 'done') AS done_count
+    FROM specs s WHERE :id IS NULL OR s.id = :id),
+statused AS (
+    SELECT *, CASE WHEN manual_status = 'cancelled' THEN 'cancelled'
+                   WHEN task_count = 0 THEN 'draft'
+                   WHEN done_count = task_count THEN 'done'
+                   ELSE 'active' END AS status
+    FROM counted)
+SELECT id, title, created_at, updated_at, description, manual_status, task_count, done_count
+FROM statused WHERE :status IS NULL OR status = :status
+ORDER BY created_at DESC, id LIMIT :limit OFFSET :offset;
+
+-- name: count_specs
+WITH counted AS (
+    SELECT s.manual_status,
+           (SELECT COUNT(*) FROM tasks WHERE spec_id = s.id) AS task_count,
+           (SELECT COUNT(*) FROM tasks WHERE spec_id = s.id AND status = 'done') AS done_count
+    FROM specs s)
+SELECT COUNT(*) FROM counted
+WHERE :status IS NULL OR :status = CASE WHEN manual_status = 'cancelled' THEN 'cancelled'
+                                        WHEN task_count = 0 THEN 'draft'
+                                        WHEN done_count = task_count THEN 'done'
+                                        ELSE 'active' END;
+
+-- name: ready_spec_ids
+-- Not cancelled, not done, and every spec it depends on is done (airyra's rule).
+WITH counted AS (
+    SELECT s.id, s.created_at, s.manual_status,
+           (SELECT COUNT(*) FROM tasks WHERE spec_id = s.id) AS task_count,
+           (SELECT COUNT(*) FROM tasks WHERE spec_id = s.id AND status = 'done') AS done_count
+    FROM specs s),
+finished AS (
+    SELECT id FROM counted
+    WHERE manual_status IS NULL AND task_count > 0 AND done_count = task_count)
+SELECT c.id FROM counted c
+WHERE c.manual_status IS NULL
+  AND c.id NOT IN (SELECT id FROM finished)
+  AND NOT EXISTS (SELECT 1 FROM spec_dependencies sd
+                  WHERE sd.child_id = c.id AND sd.parent_id NOT IN (SELECT id FROM finished))
+ORDER BY c.created_at, c.id;
+
+-- name: update_spec
+UPDATE specs SET title = :title, description = :description, updated_at = :now WHERE id = :id;
+
+-- name: set_spec_cancelled
+UPDATE specs SET manual_status = :manual_status, updated_at = :now WHERE id = :id;
+
+-- name: delete_spec
+DELETE FROM specs WHERE id = :id;
+
+-- name: count_spec_tasks
+SELECT COUNT(*) FROM tasks WHERE spec_id = :id;
+
+-- name: list_spec_tasks
+SELECT id, title, status, priority, created_at, updated_at, description, parent_id, spec_id,
+       claimed_by, claimed_at, lease_expires_at, fence
+FROM tasks WHERE spec_id = :id
+ORDER BY priority, created_at, rowid LIMIT :limit OFFSET :offset;
+
+-- name: list_spec_deps
+SELECT child_id, parent_id FROM spec_dependencies WHERE child_id = :id ORDER BY rowid;
+
+-- name: spec_parents_of
+SELECT parent_id FROM spec_dependencies WHERE child_id = :id ORDER BY parent_id;
+
+-- name: spec_dep_exists
+SELECT 1 FROM spec_dependencies WHERE child_id = :child_id AND parent_id = :parent_id;
+
+-- name: insert_spec_dep
+INSERT INTO spec_dependencies (child_id, parent_id) VALUES (:child_id, :parent_id);
+
+-- name: delete_spec_dep
+DELETE FROM spec_dependencies WHERE child_id = :child_id AND parent_id = :parent_id;

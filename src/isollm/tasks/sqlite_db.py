@@ -1,0 +1,153 @@
+"""One SQLite connection set up for the task store: WAL, busy timeout, migrations.
+
+Writes run in ``BEGIN IMMEDIATE`` transactions, so two processes never both read a
+row and then both update it: the second waits (up to the busy timeout) for the
+first to commit. ``synchronous=NORMAL`` in WAL mode means a committed transaction
+survives the process being killed; only an operating-system crash or power loss can
+lose the last few commits (never corrupt the file).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from isollm import fsutil
+from isollm.errors import StateError
+from isollm.tasks.model import Status, Task, parse_time
+from isollm.tasks.queries import migrations, queries
+
+BUSY_TIMEOUT_MS = 5000
+
+Params = Mapping[str, Any]
+Row = Sequence[Any]
+
+
+class Database:
+    """A connection plus the named queries; thread-safe (one operation at a time)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        fsutil.ensure_dir(path.parent)
+        self._sql = queries()
+        self._lock = threading.RLock()
+        try:
+            self._conn = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+            )
+            self._configure()
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StateError(
+                f"cannot open the task database {path}: {exc}",
+                hint="if the file is damaged, move it away; a new one is created on the next use",
+            ) from exc
+
+    def _configure(self) -> None:
+        for pragma in (
+            "PRAGMA journal_mode = WAL",
+            "PRAGMA synchronous = NORMAL",
+            "PRAGMA foreign_keys = ON",
+            f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
+        ):
+            self._conn.execute(pragma)
+
+    def _migrate(self) -> None:
+        known = migrations()
+        with self.write() as conn:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if version > len(known):
+                raise StateError(
+                    f"the task database {self.path} has schema version {version}, newer than "
+                    f"this isollm understands ({len(known)})",
+                    hint="upgrade isollm, or use another ISOLLM_HOME",
+                )
+            for migration in known[version:]:
+                for statement in _statements(migration.sql):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {migration.version}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on error."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: several queries see one consistent snapshot."""
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                yield self._conn
+            finally:
+                if self._conn.in_transaction:
+                    self._conn.execute("COMMIT")
+
+    def one(self, conn: sqlite3.Connection, name: str, params: Params) -> Any:
+        return conn.execute(self._sql[name], params).fetchone()
+
+    def all(self, conn: sqlite3.Connection, name: str, params: Params) -> list[Any]:
+        return conn.execute(self._sql[name], params).fetchall()
+
+    def scalar(self, conn: sqlite3.Connection, name: str, params: Params) -> Any:
+        row = conn.execute(self._sql[name], params).fetchone()
+        return None if row is None else row[0]
+
+    def run(self, conn: sqlite3.Connection, name: str, params: Params) -> int:
+        """Execute a statement; the number of rows it changed."""
+        return conn.execute(self._sql[name], params).rowcount
+
+    def close(self) -> None:
+        with self._lock:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA optimize")
+            self._conn.close()
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (sqlite3 runs one per execute)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        if line.lstrip().startswith("--") and not current.strip():
+            continue
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        raise ValueError(f"incomplete SQL statement in a migration: {current.strip()[:80]}")
+    return statements
+
+
+def task_from_row(row: Row) -> Task:
+    """A Task from the columns every task query selects, in their order."""
+    return Task(
+        id=row[0],
+        title=row[1],
+        status=Status(row[2]),
+        priority=row[3],
+        created_at=parse_time(row[4]),
+        updated_at=parse_time(row[5]),
+        description=row[6],
+        parent_id=row[7],
+        spec_id=row[8],
+        claimed_by=row[9],
+        claimed_at=parse_time(row[10]) if row[10] else None,
+        lease_expires_at=parse_time(row[11]) if row[11] else None,
+    )

@@ -1,0 +1,514 @@
+"""The SQLite task store: one database file per project under the isollm home.
+
+Every change is one ``BEGIN IMMEDIATE`` transaction that first returns expired leases
+to the queue, then compare-and-sets the row (``UPDATE … WHERE status = 'open'``,
+``… AND fence = :fence``) and appends to the audit log. Claims never delete a task.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from isollm.tasks import errors, validate
+from isollm.tasks.graph import find_path
+from isollm.tasks.ids import MIN_WIDTH, TASK_PREFIX, IdAllocator
+from isollm.tasks.imports import plan_import
+from isollm.tasks.model import (
+    AuditEntry,
+    AuditQuery,
+    Claim,
+    Clock,
+    Dependency,
+    ImportItem,
+    ImportResult,
+    NewTask,
+    Page,
+    PageRequest,
+    Status,
+    Task,
+    TaskPatch,
+    format_time,
+    parse_time,
+    utcnow,
+)
+from isollm.tasks.sqlite_db import Database, task_from_row
+from isollm.tasks.sqlite_specs import SpecQueries
+from isollm.tasks.store import REAPER
+
+REAP_BATCH = 1000
+Row = Sequence[Any]
+
+
+def _fence(row: Row) -> int:
+    return int(row[12])
+
+
+def _audit_from_row(row: Row) -> AuditEntry:
+    return AuditEntry(
+        id=row[0],
+        task_id=row[1],
+        action=row[2],
+        changed_at=parse_time(row[3]),
+        changed_by=row[4],
+        field=row[5],
+        old_value=row[6],
+        new_value=row[7],
+    )
+
+
+class SqliteTaskStore(SpecQueries):
+    """A :class:`~isollm.tasks.store.TaskStore` on one SQLite file."""
+
+    def __init__(self, path: Path, *, clock: Clock = utcnow, id_width: int = MIN_WIDTH) -> None:
+        self._db = Database(path)
+        self._clock = clock
+        self._task_ids = IdAllocator(TASK_PREFIX, id_width)
+        super().__init__(id_width=id_width)
+
+    @property
+    def path(self) -> Path:
+        return self._db.path
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --- helpers ------------------------------------------------------------------
+
+    def _now(self) -> str:
+        return format_time(self._clock())
+
+    def _expiry(self, lease_seconds: float) -> str:
+        validate.check_lease(lease_seconds)
+        return format_time(self._clock() + timedelta(seconds=lease_seconds))
+
+    def _audit(
+        self,
+        conn: sqlite3.Connection,
+        task_id: str,
+        action: str,
+        by: str,
+        now: str,
+        *,
+        field: str | None = None,
+        old: str | None = None,
+        new: str | None = None,
+    ) -> None:
+        self._db.run(
+            conn,
+            "insert_audit",
+            {
+                "task_id": task_id,
+                "action": action,
+                "field": field,
+                "old_value": old,
+                "new_value": new,
+                "now": now,
+                "by": by,
+            },
+        )
+
+    def _row(self, conn: sqlite3.Connection, task_id: str) -> Row:
+        row = self._db.one(conn, "get_task", {"id": task_id})
+        if row is None:
+            raise errors.TaskNotFoundError.of(task_id)
+        return row  # type: ignore[no-any-return]
+
+    def _reap(self, conn: sqlite3.Connection, now: str) -> list[str]:
+        """Return tasks whose lease ran out to the queue; their ids."""
+        reaped = []
+        for task_id, agent in self._db.all(
+            conn, "expired_leases", {"now": now, "limit": REAP_BATCH}
+        ):
+            if self._db.run(conn, "expire_lease", {"id": task_id, "now": now}):
+                self._audit(
+                    conn,
+                    task_id,
+                    "expire",
+                    REAPER,
+                    now,
+                    field="status",
+                    old="in_progress",
+                    new="open",
+                )
+                self._audit(
+                    conn, task_id, "expire", REAPER, now, field="claimed_by", old=agent, new=None
+                )
+                reaped.append(task_id)
+        return reaped
+
+    def _reap_if_due(self) -> None:
+        with self._db.read() as conn:
+            due = self._db.scalar(conn, "any_lease_expired", {"now": self._now()})
+        if due:
+            self.reap_expired()
+
+    def _page(
+        self, count: str, query: str, page: PageRequest, params: dict[str, Any]
+    ) -> tuple[int, list[Row]]:
+        with self._db.read() as conn:
+            total = int(self._db.scalar(conn, count, params))
+            rows = self._db.all(
+                conn, query, {**params, "limit": page.per_page, "offset": page.offset}
+            )
+        return total, rows
+
+    def _taken(self, conn: sqlite3.Connection) -> Any:
+        return lambda candidate: self._db.scalar(conn, "id_taken", {"id": candidate}) is not None
+
+    # --- tasks --------------------------------------------------------------------
+
+    def add_task(self, new: NewTask, actor: str) -> Task:
+        validate.check_new_task(new)
+        with self._db.write() as conn:
+            now = self._now()
+            task_id = self._insert(conn, new, now)
+            self._audit(conn, task_id, "create", actor, now)
+            return task_from_row(self._row(conn, task_id))
+
+    def _insert(self, conn: sqlite3.Connection, new: NewTask, now: str) -> str:
+        if new.parent_id is not None:
+            self._row(conn, new.parent_id)
+        if new.spec_id is not None:
+            self._spec_row(conn, new.spec_id)
+        task_id = self._task_ids.allocate(self._taken(conn))
+        self._db.run(
+            conn,
+            "insert_task",
+            {
+                "id": task_id,
+                "title": new.title,
+                "priority": new.priority,
+                "now": now,
+                "description": new.description,
+                "parent_id": new.parent_id,
+                "spec_id": new.spec_id,
+            },
+        )
+        return task_id
+
+    def get_task(self, task_id: str) -> Task:
+        self._reap_if_due()
+        with self._db.read() as conn:
+            return task_from_row(self._row(conn, task_id))
+
+    def list_tasks(self, status: Status | None, page: PageRequest) -> Page[Task]:
+        self._reap_if_due()
+        if status is None:
+            total, rows = self._page("count_tasks", "list_tasks", page, {})
+        else:
+            params = {"status": status.value}
+            total, rows = self._page("count_tasks_by_status", "list_tasks_by_status", page, params)
+        return Page([task_from_row(r) for r in rows], page.page, page.per_page, total)
+
+    def ready(self, page: PageRequest) -> Page[Task]:
+        self._reap_if_due()
+        total, rows = self._page("count_ready", "list_ready", page, {})
+        return Page([task_from_row(r) for r in rows], page.page, page.per_page, total)
+
+    def update_task(self, task_id: str, patch: TaskPatch, actor: str) -> Task:
+        validate.check_patch(patch)
+        with self._db.write() as conn:
+            now = self._now()
+            old = task_from_row(self._row(conn, task_id))
+            if patch.parent_id is not None and patch.parent_id != old.parent_id:
+                self._check_new_parent(conn, task_id, patch.parent_id)
+            changes = _changes(old, patch)
+            for field, (before, after) in changes.items():
+                self._audit(conn, task_id, "update", actor, now, field=field, old=before, new=after)
+            row = self._db.one(
+                conn,
+                "update_task",
+                {
+                    "id": task_id,
+                    "title": patch.title if patch.title is not None else old.title,
+                    "description": _pick(patch.description, old.description),
+                    "priority": _pick(patch.priority, old.priority),
+                    "parent_id": _pick(patch.parent_id, old.parent_id),
+                    "now": now,
+                },
+            )
+            return task_from_row(row)
+
+    def _check_new_parent(self, conn: sqlite3.Connection, task_id: str, parent_id: str) -> None:
+        self._row(conn, parent_id)
+        lineage = {r[0] for r in self._db.all(conn, "ancestors", {"id": parent_id})}
+        if parent_id == task_id or task_id in lineage:
+            raise errors.ValidationFailedError.of(
+                f"{parent_id} cannot be the parent of {task_id}: that makes a loop"
+            )
+
+    def delete_task(self, task_id: str, actor: str) -> list[str]:
+        with self._db.write() as conn:
+            now = self._now()
+            self._row(conn, task_id)
+            return self._delete(conn, task_id, actor, now)
+
+    def _delete(self, conn: sqlite3.Connection, task_id: str, actor: str, now: str) -> list[str]:
+        gone = [task_id, *(r[0] for r in self._db.all(conn, "descendants", {"id": task_id}))]
+        for each in gone:
+            self._audit(conn, each, "delete", actor, now)
+        self._db.run(conn, "delete_task", {"id": task_id})
+        return gone
+
+    def clear_done(self, actor: str) -> list[str]:
+        with self._db.write() as conn:
+            now = self._now()
+            cleared: list[str] = []
+            for (task_id,) in self._db.all(conn, "clearable_done", {}):
+                if task_id not in cleared:
+                    cleared += self._delete(conn, task_id, actor, now)
+            return cleared
+
+    def import_tasks(self, items: list[ImportItem], actor: str) -> ImportResult:
+        with self._db.write() as conn:
+            now = self._now()
+            exists = lambda tid: self._db.one(conn, "get_task", {"id": tid}) is not None  # noqa: E731
+            plan = plan_import(items, exists)
+            conn.execute("PRAGMA defer_foreign_keys = ON")
+            ids: dict[int, str] = {}
+            for index in plan.order:
+                new = plan.resolved_task(index, ids)
+                ids[index] = self._insert(conn, new, now)
+                self._audit(conn, ids[index], "create", actor, now)
+            for child, parent in plan.edges(ids):
+                self._add_dependency(conn, child, parent, actor, now)
+            tasks = [task_from_row(self._row(conn, ids[i])) for i in range(len(items))]
+            return ImportResult(tasks, {key: ids[i] for key, i in plan.keys.items()})
+
+    # --- claims and transitions ---------------------------------------------------
+
+    def claim(self, task_id: str, agent: str, lease_seconds: float) -> Claim:
+        validate.check_agent(agent)
+        expires = self._expiry(lease_seconds)
+        with self._db.write() as conn:
+            now = self._now()
+            self._reap(conn, now)
+            row = self._row(conn, task_id)
+            status = Status(row[2])
+            if status is Status.IN_PROGRESS:
+                raise errors.AlreadyClaimedError.of(row[9], row[10])
+            if status is not Status.OPEN:
+                raise errors.InvalidTransitionError.of(status, Status.IN_PROGRESS)
+            waiting = [r[0] for r in self._db.all(conn, "waiting_for", {"id": task_id})]
+            if waiting:
+                raise errors.NotReadyError.of(task_id, waiting)
+            params = {"id": task_id, "agent": agent, "now": now, "expires": expires}
+            row = self._db.one(conn, "claim_task", params)
+            self._audit(
+                conn, task_id, "claim", agent, now, field="status", old="open", new="in_progress"
+            )
+            return Claim(task_from_row(row), _fence(row), parse_time(expires))
+
+    def claim_next(self, agent: str, lease_seconds: float) -> Claim | None:
+        validate.check_agent(agent)
+        expires = self._expiry(lease_seconds)
+        with self._db.write() as conn:
+            now = self._now()
+            if self._db.scalar(conn, "any_lease_expired", {"now": now}):
+                self._reap(conn, now)
+            row = self._db.one(conn, "claim_next", {"agent": agent, "now": now, "expires": expires})
+            if row is None:
+                return None
+            self._audit(
+                conn, row[0], "claim", agent, now, field="status", old="open", new="in_progress"
+            )
+            return Claim(task_from_row(row), _fence(row), parse_time(expires))
+
+    def _current_claim(
+        self,
+        conn: sqlite3.Connection,
+        task_id: str,
+        agent: str,
+        fence: int | None,
+        target: str,
+        *,
+        owner: bool = True,
+    ) -> Row:
+        """The task's row if ``agent`` (holding ``fence``, when given) may act on its claim."""
+        row = self._row(conn, task_id)
+        status = row[2]
+        if fence is not None and (status != Status.IN_PROGRESS or _fence(row) != fence):
+            raise errors.StaleClaimError.of(task_id, fence, status, row[9])
+        if status != Status.IN_PROGRESS:
+            raise errors.InvalidTransitionError.of(status, target)
+        if owner and row[9] != agent:
+            raise errors.NotOwnerError.of(row[9])
+        return row
+
+    def heartbeat(self, task_id: str, agent: str, fence: int | None, lease_seconds: float) -> Claim:
+        expires = self._expiry(lease_seconds)
+        with self._db.write() as conn:
+            self._reap(conn, self._now())
+            row = self._current_claim(conn, task_id, agent, fence, Status.IN_PROGRESS)
+            row = self._db.one(
+                conn, "renew_lease", {"id": task_id, "fence": _fence(row), "expires": expires}
+            )
+            return Claim(task_from_row(row), _fence(row), parse_time(expires))
+
+    def done(self, task_id: str, agent: str, fence: int | None) -> Task:
+        return self._finish(
+            task_id, agent, fence, query="complete_task", action="done", target=Status.DONE
+        )
+
+    def release(self, task_id: str, agent: str, fence: int | None, force: bool) -> Task:
+        return self._finish(
+            task_id,
+            agent,
+            fence,
+            query="release_task",
+            action="release",
+            target=Status.OPEN,
+            owner=not force,
+        )
+
+    def _finish(
+        self,
+        task_id: str,
+        agent: str,
+        fence: int | None,
+        *,
+        query: str,
+        action: str,
+        target: Status,
+        owner: bool = True,
+    ) -> Task:
+        with self._db.write() as conn:
+            now = self._now()
+            self._reap(conn, now)
+            row = self._current_claim(conn, task_id, agent, fence, target, owner=owner)
+            row = self._db.one(conn, query, {"id": task_id, "fence": _fence(row), "now": now})
+            self._audit(
+                conn, task_id, action, agent, now, field="status", old="in_progress", new=target
+            )
+            return task_from_row(row)
+
+    def block(self, task_id: str, actor: str, reason: str | None) -> Task:
+        with self._db.write() as conn:
+            now = self._now()
+            self._reap(conn, now)
+            row = self._row(conn, task_id)
+            before = row[2]
+            if before == Status.BLOCKED:
+                return task_from_row(row)
+            params = {"id": task_id, "from_status": before, "now": now}
+            row = self._db.one(conn, "block_task", params)
+            self._audit(
+                conn, task_id, "block", actor, now, field="status", old=before, new="blocked"
+            )
+            if reason:
+                self._audit(conn, task_id, "block", actor, now, field="reason", new=reason)
+            return task_from_row(row)
+
+    def unblock(self, task_id: str, actor: str) -> Task:
+        with self._db.write() as conn:
+            now = self._now()
+            row = self._row(conn, task_id)
+            if row[2] != Status.BLOCKED:
+                raise errors.InvalidTransitionError.of(row[2], Status.OPEN)
+            row = self._db.one(conn, "unblock_task", {"id": task_id, "now": now})
+            self._audit(
+                conn, task_id, "unblock", actor, now, field="status", old="blocked", new="open"
+            )
+            return task_from_row(row)
+
+    def reap_expired(self) -> list[str]:
+        with self._db.write() as conn:
+            return self._reap(conn, self._now())
+
+    # --- dependencies and audit -----------------------------------------------------
+
+    def dependencies(self, task_id: str) -> list[Dependency]:
+        with self._db.read() as conn:
+            self._row(conn, task_id)
+            return [Dependency(c, p) for c, p in self._db.all(conn, "list_deps", {"id": task_id})]
+
+    def add_dependency(self, child_id: str, parent_id: str, actor: str) -> Dependency:
+        with self._db.write() as conn:
+            self._row(conn, child_id)
+            self._row(conn, parent_id)
+            self._add_dependency(conn, child_id, parent_id, actor, self._now())
+            return Dependency(child_id, parent_id)
+
+    def _add_dependency(
+        self, conn: sqlite3.Connection, child_id: str, parent_id: str, actor: str, now: str
+    ) -> None:
+        if child_id == parent_id:
+            raise errors.ValidationFailedError.of("Cannot add self-dependency")
+        edge = {"child_id": child_id, "parent_id": parent_id}
+        if self._db.one(conn, "dep_exists", edge):
+            return
+        path = find_path(parent_id, child_id, lambda n: self._parents(conn, "parents_of", n))
+        if path:
+            raise errors.CycleDetectedError.of([child_id, *path])
+        self._db.run(conn, "insert_dep", edge)
+        self._audit(conn, child_id, "add_dependency", actor, now, new=parent_id)
+
+    def _parents(self, conn: sqlite3.Connection, query: str, node: str) -> Iterator[str]:
+        return (r[0] for r in self._db.all(conn, query, {"id": node}))
+
+    def remove_dependency(self, child_id: str, parent_id: str, actor: str) -> None:
+        with self._db.write() as conn:
+            edge = {"child_id": child_id, "parent_id": parent_id}
+            if not self._db.run(conn, "delete_dep", edge):
+                raise errors.DependencyNotFoundError.of(child_id, parent_id)
+            self._audit(conn, child_id, "remove_dependency", actor, self._now(), old=parent_id)
+
+    def history(self, task_id: str) -> list[AuditEntry]:
+        with self._db.read() as conn:
+            rows = self._db.all(conn, "history", {"id": task_id})
+            if not rows:
+                self._row(conn, task_id)
+            return [_audit_from_row(r) for r in rows]
+
+    def audit(self, query: AuditQuery, page: PageRequest) -> Page[AuditEntry]:
+        params = {
+            "action": query.action,
+            "agent": query.agent,
+            "start": query.start and format_time(query.start),
+            "end": query.end and format_time(query.end),
+        }
+        total, rows = self._page("count_audit", "query_audit", page, params)
+        return Page([_audit_from_row(r) for r in rows], page.page, page.per_page, total)
+
+
+def _pick(new: Any, old: Any) -> Any:
+    return old if new is None else new
+
+
+def _changes(old: Task, patch: TaskPatch) -> dict[str, tuple[str | None, str | None]]:
+    """Changed fields as audit text (old, new)."""
+    pairs = {
+        "title": (old.title, patch.title),
+        "description": (old.description, patch.description),
+        "priority": (old.priority, patch.priority),
+        "parent_id": (old.parent_id, patch.parent_id),
+    }
+    return {
+        field: (None if before is None else str(before), str(after))
+        for field, (before, after) in pairs.items()
+        if after is not None and after != before
+    }
+
+
+class SqliteBackend:
+    """One SQLite file per project in ``root`` (``<root>/<project>.db``), opened lazily."""
+
+    def __init__(self, root: Path, *, clock: Clock = utcnow) -> None:
+        self.root = root
+        self._clock = clock
+
+    def path(self, project: str) -> Path:
+        validate.check_project(project)
+        return self.root / f"{project}.db"
+
+    def open(self, project: str) -> SqliteTaskStore:
+        return SqliteTaskStore(self.path(project), clock=self._clock)
+
+    def projects(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.stem for p in self.root.glob("*.db") if p.is_file())
