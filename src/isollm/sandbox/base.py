@@ -1,0 +1,415 @@
+"""The one interface every sandbox backend implements, and the values it trades in.
+
+A sandbox is a workspace (a git checkout of the project's hub, on a work branch) plus the
+isolation commands run in. Backends differ only in how they build and enter it; the
+lifecycle around them (prepare after create and reset, refuse to lose work, run commands
+with a timeout and kill everything they started) is written once here.
+
+    sb = registry.create(spec)            # workspace ready on spec.work_branch
+    sb.exec(["make", "test"], timeout=60)  # -> ExecResult
+    job = sb.spawn(["claude", "-p", ...], stdout=log)   # long-running; job.kill()
+    sb.reset(work_branch="isollm/ar-12")   # back to a clean checkout of the base
+    sb.destroy()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import shlex
+import signal
+import subprocess
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, Any, ClassVar, Literal
+
+from isollm import proc
+from isollm.errors import CommandError, SandboxError
+from isollm.sandbox import gitops, prepare
+from isollm.sandbox.gitops import WorkState
+
+log = logging.getLogger(__name__)
+
+Network = Literal["host", "none"]
+DEV_USER = "dev"
+DEV_UID = 1000
+SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class SandboxCommandError(SandboxError, CommandError):
+    """A command a sandbox needed failed."""
+
+
+class SandboxNotFoundError(SandboxError):
+    """No sandbox with that name exists."""
+
+
+class SandboxExistsError(SandboxError):
+    """A sandbox with that name already exists."""
+
+
+class UnsavedWorkError(SandboxError):
+    """The sandbox holds work that is not on the hub."""
+
+
+class SandboxStatus(StrEnum):
+    RUNNING = "running"  # ready: commands can run now
+    STOPPED = "stopped"  # exists, needs start() (e.g. after a reboot)
+    MISSING = "missing"  # recorded, but the backend has nothing
+    BROKEN = "broken"  # parts exist but it cannot be used as is
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits; zero or empty means none. Applied by container backends."""
+
+    memory: str = ""
+    pids: int = 0
+    cpus: float = 0.0
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    """Everything needed to build one sandbox; persisted so it can be rebuilt on reset."""
+
+    name: str
+    project: str
+    hub: Path
+    base_branch: str = "main"
+    work_branch: str = ""  # empty: the base branch itself
+    network: Network = "host"
+    limits: Limits = field(default_factory=Limits)
+    setup: tuple[str, ...] = ()
+    setup_timeout: float = 600.0
+    host_root: Path | None = None  # where .worktreeinclude files are copied from
+    include: tuple[str, ...] = ()  # paths relative to host_root
+    image: str = "debian:bookworm"
+
+    @property
+    def branch(self) -> str:
+        return self.work_branch or self.base_branch
+
+
+@dataclass(frozen=True)
+class SandboxInfo:
+    name: str
+    backend: str
+    project: str
+    status: SandboxStatus
+    ident: str  # container name or workspace path: what the backend calls it
+    workspace: str  # path of the checkout as commands inside see it
+    host_workspace: Path | None  # the same checkout seen from the host
+    home: str
+    address: str  # how the sandbox reaches the host ("127.0.0.1") or "" without network
+    network: Network
+    branch: str
+    base_commit: str
+    log_path: Path
+    isolated: bool
+    notes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "backend": self.backend,
+            "project": self.project,
+            "status": str(self.status),
+            "id": self.ident,
+            "workspace": self.workspace,
+            "host_workspace": str(self.host_workspace) if self.host_workspace else None,
+            "home": self.home,
+            "address": self.address,
+            "network": self.network,
+            "branch": self.branch,
+            "base_commit": self.base_commit,
+            "log": str(self.log_path),
+            "isolated": self.isolated,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class HostCommand:
+    """What to run on the host to run a command in the sandbox (argv never holds secrets)."""
+
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    cwd: Path | None = None
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    duration: float
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+    def describe(self) -> str:
+        what = "timed out" if self.timed_out else f"exit {self.returncode}"
+        return proc.describe_failure(
+            proc.Result(self.argv, self.returncode, self.stdout, self.stderr)
+        ).replace(f"exit {self.returncode}", what, 1)
+
+    def check(self, error: type[SandboxError] = SandboxError, hint: str | None = None) -> None:
+        if not self.ok:
+            raise error(self.describe(), hint=hint)
+
+
+@dataclass
+class SandboxRecord:
+    """A sandbox as persisted (``sandbox.json`` in its directory; see :mod:`~.meta`)."""
+
+    backend: str
+    spec: SandboxSpec
+    directory: Path
+    base_commit: str = ""
+    mode: str = ""  # how the workspace is built: overlay, clone, worktree
+    notes: list[str] = field(default_factory=list)
+    created_at: str = ""
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "sandbox.log"
+
+    def log(self, message: str) -> None:
+        """Add a timestamped entry to the sandbox's log (``isollm worker logs``)."""
+        if not self.directory.is_dir():
+            return
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        with self.log_path.open("a", encoding="utf-8") as f:
+            f.write(f"[{stamp}] {message.rstrip()}\n")
+
+
+class Job:
+    """A command started in a sandbox; ``kill`` stops it and everything it started."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], killer: Callable[[], None]) -> None:
+        self.popen = popen
+        self._killer = killer
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def poll(self) -> int | None:
+        return self.popen.poll()
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self.popen.wait(timeout)
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            self._killer()
+        self.popen.wait()
+
+    def communicate(self, data: bytes | None, timeout: float | None) -> tuple[bytes, bytes, bool]:
+        """stdout, stderr and whether the timeout struck (the job is then killed)."""
+        try:
+            out, err = self.popen.communicate(data, timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            out, err = self.popen.communicate()
+            return out or b"", err or b"", True
+        return out or b"", err or b"", False
+
+
+def kill_group(popen: subprocess.Popen[bytes]) -> Callable[[], None]:
+    """A killer for a job started in its own session: SIGKILL to its process group."""
+
+    def killer() -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(popen.pid, signal.SIGKILL)
+
+    return killer
+
+
+class Sandbox(ABC):
+    """One sandbox of one backend. Construct through :mod:`isollm.sandbox.registry`."""
+
+    backend: ClassVar[str]
+    isolated: ClassVar[bool] = True
+    owner_uid: ClassVar[int] = 0  # host uid that owns files in the workspace
+    shares_branches: ClassVar[bool] = False  # workspaces share refs: stay detached on base
+
+    def __init__(self, record: SandboxRecord) -> None:
+        self.record = record
+
+    @property
+    def spec(self) -> SandboxSpec:
+        return self.record.spec
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        """Why this backend cannot run on this machine, or None when it can."""
+        return None
+
+    # --- what a backend implements -------------------------------------------------
+    @abstractmethod
+    def build(self) -> None:
+        """Build the workspace and the isolation around it (not yet on its branch)."""
+
+    @abstractmethod
+    def rebuild(self) -> None:
+        """Throw the workspace away and build it again from the current base."""
+
+    @abstractmethod
+    def start(self) -> None:
+        """Make an existing sandbox usable again (after a stop or a reboot)."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop whatever runs; the workspace and its work are kept."""
+
+    @abstractmethod
+    def destroy(self) -> None:
+        """Remove everything, work included. Idempotent."""
+
+    @abstractmethod
+    def status(self) -> SandboxStatus: ...
+
+    @abstractmethod
+    def command(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        interactive: bool = False,
+    ) -> HostCommand:
+        """The host command that runs ``argv`` inside the sandbox."""
+
+    @abstractmethod
+    def info(self) -> SandboxInfo: ...
+
+    @property
+    @abstractmethod
+    def workspace(self) -> str:
+        """The checkout's path as seen inside."""
+
+    @property
+    @abstractmethod
+    def host_workspace(self) -> Path | None:
+        """The checkout's path on the host (for copying files in and checking work)."""
+
+    # --- shared behaviour ----------------------------------------------------------
+    def spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        stdin: int | IO[Any] | None = subprocess.DEVNULL,
+        stdout: int | IO[Any] | None = None,
+        stderr: int | IO[Any] | None = None,
+    ) -> Job:
+        """Start ``argv`` inside; stream its output where asked; ``Job.kill`` stops it all."""
+        cmd = self.command(argv, env=env, cwd=cwd)
+        popen = proc.spawn(
+            cmd.argv,
+            cwd=cmd.cwd,
+            env=cmd.env,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            new_session=True,
+            error=SandboxCommandError,
+        )
+        return Job(popen, self.killer(popen))
+
+    def killer(self, popen: subprocess.Popen[bytes]) -> Callable[[], None]:
+        """How to kill a spawned job and everything it started (backends may override)."""
+        return kill_group(popen)
+
+    def exec(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        input: str | bytes | None = None,
+        timeout: float | None = None,
+    ) -> ExecResult:
+        """Run ``argv`` inside and capture its output; on timeout everything is killed."""
+        log.debug("exec in %s: %s", self.name, shlex.join(argv))
+        data = input.encode() if isinstance(input, str) else input
+        started = time.monotonic()
+        job = self.spawn(
+            argv,
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.PIPE if data is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        out, err, timed_out = job.communicate(data, timeout)
+        return ExecResult(
+            tuple(argv),
+            job.popen.returncode,
+            out.decode(errors="replace"),
+            err.decode(errors="replace"),
+            time.monotonic() - started,
+            timed_out,
+        )
+
+    def describe(self, *, ident: str, home: str, address: str) -> SandboxInfo:
+        """The SandboxInfo of this sandbox, given what only the backend knows."""
+        spec = self.spec
+        return SandboxInfo(
+            name=spec.name,
+            backend=self.backend,
+            project=spec.project,
+            status=self.status(),
+            ident=ident,
+            workspace=self.workspace,
+            host_workspace=self.host_workspace,
+            home=home,
+            address=address if spec.network == "host" or not self.isolated else "",
+            network=spec.network,
+            branch=spec.branch,
+            base_commit=self.record.base_commit,
+            log_path=self.record.log_path,
+            isolated=self.isolated,
+            notes=tuple(self.record.notes),
+        )
+
+    def shell(self) -> HostCommand:
+        """The host command for an interactive login shell in the workspace."""
+        return self.command(["bash", "-l"], interactive=True)
+
+    def create(self) -> SandboxInfo:
+        """Build, check out the work branch, copy include files, run setup."""
+        self.build()
+        prepare.prepare(self)
+        return self.info()
+
+    def reset(self, work_branch: str | None = None) -> SandboxInfo:
+        """Back to a clean checkout of the base (on ``work_branch`` if given). Loses work."""
+        if work_branch is not None:
+            self.record.spec = dataclasses.replace(self.spec, work_branch=work_branch)
+        self.rebuild()
+        prepare.prepare(self)
+        return self.info()
+
+    def work_state(self) -> WorkState:
+        """Uncommitted changes and commits the hub lacks, checked from the host."""
+        path = self.host_workspace
+        if path is None or not path.is_dir():
+            return WorkState()
+        return gitops.work_state(path, self.spec.hub)

@@ -1,0 +1,215 @@
+"""Copy-on-write workspaces: an overlay over a shared read-only checkout of the hub.
+
+One *lower* checkout per project and base commit is cloned once (under a lock) into
+``$ISOLLM_HOME/lowers/<project>/<commit>``; each sandbox mounts an overlay over it with
+its own upper and work directories, which costs milliseconds instead of the seconds a
+``git worktree add`` or clone of a large repository takes. The merged directory is a real
+git checkout whose ``origin`` is the hub.
+
+When the overlay cannot be mounted (not root, upper directory on a filesystem overlayfs
+refuses, paths overlayfs cannot express) the workspace falls back to a plain clone of the
+hub, slower but equivalent, and a note says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from isollm import fsutil, proc
+from isollm.errors import CommandError, SandboxError
+from isollm.git.facade import Git
+from isollm.sandbox import gitops, meta
+from isollm.sandbox.base import SandboxCommandError, SandboxRecord, SandboxStatus
+
+log = logging.getLogger(__name__)
+
+OVERLAY = "overlay"
+CLONE = "clone"
+_UNSAFE_IN_OPTIONS = (",", ":", "\\", "\n")
+
+
+class OverlayUnavailableError(SandboxError):
+    """The overlay could not be mounted."""
+
+
+def chown_tree(path: Path, uid: int) -> None:
+    os.chown(path, uid, uid, follow_symlinks=False)
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.chown(os.path.join(root, name), uid, uid, follow_symlinks=False)
+
+
+def lower_name(commit: str, uid: int) -> str:
+    return commit if uid == 0 else f"{commit}.u{uid}"
+
+
+def _clone_checkout(hub: Path, target: Path, commit: str) -> None:
+    Git(target.parent).run("clone", "-q", "--no-checkout", str(hub), str(target))
+    Git(target).run("checkout", "-q", "--detach", commit)
+
+
+def ensure_lower(project: str, hub: Path, commit: str, uid: int) -> Path:
+    """The shared read-only checkout of ``commit`` owned by ``uid``; built once."""
+    root = lowers_root(project)
+    path = root / lower_name(commit, uid)
+    if path.is_dir():
+        return path
+    with fsutil.file_lock(root / ".lock"):
+        if path.is_dir():
+            return path
+        tmp = Path(tempfile.mkdtemp(prefix=".new-", dir=root))
+        try:
+            _clone_checkout(hub, tmp / "checkout", commit)
+            if uid:
+                chown_tree(tmp / "checkout", uid)
+            (tmp / "checkout").rename(path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def lowers_root(project: str) -> Path:
+    return fsutil.ensure_dir(meta.lowers_dir(project))
+
+
+def lowers_in_use(project: str) -> set[str]:
+    """Base commits used by any sandbox record or mounted overlay of ``project``."""
+    used = set()
+    for name in meta.names(project):
+        with contextlib.suppress(SandboxError):
+            used.add(meta.load(project, name).base_commit)
+    prefix = f"lowerdir={meta.lowers_dir(project)}/"
+    for line in Path("/proc/self/mountinfo").read_text(encoding="utf-8").splitlines():
+        for option in line.split(","):
+            if option.startswith(prefix):
+                used.add(option.removeprefix(prefix).split(".u", 1)[0])
+    return used
+
+
+def prune_lowers(project: str) -> list[str]:
+    """Remove lower checkouts no sandbox uses, keeping the newest. Returns their names."""
+    root = meta.lowers_dir(project)
+    if not root.is_dir():
+        return []
+    removed = []
+    with fsutil.file_lock(root / ".lock"):
+        used = lowers_in_use(project)
+        lowers = sorted(
+            (p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+            key=lambda p: p.stat().st_mtime,
+        )
+        for path in lowers[:-1]:
+            if path.name.split(".u", 1)[0] not in used:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path.name)
+    return removed
+
+
+class OverlayWorkspace:
+    """The workspace of one sandbox: ``merged`` is the checkout, owned by ``uid``."""
+
+    def __init__(self, record: SandboxRecord, uid: int = 0) -> None:
+        self.record = record
+        self.uid = uid
+        self.upper = record.directory / "upper"
+        self.work = record.directory / "work"
+        self.merged = record.directory / "merged"
+
+    @property
+    def lower(self) -> Path:
+        return meta.lowers_dir(self.record.spec.project) / lower_name(
+            self.record.base_commit, self.uid
+        )
+
+    def build(self, *, allow_overlay: bool = True) -> None:
+        """Resolve the base on the hub and make ``merged`` a checkout of it."""
+        spec = self.record.spec
+        self.record.base_commit = gitops.require_hub_commit(spec.hub, spec.base_branch)
+        self.record.notes = [n for n in self.record.notes if not n.startswith("overlay")]
+        if allow_overlay:
+            try:
+                self._build_overlay()
+            except OverlayUnavailableError as exc:
+                note = f"overlay unavailable, using a full clone instead: {exc}"
+                log.warning("%s: %s", spec.name, note)
+                self.record.notes.append(note)
+            else:
+                return
+        self._build_clone()
+
+    def _build_overlay(self) -> None:
+        spec = self.record.spec
+        lower = ensure_lower(spec.project, spec.hub, self.record.base_commit, self.uid)
+        for d in (self.upper, self.work, self.merged):
+            d.mkdir(mode=0o755, exist_ok=True)
+        if self.uid:
+            os.chown(self.upper, self.uid, self.uid)
+        self.record.mode = OVERLAY
+        meta.save(self.record)
+        self._mount(lower)
+
+    def _build_clone(self) -> None:
+        spec = self.record.spec
+        self.merged.parent.mkdir(parents=True, exist_ok=True)
+        _clone_checkout(spec.hub, self.merged, self.record.base_commit)
+        if self.uid:
+            chown_tree(self.merged, self.uid)
+        self.record.mode = CLONE
+        meta.save(self.record)
+
+    def _mount(self, lower: Path) -> None:
+        paths = (lower, self.upper, self.work)
+        if any(c in str(p) for p in paths for c in _UNSAFE_IN_OPTIONS):
+            raise OverlayUnavailableError(f"a path contains one of {_UNSAFE_IN_OPTIONS!r}")
+        if os.geteuid() != 0:
+            raise OverlayUnavailableError("mounting an overlay needs root")
+        options = f"lowerdir={lower},upperdir={self.upper},workdir={self.work}"
+        try:
+            proc.run(["mount", "-t", "overlay", "overlay", "-o", options, str(self.merged)])
+        except CommandError as exc:
+            raise OverlayUnavailableError(str(exc).splitlines()[-1]) from exc
+
+    def is_mounted(self) -> bool:
+        return os.path.ismount(self.merged)
+
+    def start(self) -> None:
+        """Mount again after a reboot or stop (the upper directory kept the work)."""
+        if self.record.mode == OVERLAY and not self.is_mounted():
+            if not self.lower.is_dir():
+                raise SandboxError(
+                    f"the base checkout of sandbox {self.record.spec.name} is gone ({self.lower})",
+                    hint="reset the worker (its changes are in "
+                    f"{self.upper}), or remove it with --force",
+                )
+            self._mount(self.lower)
+
+    def unmount(self) -> None:
+        if not self.is_mounted():
+            return
+        result = proc.run(["umount", str(self.merged)], check=False)
+        if not result.ok:
+            proc.run(["umount", "-l", str(self.merged)], error=SandboxCommandError)
+
+    def status(self) -> SandboxStatus:
+        if self.record.mode == CLONE:
+            return (
+                SandboxStatus.RUNNING if (self.merged / ".git").exists() else SandboxStatus.BROKEN
+            )
+        if self.is_mounted():
+            return SandboxStatus.RUNNING
+        if self.upper.is_dir() and self.lower.is_dir():
+            return SandboxStatus.STOPPED
+        return SandboxStatus.BROKEN
+
+    def discard(self) -> None:
+        """Unmount and delete the workspace and its changes."""
+        self.unmount()
+        for d in (self.merged, self.upper, self.work):
+            shutil.rmtree(d, ignore_errors=True)
+            if d.exists():
+                raise SandboxError(f"could not remove {d}", hint="is something still using it?")

@@ -1,0 +1,121 @@
+"""The simplest backend: a plain ``git worktree``, with NO isolation.
+
+Read this one first: it shows what every backend provides with nothing in the way.
+Commands run directly on the host, as you, with your environment and your network; an
+agent here can read and change anything you can. Use it only for agents you trust, or
+on machines without bubblewrap.
+
+All worktrees of a project hang off one bare clone of the hub
+(``$ISOLLM_HOME/sandboxes/<project>/.worktrees.git``) whose ``origin`` is the hub, so
+``git push origin <branch>`` works from every worktree. Since worktrees share branches,
+a worker that is on the base branch stays on a detached HEAD at the base commit.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from isollm import fsutil, proc
+from isollm.git.facade import Git
+from isollm.sandbox import gitops, meta
+from isollm.sandbox.base import HostCommand, Sandbox, SandboxInfo, SandboxStatus
+from isollm.sandbox.gitops import WorkState
+
+
+def shared_clone(project: str, hub: Path) -> Path:
+    """The bare clone of ``hub`` all worktrees of ``project`` belong to, fetched fresh."""
+    path = meta.project_dir(project) / ".worktrees.git"
+    with fsutil.file_lock(meta.project_dir(project) / ".worktrees.lock"):
+        if not (path / "HEAD").is_file():
+            shutil.rmtree(path, ignore_errors=True)
+            Git(path.parent).run("clone", "-q", "--bare", str(hub), str(path))
+            Git(path).run("config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*")
+        Git(path).run("fetch", "-q", "--prune", "origin")
+    return path
+
+
+class WorktreeSandbox(Sandbox):
+    backend = "worktree"
+    isolated = False
+    shares_branches = True
+
+    @property
+    def checkout(self) -> Path:
+        return self.record.directory / "checkout"
+
+    @property
+    def workspace(self) -> str:
+        return str(self.checkout)
+
+    @property
+    def host_workspace(self) -> Path:
+        return self.checkout
+
+    def build(self) -> None:
+        spec = self.spec
+        clone = shared_clone(spec.project, spec.hub)
+        self.record.base_commit = gitops.require_hub_commit(spec.hub, spec.base_branch)
+        self.record.mode = "worktree"
+        meta.save(self.record)
+        Git(clone).run(
+            "worktree", "add", "-q", "--detach", str(self.checkout), self.record.base_commit
+        )
+        self.record.log(f"built (git worktree) at {self.record.base_commit[:12]}")
+
+    def _remove_worktree(self) -> None:
+        clone = meta.project_dir(self.spec.project) / ".worktrees.git"
+        if not clone.is_dir():
+            shutil.rmtree(self.checkout, ignore_errors=True)
+            return
+        git = Git(clone)
+        head = git.run(
+            "-C", str(self.checkout), "symbolic-ref", "-q", "--short", "HEAD", check=False
+        )
+        git.run("worktree", "remove", "--force", str(self.checkout), check=False)
+        shutil.rmtree(self.checkout, ignore_errors=True)
+        git.run("worktree", "prune", check=False)
+        branch = head.stdout.strip()
+        if branch:
+            git.run("branch", "-q", "-D", branch, check=False)
+
+    def rebuild(self) -> None:
+        self._remove_worktree()
+        self.build()
+
+    def start(self) -> None:
+        """Nothing to start: the worktree is just a directory."""
+
+    def stop(self) -> None:
+        """Nothing runs between commands."""
+
+    def destroy(self) -> None:
+        if self.record.directory.exists():
+            self._remove_worktree()
+            shutil.rmtree(self.record.directory, ignore_errors=True)
+
+    def status(self) -> SandboxStatus:
+        if not self.record.directory.is_dir():
+            return SandboxStatus.MISSING
+        return SandboxStatus.RUNNING if (self.checkout / ".git").is_file() else SandboxStatus.BROKEN
+
+    def command(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        interactive: bool = False,
+    ) -> HostCommand:
+        extra = {"ISOLLM_WORKER": self.name, "ISOLLM_WORKSPACE": self.workspace, **(env or {})}
+        return HostCommand(tuple(argv), proc.clean_env(extra), Path(cwd or self.workspace))
+
+    def work_state(self) -> WorkState:
+        # Branches are shared by every worktree: only this worktree's HEAD is its own.
+        if not self.checkout.is_dir():
+            return WorkState()
+        return gitops.work_state(self.checkout, self.spec.hub, only_head=True)
+
+    def info(self) -> SandboxInfo:
+        return self.describe(ident=self.workspace, home=str(Path.home()), address="127.0.0.1")
