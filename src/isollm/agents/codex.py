@@ -1,0 +1,120 @@
+"""Codex CLI (``codex``, npm ``@openai/codex``).
+
+Headless: ``codex exec --json --dangerously-bypass-approvals-and-sandbox
+--skip-git-repo-check -- PROMPT`` with stdin closed (it reads stdin otherwise); its
+JSON lines end with ``turn.completed`` (token usage) or ``turn.failed``. Codex reads
+``$CODEX_HOME/config.toml``: :meth:`CodexAgent.prepare` writes one under the agent's
+home, naming a model provider for a configured ``base_url`` (Responses API) and the
+*name* of the variable holding its key, never the key. It reads AGENTS.md.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from isollm.agents.base import AgentOutcome, Invocation
+from isollm.agents.common import (
+    CliAgent,
+    as_int,
+    by_exit_code,
+    clip,
+    exit_summary,
+    flag,
+    json_lines,
+    write_settings,
+)
+
+CODEX_DIR = ".codex"
+PROVIDER = "isollm"
+KEY_VARIABLE = "OPENAI_API_KEY"
+
+
+def toml_string(value: str) -> str:
+    """A TOML basic string (JSON's escapes are valid TOML)."""
+    return json.dumps(value)
+
+
+class CodexAgent(CliAgent):
+    name = "codex"
+    default_binary = "codex"
+    install_hint = "npm install -g @openai/codex"
+    secret_keys = ("OPENAI_API_KEY", "CODEX_API_KEY")
+    approve_flags: tuple[str, ...] = ("--dangerously-bypass-approvals-and-sandbox",)
+    passthrough = ("OPENAI_BASE_URL", "OPENAI_ORGANIZATION", "OPENAI_PROJECT")
+
+    def headless_argv(self, inv: Invocation) -> list[str]:
+        return [
+            self.binary,
+            "exec",
+            "--json",
+            *self.approve_flags,
+            "--skip-git-repo-check",
+            *flag("--model", self.model(inv.model)),
+            *self.args(inv.extra_args),
+            "--",
+            inv.prompt,
+        ]
+
+    def fixed_env(self, inv: Invocation) -> dict[str, str]:
+        return {"CODEX_HOME": str(inv.home / CODEX_DIR)} if inv.home else {}
+
+    def config_toml(self) -> str:
+        lines = ["# Written by isollm. Holds no secrets: keys come from the environment."]
+        if self.settings.model:
+            lines.append(f"model = {toml_string(self.settings.model)}")
+        if self.settings.base_url:
+            lines += [
+                f"model_provider = {toml_string(PROVIDER)}",
+                "",
+                f"[model_providers.{PROVIDER}]",
+                f"name = {toml_string('isollm: ' + self.settings.base_url)}",
+                f"base_url = {toml_string(self.settings.base_url)}",
+                f"env_key = {toml_string(KEY_VARIABLE)}",
+                'wire_api = "responses"',
+            ]
+        return "\n".join(lines) + "\n"
+
+    def prepare(self, home: Path) -> list[Path]:
+        return [write_settings(home / CODEX_DIR / "config.toml", self.config_toml())]
+
+    def parse_result(self, exit_code: int, output: str) -> AgentOutcome:
+        events = list(json_lines(output))
+        if not any(e.get("type", "").startswith(("turn.", "thread.")) for e in events):
+            return by_exit_code(exit_code, output)
+        return _outcome(exit_code, events)
+
+
+def _outcome(exit_code: int, events: list[dict[str, Any]]) -> AgentOutcome:
+    """Success is a last turn that completed; ``error`` events before it were retries."""
+    tokens_in = tokens_out = 0
+    message = error = last_turn = ""
+    for event in events:
+        kind = str(event.get("type", ""))
+        if kind == "turn.completed":
+            usage = event.get("usage") or {}
+            tokens_in += as_int(usage.get("input_tokens"))
+            tokens_out += as_int(usage.get("output_tokens"))
+        if kind in ("turn.completed", "turn.failed"):
+            last_turn = kind
+        if kind in ("turn.failed", "error"):
+            error = _error_text(event) or error
+        elif kind == "item.completed" and event.get("item", {}).get("type") == "agent_message":
+            message = str(event["item"].get("text", ""))
+    ok = exit_code == 0 and last_turn == "turn.completed"
+    summary = message if ok else (error or message or exit_summary(exit_code))
+    counted = any(e.get("type") == "turn.completed" for e in events)
+    return AgentOutcome(
+        success=ok,
+        summary=clip(summary),
+        tokens_in=tokens_in if counted else None,
+        tokens_out=tokens_out if counted else None,
+    )
+
+
+def _error_text(event: dict[str, Any]) -> str:
+    error = event.get("error")
+    if isinstance(error, dict):
+        return str(error.get("message", ""))
+    return str(event.get("message", error or ""))

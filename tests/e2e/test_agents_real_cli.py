@@ -1,0 +1,193 @@
+"""Each adapter drives its real agent CLI against the fake model server, offline.
+
+For claude, codex, gemini and aider: prepare a private home, install the instruction
+file, run the adapter's headless argv with its environment in a real git repository,
+and check that the scripted file exists with its content, a commit holds it, the
+instruction file reached the model but not the commit, the API key travelled only by
+environment, and ``parse_result`` reports success (and tokens where the CLI reports
+them). The CLIs come from ``./dev setup``: a missing one fails, it is not skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from isollm import proc
+from isollm.agents import AgentOutcome, Invocation, WorkerContext, get_agent, install
+from isollm.agents.base import Agent
+from isollm.config.model import AgentConfig, AgentOverride
+from tests.conftest import git
+from tests.fakemodel import FakeModelServer, Recorded, RunCommand, Script, WriteFile
+from tests.fakemodel.script import texts
+
+pytestmark = [pytest.mark.agents, pytest.mark.timeout(120)]
+
+ROOT = Path(__file__).resolve().parents[2]
+NODE_BIN = ROOT / "tools" / "agents" / "node_modules" / ".bin"
+CLI_PATHS = {
+    "claude": NODE_BIN / "claude",
+    "codex": NODE_BIN / "codex",
+    "gemini": NODE_BIN / "gemini",
+    "aider": ROOT / ".venv-aider" / "bin" / "aider",
+}
+KEY_VARIABLES = {
+    "claude": "ANTHROPIC_API_KEY",
+    "codex": "OPENAI_API_KEY",
+    "gemini": "GEMINI_API_KEY",
+    "aider": "OPENAI_API_KEY",
+}
+SECRET = "sk-isollm-test-5ecret-value-0042"
+# Starts with dashes: it must reach the model as a prompt, never parse as a flag.
+PROMPT = "--task ar-e2e1: create hello.txt saying hello"
+TIMEOUT = 60
+FILE_CONTENT = "hello from the agent\n"
+CONTEXT_MARKER = "The sample project greets people politely."
+
+
+def cli_path(name: str) -> Path:
+    path = CLI_PATHS[name]
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"the {name} CLI is not installed at {path}: run ./dev setup")
+    return path
+
+
+def script_for(name: str) -> Script:
+    commit = RunCommand("git add -A && git commit -q -m 'ar-e2e1: add hello.txt'")
+    actions = (
+        (WriteFile("hello.txt", FILE_CONTENT),)
+        if name == "aider"
+        else (
+            WriteFile("hello.txt", FILE_CONTENT),
+            commit,
+        )
+    )
+    return Script(actions=actions, commit_message="ar-e2e1: add hello.txt")
+
+
+def override_for(name: str, server: FakeModelServer, tmp_path: Path) -> AgentOverride:
+    binary = str(cli_path(name))
+    if name == "claude":
+        return AgentOverride(binary=binary, base_url=server.url)
+    if name == "codex":
+        return AgentOverride(binary=binary, base_url=f"{server.url}/v1", model="fake-model")
+    if name == "gemini":
+        return AgentOverride(binary=binary, base_url=server.url, model="gemini-fake")
+    metadata = tmp_path / "model-metadata.json"
+    costs = {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}
+    info = {"max_input_tokens": 100000, "max_output_tokens": 4096, "mode": "chat", **costs}
+    metadata.write_text(json.dumps({"openai/fake-model": {**info, "litellm_provider": "openai"}}))
+    args = ["--edit-format", "diff", "--model-metadata-file", str(metadata), "--map-tokens", "0"]
+    return AgentOverride(
+        binary=binary, base_url=f"{server.url}/v1", model="openai/fake-model", args=args
+    )
+
+
+@dataclass
+class Run:
+    agent: Agent
+    result: proc.Result
+    outcome: AgentOutcome
+    requests: list[Recorded]
+    home: Path
+    prepared: list[Path]
+
+
+def run_headless(name: str, repo: Path, tmp_path: Path) -> Run:
+    home, tmpdir = tmp_path / "agent-home", tmp_path / "agent-tmp"
+    tmpdir.mkdir()
+    with FakeModelServer(script_for(name)) as server:
+        config = AgentConfig(name="claude", per_agent={name: override_for(name, server, tmp_path)})
+        agent = get_agent(name, config)
+        prepared = agent.prepare(home)
+        ctx = WorkerContext(project="sample", worker="w1", custom_context=CONTEXT_MARKER)
+        install(repo, agent.instruction_file, ctx.for_task("ar-e2e1", "create hello.txt"))
+        inv = Invocation(
+            prompt=PROMPT,
+            task_id="ar-e2e1",
+            title="create hello.txt",
+            workdir=repo,
+            home=home,
+            tmpdir=tmpdir,
+            sandboxed=True,
+        )
+        host_env = {**os.environ, KEY_VARIABLES[name]: SECRET, "LITELLM_LOCAL_MODEL_COST_MAP": "1"}
+        env = agent.env(host_env, inv)
+        if name == "aider":
+            env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # offline: no price list download
+        result = proc.run(agent.headless_argv(inv), cwd=repo, env=env, timeout=TIMEOUT, check=False)
+        outcome = agent.parse_result(result.returncode, result.stdout + result.stderr)
+        return Run(agent, result, outcome, server.requests, home, prepared)
+
+
+def model_requests(run: Run) -> list[Recorded]:
+    return [r for r in run.requests if r.method == "POST"]
+
+
+def saw_key(request: Recorded) -> bool:
+    headers = request.headers
+    values = [
+        headers.get("x-api-key", ""),
+        headers.get("x-goog-api-key", ""),
+        headers.get("authorization", "").removeprefix("Bearer "),
+    ]
+    return SECRET in values or f"key={SECRET}" in request.path
+
+
+def files_under(path: Path) -> list[Path]:
+    return [p for p in path.rglob("*") if p.is_file() and not p.is_symlink()]
+
+
+def check_work(run: Run, repo: Path) -> None:
+    story = (
+        f"exit {run.result.returncode}\nstdout:\n{run.result.stdout}\nstderr:\n{run.result.stderr}"
+    )
+    assert run.result.returncode == 0, story
+    assert (repo / "hello.txt").read_text() == FILE_CONTENT, story
+    assert run.outcome.success, (run.outcome, story)
+    assert git(repo, "log", "-1", "--format=%s").startswith("ar-e2e1"), story
+    assert "hello.txt" in git(repo, "show", "--name-only", "--format=", "HEAD")
+
+
+def check_context(run: Run, repo: Path) -> None:
+    sent = [texts(r.body) for r in model_requests(run)]
+    assert any(PROMPT in text for text in sent), "the prompt never reached the model"
+    assert any(CONTEXT_MARKER in text for text in sent), "the instruction file was not read"
+    committed = git(repo, "ls-tree", "-r", "--name-only", "HEAD").split()
+    assert run.agent.instruction_file not in committed
+
+
+def check_secrets(run: Run, name: str, tmp_path: Path) -> None:
+    assert all(saw_key(r) for r in model_requests(run)), "the API key did not travel by env"
+    for path in run.prepared:
+        assert SECRET not in path.read_text(), f"the adapter wrote the API key to {path}"
+    leaks = [p for p in files_under(tmp_path) if SECRET.encode() in p.read_bytes()]
+    assert not leaks, f"{name} wrote the API key to {leaks}"
+    assert SECRET not in repr(run.agent.env({KEY_VARIABLES[name]: SECRET}, Invocation("p")))
+
+
+def check_tokens(run: Run, name: str) -> None:
+    outcome, script = run.outcome, script_for(name)
+    assert outcome.tokens_in, run.result.stdout
+    assert outcome.tokens_out, run.result.stdout
+    if name == "aider":  # aider counts tokens itself and prices them from model metadata
+        assert (outcome.cost_usd or 0) > 0, run.result.stdout
+        return
+    turns = [r for r in model_requests(run) if r.body.get("stream") or "stream" in r.path]
+    assert outcome.tokens_in >= script.usage_in * len(turns)
+    assert outcome.tokens_out >= script.usage_out * len(turns)
+    if name == "claude":
+        assert (outcome.cost_usd or 0) > 0
+
+
+@pytest.mark.parametrize("name", ["claude", "codex", "gemini", "aider"])
+def test_agent_cli_does_the_scripted_work(name: str, git_repo: Path, tmp_path: Path) -> None:
+    run = run_headless(name, git_repo, tmp_path)
+    check_work(run, git_repo)
+    check_context(run, git_repo)
+    check_secrets(run, name, tmp_path)
+    check_tokens(run, name)
