@@ -66,6 +66,7 @@ class SandboxConfig:
     setup: list[str] = doc(
         "Command (argv list) run once in each new sandbox, e.g. [npm, ci].", factory=list
     )
+    setup_timeout: int = doc("Seconds the setup command may run before it is stopped.", 600)
 
 
 # Placeholders an agent.command argv element may hold; each is filled in per task.

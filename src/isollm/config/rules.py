@@ -176,6 +176,16 @@ def _sandbox(c: Config, r: Report) -> None:
         r.error("sandbox.pids", "cannot be negative")
     if s.cpus < 0:
         r.error("sandbox.cpus", "cannot be negative")
+    if s.setup_timeout < 1:
+        r.error("sandbox.setup_timeout", "must be at least 1 second")
+    if any(not part for part in s.setup[:1]):
+        r.error("sandbox.setup", "the command (first element) cannot be empty")
+    if s.backend in ("overlay", "worktree") and (s.memory or s.pids or s.cpus):
+        r.warn("sandbox", f"memory, pids and cpus limits are not applied by backend {s.backend}")
+    if s.backend == "worktree":
+        r.warn("sandbox.backend", "worktree gives agents no isolation: only for trusted agents")
+        if s.network == "none":
+            r.warn("sandbox.network", "'none' cannot be enforced by the worktree backend")
 
 
 @rule
