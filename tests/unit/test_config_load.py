@@ -129,6 +129,7 @@ def test_malformed_yaml_names_line_and_column(tmp_path: Path, text: str, where: 
         ("[" * 1000, "nested too deeply"),
         ("project: a\x01b\n", "unacceptable character"),
         (f"workers: {'9' * 5000}\n", "invalid YAML"),
+        ("workers: !!int\n", "invalid YAML: IndexError"),
     ],
 )
 def test_yaml_the_reader_cannot_build_is_a_validation_error(

@@ -82,7 +82,7 @@ def _unknown_key(key: Any, known: list[str], path: str, report: Report) -> None:
     match = difflib.get_close_matches(key, known, n=1, cutoff=0.6) if isinstance(key, str) else []
     if match:
         message += f" (did you mean {match[0]!r}?)"
-    report.warn(_join(path, str(key)), message)
+    report.warn(_join(path, str(key) if key != "" else "''"), message)
 
 
 def _value(tp: Any, raw: Any, path: str, report: Report) -> Any:

@@ -93,8 +93,11 @@ def read_document(path: Path) -> Any:
     except RecursionError:
         problem = Problem("", "invalid YAML: nested too deeply")
         raise ConfigValidationError(str(path), [problem]) from None
-    except (ValueError, OverflowError) as exc:  # a scalar the YAML library cannot build
-        raise ConfigValidationError(str(path), [Problem("", f"invalid YAML: {exc}")]) from exc
+    except Exception as exc:  # the YAML library fails on some input in odd ways
+        # (IndexError for `!!int` with no value, ValueError for a 5000-digit number, ...);
+        # to the user each is a file that cannot be read, not a crash of isollm.
+        problem = Problem("", f"invalid YAML: {type(exc).__name__}: {exc}")
+        raise ConfigValidationError(str(path), [problem]) from exc
 
 
 def parse(data: Any) -> tuple[Config, Report]:
