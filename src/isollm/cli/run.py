@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 from rich.markup import escape
-from rich.table import Table
 
 from isollm import config as cfg
 from isollm.cli import output
@@ -52,21 +51,42 @@ def _root() -> Path:
 
 # -- rendering -----------------------------------------------------------------------------
 
+RESUME_HINT = "its runner is gone: resume it with `isollm run --resume {run_id}`"
+
 
 def _status(status: str, stale: bool) -> str:
-    return f"{status} (stale: resume with `isollm run --resume`)" if stale else status
+    return f"{status} (stale)" if stale else status
+
+
+def _time(stamp: str | None) -> str:
+    """``2026-11-21T19:05:12.123456Z`` -> ``2026-11-21 19:05:12``."""
+    return stamp[:19].replace("T", " ") if stamp else "-"
+
+
+def _columns(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Rows as left-aligned columns two spaces apart (no wrapping, no truncation)."""
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
 
 
 def _render_summary(s: RunSummary) -> None:
     for problem in s.problems:
         output.warn(escape(problem))
     output.info(f"run {s.run_id}: {_status(s.status, s.stale)}")
-    output.info(f"  started {s.started or '?'}" + (f", ended {s.ended}" if s.ended else ""))
+    if s.stale:
+        output.info("  " + RESUME_HINT.format(run_id=s.run_id))
+    output.info(f"  started {_time(s.started)}, ended {_time(s.ended)}")
     output.info(
         f"  {s.workers or '?'} workers, agent {s.agent or '?'}, base {s.base_branch or '?'}"
     )
     if s.tasks:
-        output.out.print(_task_table(s.tasks))
+        output.info("")
+        for line in _columns(TASK_HEADER, [_task_row(t) for t in s.tasks]):
+            output.info(line)
+        output.info("")
     t = s.totals
     output.info(
         f"{t.tasks} tasks: {t.done} done, {t.failed} failed, {t.blocked} blocked, "
@@ -75,22 +95,20 @@ def _render_summary(s: RunSummary) -> None:
     )
 
 
-def _task_table(tasks: list[TaskSummary]) -> Table:
-    table = Table(box=None, pad_edge=False)
-    for column in ("task", "status", "tries", "branch", "head", "files", "time", "usage"):
-        table.add_column(column)
-    for t in tasks:
-        table.add_row(
-            escape(t.task_id),
-            escape(t.status + (f": {t.reason}" if t.reason else "")),
-            str(t.attempts),
-            escape(t.branch or "-"),
-            (t.head_commit or "-")[:10],
-            str(len(t.files_changed)),
-            _duration(t.duration_s),
-            _usage(t.tokens, t.cost_usd).removeprefix(", ") or "-",
-        )
-    return table
+TASK_HEADER = ["task", "status", "tries", "branch", "head", "files", "time", "usage"]
+
+
+def _task_row(t: TaskSummary) -> list[str]:
+    return [
+        t.task_id,
+        t.status + (f": {t.reason}" if t.reason else ""),
+        str(t.attempts),
+        t.branch or "-",
+        (t.head_commit or "-")[:10],
+        str(len(t.files_changed)),
+        _duration(t.duration_s),
+        _usage(t.tokens, t.cost_usd).removeprefix(", ") or "-",
+    ]
 
 
 def _duration(seconds: float | None) -> str:
@@ -107,23 +125,29 @@ def _usage(tokens: int | None, cost: float | None) -> str:
     return ", " + " ".join(parts) if parts else ""
 
 
+RUN_HEADER = ["run", "status", "started", "ended", "workers", "agent", "resumes"]
+
+
 def _render_rows(rows: RunRows) -> None:
     for problem in rows.problems:
         output.warn(escape(problem))
     if not rows.runs:
         output.info("no runs yet: start one with `isollm run`")
         return
-    table = Table(box=None, pad_edge=False)
-    for column in ("run", "status", "started", "ended", "workers", "agent", "resumes"):
-        table.add_column(column)
-    for r in rows.runs:
-        table.add_row(
+    table = [
+        [
             r.id,
-            escape(_status(r.status, r.stale)),
-            r.started,
-            r.ended or "-",
+            _status(r.status, r.stale),
+            _time(r.started),
+            _time(r.ended),
             str(r.workers),
-            escape(r.agent),
+            r.agent,
             str(r.resumes),
-        )
-    output.out.print(table)
+        ]
+        for r in rows.runs
+    ]
+    for line in _columns(RUN_HEADER, table):
+        output.info(line)
+    for r in rows.runs:
+        if r.stale:
+            output.info(f"{r.id}: " + RESUME_HINT.format(run_id=r.id))

@@ -44,14 +44,13 @@ def from_dict(cls: type[T], data: Any, what: str) -> T:
             if data.get(name) is None:
                 report.error(name, "is missing")
     record = None
-    if not report.errors:
-        try:
-            record = build(cls, data, report)
-        except TypeError:  # a required field was reported wrong and left out
-            if not report.errors:
-                raise
-        except ValueError as exc:  # refused by the record's __post_init__
-            report.error("", str(exc))
+    try:
+        record = build(cls, data, report)
+    except TypeError:  # a required field is missing or was reported wrong and left out
+        if not report.errors:
+            raise
+    except ValueError as exc:  # refused by the record's __post_init__
+        report.error("", str(exc))
     if record is None or report.errors:
         problems = "; ".join(str(p) for p in report.errors)
         raise StateError(f"{what} is not valid: {problems}", hint=_REPAIR_HINT)
