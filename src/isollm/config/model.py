@@ -45,6 +45,9 @@ class AiryraConfig:
     port: int = doc("Task server port.", 7432)
     external: bool = doc("Use an airyra server you run yourself instead of isollm's.", False)
     lease_seconds: int = doc("How long a claim lasts without a heartbeat.", 300)
+    auth: bool = doc(
+        "Require a bearer token from every agent (always on when host is not loopback).", False
+    )
 
 
 @dataclass(frozen=True)

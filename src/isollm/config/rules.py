@@ -21,6 +21,7 @@ MAX_PORT = 65535
 MIN_PROJECT_NAME_LEN = 2
 MAX_PROJECT_NAME_LEN = 64
 MIN_LEASE_SECONDS = 5
+MAX_LEASE_SECONDS = 7 * 24 * 3600
 
 VALID_PROJECT_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9-]*")
 VALID_BRANCH_CHARS = re.compile(r"[a-zA-Z0-9._/-]+")
@@ -67,6 +68,16 @@ def is_valid_host(host: str) -> bool:
         labels = host.rstrip(".").split(".")
         return len(host) <= 253 and all(VALID_HOST_LABEL.fullmatch(label) for label in labels)
     return True
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` names this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def image_has_tag(image: str) -> bool:
@@ -135,6 +146,14 @@ def _airyra(c: Config, r: Report) -> None:
         r.error("airyra.host", f"{c.airyra.host!r} is not a valid hostname or IP address")
     if c.airyra.lease_seconds < MIN_LEASE_SECONDS:
         r.error("airyra.lease_seconds", f"must be at least {MIN_LEASE_SECONDS}")
+    elif c.airyra.lease_seconds > MAX_LEASE_SECONDS:
+        r.error("airyra.lease_seconds", f"cannot exceed {MAX_LEASE_SECONDS} (one week)")
+    if not c.airyra.external and not c.airyra.auth and not is_loopback_host(c.airyra.host):
+        r.warn(
+            "airyra.auth",
+            f"the task server binds to {c.airyra.host}, beyond this machine: it will require "
+            "bearer tokens (set auth: true to say so)",
+        )
 
 
 def port_problem(spec: str) -> str | None:

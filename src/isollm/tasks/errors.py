@@ -9,7 +9,7 @@ store is in-process or behind HTTP.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from isollm.errors import TaskError
 
@@ -149,7 +149,7 @@ class ValidationFailedError(ApiError):
     http_status = 400
 
     @classmethod
-    def of(cls, *details: str) -> ValidationFailedError:
+    def of(cls, *details: str) -> Self:
         return cls(f"Validation failed: {'; '.join(details)}", context={"details": list(details)})
 
     @property

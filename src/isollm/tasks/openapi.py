@@ -1,0 +1,452 @@
+"""The OpenAPI 3.1 document of the task server, served at ``GET /openapi.json``.
+
+Built from small helpers so each operation reads as one line: its method, path,
+summary, request body and the statuses it can answer. A test checks that the
+document and the router name the same operations, and schemathesis checks every
+response against it.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from isollm import __version__
+
+JSON = "application/json"
+TIME = {"type": "string", "format": "date-time"}
+TEXT = {"type": "string"}
+ID = {"type": "string", "minLength": 1}
+PRIORITY = {"type": "integer", "minimum": 0, "maximum": 4}
+STATUS = {"type": "string", "enum": ["open", "in_progress", "blocked", "done"]}
+SPEC_STATUS = {"type": "string", "enum": ["draft", "active", "done", "cancelled"]}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _obj(required: list[str], props: dict[str, Any], *, closed: bool = True) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "required": required, "properties": props}
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def _list_of(name: str) -> dict[str, Any]:
+    return _obj(
+        ["data", "pagination"],
+        {"data": {"type": "array", "items": _ref(name)}, "pagination": _ref("Pagination")},
+    )
+
+
+SCHEMAS: dict[str, Any] = {
+    "Task": _obj(
+        ["id", "title", "status", "priority", "created_at", "updated_at"],
+        {
+            "id": ID,
+            "parent_id": TEXT,
+            "spec_id": TEXT,
+            "title": TEXT,
+            "description": TEXT,
+            "status": STATUS,
+            "priority": PRIORITY,
+            "claimed_by": TEXT,
+            "claimed_at": TIME,
+            "lease_expires_at": {**TIME, "description": "isollm: when the claim's lease ends"},
+            "created_at": TIME,
+            "updated_at": TIME,
+        },
+    ),
+    "Pagination": _obj(
+        ["page", "per_page", "total", "total_pages"],
+        {
+            k: {"type": "integer", "minimum": 0}
+            for k in ("page", "per_page", "total", "total_pages")
+        },
+    ),
+    "TaskList": _list_of("Task"),
+    "Claim": _obj(
+        ["task", "fence", "lease_expires_at"],
+        {
+            "task": _ref("Task"),
+            "fence": {"type": "integer", "minimum": 1},
+            "lease_expires_at": TIME,
+        },
+    ),
+    "Dependency": _obj(["child_id", "parent_id"], {"child_id": ID, "parent_id": ID}),
+    "AuditEntry": _obj(
+        ["id", "task_id", "action", "changed_at", "changed_by"],
+        {
+            "id": {"type": "integer"},
+            "task_id": TEXT,
+            "action": TEXT,
+            "field": TEXT,
+            "old_value": TEXT,
+            "new_value": TEXT,
+            "changed_at": TIME,
+            "changed_by": TEXT,
+        },
+    ),
+    "AuditList": _list_of("AuditEntry"),
+    "Spec": _obj(
+        ["id", "title", "status", "task_count", "done_count", "created_at", "updated_at"],
+        {
+            "id": ID,
+            "title": TEXT,
+            "description": TEXT,
+            "status": SPEC_STATUS,
+            "task_count": {"type": "integer", "minimum": 0},
+            "done_count": {"type": "integer", "minimum": 0},
+            "created_at": TIME,
+            "updated_at": TIME,
+        },
+    ),
+    "SpecList": _list_of("Spec"),
+    "Error": _obj(
+        ["error"],
+        {
+            "error": _obj(
+                ["code", "message"],
+                {"code": TEXT, "message": TEXT, "context": {"type": "object"}},
+            )
+        },
+    ),
+    "NewTask": _obj(
+        ["title"],
+        {
+            "title": {"type": "string", "minLength": 1},
+            "description": TEXT,
+            "priority": PRIORITY,
+            "parent_id": TEXT,
+            "spec_id": TEXT,
+        },
+        closed=False,
+    ),
+    "TaskPatch": _obj(
+        [],
+        {
+            "title": {"type": "string", "minLength": 1},
+            "description": TEXT,
+            "priority": PRIORITY,
+            "parent_id": TEXT,
+        },
+        closed=False,
+    ),
+    "NewSpec": _obj(
+        ["title"], {"title": {"type": "string", "minLength": 1}, "description": TEXT}, closed=False
+    ),
+    "SpecPatch": _obj(
+        [], {"title": {"type": "string", "minLength": 1}, "description": TEXT}, closed=False
+    ),
+    "NewDependency": _obj(["parent_id"], {"parent_id": ID}, closed=False),
+    "Lease": _obj(
+        [],
+        {"lease_seconds": {"type": "number", "minimum": 1, "maximum": 604800}},
+        closed=False,
+    ),
+    "Fence": _obj(
+        [],
+        {
+            "fence": {"type": "integer", "description": "the claim's fencing token"},
+            "lease_seconds": {"type": "number", "minimum": 1, "maximum": 604800},
+        },
+        closed=False,
+    ),
+    "BlockReason": _obj([], {"reason": TEXT}, closed=False),
+    "ImportRequest": _obj(
+        ["tasks"],
+        {
+            "tasks": {
+                "type": "array",
+                "minItems": 1,
+                "items": _obj(
+                    ["title"],
+                    {
+                        "key": TEXT,
+                        "title": {"type": "string", "minLength": 1},
+                        "description": TEXT,
+                        "priority": PRIORITY,
+                        "parent": {**TEXT, "description": "a key in this import or a task id"},
+                        "spec_id": TEXT,
+                        "after": {"type": "array", "items": TEXT},
+                    },
+                    closed=False,
+                ),
+            }
+        },
+        closed=False,
+    ),
+    "ImportResult": _obj(
+        ["data", "keys"],
+        {
+            "data": {"type": "array", "items": _ref("Task")},
+            "keys": {"type": "object", "additionalProperties": TEXT},
+        },
+    ),
+}
+
+_CODES = {
+    400: "invalid request (VALIDATION_FAILED, INVALID_TRANSITION, CYCLE_DETECTED, ...)",
+    401: "a bearer token is required (when the server requires tokens)",
+    403: "NOT_OWNER, or a token used for another agent",
+    404: "TASK_NOT_FOUND, SPEC_NOT_FOUND, DEPENDENCY_NOT_FOUND, ...",
+    409: "ALREADY_CLAIMED, NOT_READY, STALE_CLAIM, SPEC_ALREADY_CANCELLED",
+    413: "request body too large",
+}
+_AGENT = {
+    "name": "X-Airyra-Agent",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "who acts (default: anonymous)",
+}
+_PAGE = [
+    {"name": "page", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
+    {
+        "name": "per_page",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+    },
+]
+
+
+def _content(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {JSON: {"schema": schema}}}
+
+
+def _op(
+    summary: str,
+    ok: int,
+    result: str | None,
+    errors: tuple[int, ...],
+    *,
+    body: str | None = None,
+    query: list[dict[str, Any]] | None = None,
+    ok_text: str = "success",
+    auth: bool = True,
+) -> dict[str, Any]:
+    responses: dict[str, Any] = {
+        str(ok): {"description": ok_text, **(_content(_result(result)) if result else {})}
+    }
+    for code in (*errors, 401) if auth else errors:
+        responses[str(code)] = {"description": _CODES[code], **_content(_ref("Error"))}
+    op: dict[str, Any] = {
+        "summary": summary,
+        "parameters": [_AGENT, *(query or [])],
+        "responses": responses,
+    }
+    if body:
+        op["requestBody"] = {"required": False, **_content(_ref(body))}
+    return op
+
+
+def _result(name: str) -> dict[str, Any]:
+    if name == "string[]":
+        return {"type": "array", "items": TEXT}
+    if name.endswith("[]"):
+        return {"type": "array", "items": _ref(name[:-2])}
+    if name in SCHEMAS:
+        return _ref(name)
+    return {"type": "object"}
+
+
+def _path_params(path: str) -> list[dict[str, Any]]:
+    names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
+    return [
+        {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names
+    ]
+
+
+_FENCE_HEADER = {
+    "name": "X-Airyra-Fence",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
+    "description": "isollm: the claim's fencing token",
+}
+_STATUS_QUERY = [{"name": "status", "in": "query", "required": False, "schema": STATUS}]
+_SPEC_STATUS_QUERY = [{"name": "status", "in": "query", "required": False, "schema": SPEC_STATUS}]
+_FORCE = [
+    {
+        "name": "force",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "enum": ["true", "false"]},
+    }
+]
+_AUDIT_QUERY = [
+    {"name": n, "in": "query", "required": False, "schema": s}
+    for n, s in (("action", TEXT), ("agent", TEXT), ("start", TIME), ("end", TIME))
+]
+
+P = "/v1/projects/{project}"
+T = P + "/tasks/{id}"
+S = P + "/specs/{id}"
+V, NF, C = 400, 404, 409
+
+
+def _operations() -> dict[str, dict[str, dict[str, Any]]]:
+    body_errors = (V, 413)
+    return {
+        "/v1/health": {"get": _op("Health check", 200, "object", (), auth=False)},
+        "/v1/projects": {"get": _op("List projects", 200, "string[]", ())},
+        "/openapi.json": {"get": _op("This document", 200, "object", (), auth=False)},
+        P + "/tasks": {
+            "get": _op(
+                "List tasks by priority, then age",
+                200,
+                "TaskList",
+                (V,),
+                query=[*_STATUS_QUERY, *_PAGE],
+            ),
+            "post": _op("Create a task", 201, "Task", (*body_errors, NF), body="NewTask"),
+        },
+        P + "/tasks/ready": {
+            "get": _op("Open tasks whose dependencies are done", 200, "TaskList", (V,), query=_PAGE)
+        },
+        P + "/tasks/claim-next": {
+            "post": _op(
+                "isollm: claim the most urgent ready task (204: none)",
+                200,
+                "Claim",
+                body_errors,
+                body="Lease",
+            )
+        },
+        P + "/tasks/import": {
+            "post": _op(
+                "isollm: create tasks with dependencies, all or nothing",
+                201,
+                "ImportResult",
+                (*body_errors, NF),
+                body="ImportRequest",
+            )
+        },
+        P + "/tasks/clear-done": {
+            "post": _op(
+                "isollm: delete done tasks no unfinished task needs", 200, "object", body_errors
+            )
+        },
+        T: {
+            "get": _op("Get a task", 200, "Task", (V, NF)),
+            "patch": _op(
+                "Edit a task (not its status)", 200, "Task", (*body_errors, NF), body="TaskPatch"
+            ),
+            "delete": _op("Delete a task and its subtasks", 204, None, (V, NF)),
+        },
+        T + "/claim": {
+            "post": _op(
+                "Claim an open, ready task", 200, "Task", (*body_errors, NF, C), body="Lease"
+            )
+        },
+        T + "/done": {
+            "post": _op(
+                "Finish a claimed task (claimant only)",
+                200,
+                "Task",
+                (*body_errors, 403, NF, C),
+                body="Fence",
+            )
+        },
+        T + "/release": {
+            "post": _op(
+                "Put a claimed task back",
+                200,
+                "Task",
+                (*body_errors, 403, NF, C),
+                body="Fence",
+                query=_FORCE,
+            )
+        },
+        T + "/block": {
+            "post": _op("Block a task", 200, "Task", (*body_errors, NF), body="BlockReason")
+        },
+        T + "/unblock": {"post": _op("Unblock a task", 200, "Task", (V, NF))},
+        T + "/heartbeat": {
+            "post": _op(
+                "isollm: renew a claim's lease",
+                200,
+                "Claim",
+                (*body_errors, 403, NF, C),
+                body="Fence",
+            )
+        },
+        T + "/deps": {
+            "get": _op("What the task depends on", 200, "Dependency[]", (V, NF)),
+            "post": _op(
+                "Make the task depend on another",
+                201,
+                "Dependency",
+                (*body_errors, NF),
+                body="NewDependency",
+            ),
+        },
+        T + "/deps/{dep_id}": {"delete": _op("Remove a dependency", 204, None, (V, NF))},
+        T + "/history": {
+            "get": _op("The task's audit history, newest first", 200, "AuditEntry[]", (V, NF))
+        },
+        P + "/audit": {
+            "get": _op(
+                "The audit log, newest first", 200, "AuditList", (V,), query=[*_AUDIT_QUERY, *_PAGE]
+            )
+        },
+        P + "/specs": {
+            "get": _op("List specs", 200, "SpecList", (V,), query=[*_SPEC_STATUS_QUERY, *_PAGE]),
+            "post": _op("Create a spec", 201, "Spec", body_errors, body="NewSpec"),
+        },
+        P + "/specs/ready": {
+            "get": _op("Specs whose dependencies are done", 200, "SpecList", (V,), query=_PAGE)
+        },
+        S: {
+            "get": _op("Get a spec", 200, "Spec", (V, NF)),
+            "patch": _op("Edit a spec", 200, "Spec", (*body_errors, NF), body="SpecPatch"),
+            "delete": _op("Delete a spec (its tasks stay)", 204, None, (V, NF)),
+        },
+        S + "/cancel": {"post": _op("Cancel a spec", 200, "Spec", (V, NF, C))},
+        S + "/reopen": {"post": _op("Reopen a cancelled spec", 200, "Spec", (V, NF))},
+        S + "/tasks": {"get": _op("The spec's tasks", 200, "TaskList", (V, NF), query=_PAGE)},
+        S + "/deps": {
+            "get": _op("What the spec depends on", 200, "Dependency[]", (V, NF)),
+            "post": _op(
+                "Make the spec depend on another",
+                204,
+                None,
+                (*body_errors, NF),
+                body="NewDependency",
+            ),
+        },
+        S + "/deps/{parent_id}": {"delete": _op("Remove a spec dependency", 204, None, (V, NF))},
+    }
+
+
+def _finish(paths: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    for path, methods in paths.items():
+        for method, op in methods.items():
+            op["parameters"] = [*_path_params(path), *op["parameters"]]
+            if path.endswith(("/done", "/release", "/heartbeat")):
+                op["parameters"].append(_FENCE_HEADER)
+            if method == "post" and path.endswith("claim-next"):
+                op["responses"]["204"] = {"description": "no task is ready"}
+            op["operationId"] = (
+                f"{method}_{path}".replace("/", "_").replace("{", "").replace("}", "")
+            )
+    return paths
+
+
+@cache
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "isollm task server (airyra v1 API)",
+            "version": __version__,
+            "description": "airyra's task API with leases, fencing tokens and claim-next.",
+        },
+        "paths": _finish(_operations()),
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

@@ -1,0 +1,334 @@
+"""The task server: airyra's v1 HTTP API over a store, plus isollm's extensions.
+
+airyra's endpoints keep airyra's status codes, bodies and error codes. The extensions
+sit beside them: ``POST /tasks/claim-next``, ``POST /tasks/{id}/heartbeat``,
+``POST /tasks/import``, ``POST /tasks/clear-done``; claims carry a lease and a
+fencing token (``X-Airyra-Fence`` header on claim, ``fence`` in the extension
+bodies), which done/release/heartbeat accept as a body field or that header.
+A client that sends no fence gets airyra's semantics (only the claimant may act).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from isollm.tasks import errors, parse, tokens, validate
+from isollm.tasks.http import App, Request, Response, Router, paged
+from isollm.tasks.model import Claim, ImportItem, NewTask, TaskPatch, format_time
+from isollm.tasks.openapi import document
+from isollm.tasks.parse import Body
+from isollm.tasks.server_specs import add_spec_routes
+from isollm.tasks.store import StoreBackend, TaskStore
+
+log = logging.getLogger(__name__)
+
+PROJECT = "/v1/projects/{project}"
+TASK = PROJECT + "/tasks/{id}"
+OPEN_PATHS = frozenset({"/v1/health", "/openapi.json"})
+DEFAULT_REAP_INTERVAL = 1.0
+
+
+class Projects:
+    """The stores of the projects in use, opened on first request (as airyra does)."""
+
+    def __init__(self, backend: StoreBackend) -> None:
+        self._backend = backend
+        self._open: dict[str, TaskStore] = {}
+
+    def store(self, project: str) -> TaskStore:
+        store = self._open.get(project)
+        if store is None:
+            validate.check_project(project)
+            store = self._open[project] = self._backend.open(project)
+        return store
+
+    def names(self) -> list[str]:
+        return sorted(set(self._backend.projects()) | set(self._open))
+
+    def opened(self) -> list[TaskStore]:
+        return list(self._open.values())
+
+    def close(self) -> None:
+        for store in self._open.values():
+            store.close()
+        self._open.clear()
+
+
+def claim_headers(claim: Claim) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"x-airyra-fence", str(claim.fence).encode()),
+        (b"x-airyra-lease-expires", format_time(claim.expires_at).encode()),
+    ]
+
+
+class TaskApi:
+    """Handlers for the task endpoints; each parses, calls the store once, answers."""
+
+    def __init__(self, projects: Projects, lease_seconds: float) -> None:
+        self.projects = projects
+        self.lease_seconds = lease_seconds
+
+    def store(self, request: Request) -> TaskStore:
+        return self.projects.store(request.params["project"])
+
+    def _lease(self, body: Body) -> float:
+        seconds = body.number("lease_seconds")
+        return self.lease_seconds if seconds is None else seconds
+
+    # system
+    def health(self, request: Request) -> Response:
+        return Response(200, {"status": "ok"})
+
+    def list_projects(self, request: Request) -> Response:
+        return Response(200, self.projects.names())
+
+    def openapi(self, request: Request) -> Response:
+        return Response(200, document())
+
+    # tasks
+    def list_tasks(self, request: Request) -> Response:
+        return paged(self.store(request).list_tasks(parse.status(request), parse.page(request)))
+
+    def ready(self, request: Request) -> Response:
+        return paged(self.store(request).ready(parse.page(request)))
+
+    def create_task(self, request: Request) -> Response:
+        body = Body(request)
+        new = NewTask(
+            title=body.required_text("title"),
+            description=body.text("description"),
+            priority=_default(body.integer("priority"), 2),
+            parent_id=body.text("parent_id"),
+            spec_id=body.text("spec_id"),
+        )
+        body.check()
+        return Response(201, self.store(request).add_task(new, request.agent).to_json())
+
+    def get_task(self, request: Request) -> Response:
+        return Response(200, self.store(request).get_task(request.params["id"]).to_json())
+
+    def update_task(self, request: Request) -> Response:
+        body = Body(request)
+        patch = TaskPatch(
+            title=body.text("title"),
+            description=body.text("description"),
+            priority=body.integer("priority"),
+            parent_id=body.text("parent_id"),
+        )
+        body.check()
+        task = self.store(request).update_task(request.params["id"], patch, request.agent)
+        return Response(200, task.to_json())
+
+    def delete_task(self, request: Request) -> Response:
+        self.store(request).delete_task(request.params["id"], request.agent)
+        return Response(204)
+
+    # transitions
+    def claim(self, request: Request) -> Response:
+        body = Body(request)
+        lease = self._lease(body)
+        body.check()
+        claim = self.store(request).claim(request.params["id"], request.agent, lease)
+        return Response(200, claim.task.to_json(), claim_headers(claim))
+
+    def done(self, request: Request) -> Response:
+        body = Body(request)
+        fence = parse.fence(request, body)
+        body.check()
+        task = self.store(request).done(request.params["id"], request.agent, fence)
+        return Response(200, task.to_json())
+
+    def release(self, request: Request) -> Response:
+        body = Body(request)
+        fence = parse.fence(request, body)
+        body.check()
+        force = parse.flag(request, "force")
+        task = self.store(request).release(request.params["id"], request.agent, fence, force)
+        return Response(200, task.to_json())
+
+    def block(self, request: Request) -> Response:
+        body = Body(request)
+        reason = body.text("reason")
+        body.check()
+        task = self.store(request).block(request.params["id"], request.agent, reason)
+        return Response(200, task.to_json())
+
+    def unblock(self, request: Request) -> Response:
+        task = self.store(request).unblock(request.params["id"], request.agent)
+        return Response(200, task.to_json())
+
+    # dependencies and audit
+    def list_deps(self, request: Request) -> Response:
+        deps = self.store(request).dependencies(request.params["id"])
+        return Response(200, [d.to_json() for d in deps])
+
+    def add_dep(self, request: Request) -> Response:
+        body = Body(request)
+        parent = body.required_text("parent_id")
+        body.check()
+        dep = self.store(request).add_dependency(request.params["id"], parent, request.agent)
+        return Response(201, dep.to_json())
+
+    def remove_dep(self, request: Request) -> Response:
+        child, parent = request.params["id"], request.params["dep_id"]
+        self.store(request).remove_dependency(child, parent, request.agent)
+        return Response(204)
+
+    def history(self, request: Request) -> Response:
+        entries = self.store(request).history(request.params["id"])
+        return Response(200, [e.to_json() for e in entries])
+
+    def audit(self, request: Request) -> Response:
+        store = self.store(request)
+        return paged(store.audit(parse.audit_query(request), parse.page(request)))
+
+    # isollm extensions
+    def claim_next(self, request: Request) -> Response:
+        body = Body(request)
+        lease = self._lease(body)
+        body.check()
+        claim = self.store(request).claim_next(request.agent, lease)
+        if claim is None:
+            return Response(204)
+        return Response(200, claim.to_json(), claim_headers(claim))
+
+    def heartbeat(self, request: Request) -> Response:
+        body = Body(request)
+        lease, fence = self._lease(body), parse.fence(request, body)
+        body.check()
+        claim = self.store(request).heartbeat(request.params["id"], request.agent, fence, lease)
+        return Response(200, claim.to_json(), claim_headers(claim))
+
+    def import_tasks(self, request: Request) -> Response:
+        body = Body(request)
+        items = [_import_item(i, raw) for i, raw in enumerate(body.objects("tasks"))]
+        body.check()
+        result = self.store(request).import_tasks(items, request.agent)
+        return Response(201, result.to_json())
+
+    def clear_done(self, request: Request) -> Response:
+        return Response(200, {"deleted": self.store(request).clear_done(request.agent)})
+
+
+def _default(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+def _import_item(index: int, raw: dict[str, Any]) -> ImportItem:
+    """One item of an import body; problems name the item."""
+    body = Body(raw)
+    item = ImportItem(
+        task=NewTask(
+            title=body.required_text("title"),
+            description=body.text("description"),
+            priority=_default(body.integer("priority"), 2),
+            parent_id=body.text("parent"),
+            spec_id=body.text("spec_id"),
+        ),
+        key=body.text("key"),
+        after=tuple(body.strings("after")),
+    )
+    try:
+        body.check()
+    except errors.ValidationFailedError as exc:
+        raise errors.ValidationFailedError.of(
+            *(f"task {index + 1}: {d}" for d in exc.details)
+        ) from None
+    return item
+
+
+def build_router(api: TaskApi) -> Router:
+    router = Router()
+    add = router.add
+    add("GET", "/v1/health", api.health)
+    add("GET", "/v1/projects", api.list_projects)
+    add("GET", "/openapi.json", api.openapi)
+    add("GET", PROJECT + "/tasks", api.list_tasks)
+    add("POST", PROJECT + "/tasks", api.create_task)
+    add("GET", PROJECT + "/tasks/ready", api.ready)
+    add("POST", PROJECT + "/tasks/claim-next", api.claim_next)
+    add("POST", PROJECT + "/tasks/import", api.import_tasks)
+    add("POST", PROJECT + "/tasks/clear-done", api.clear_done)
+    add("GET", TASK, api.get_task)
+    add("PATCH", TASK, api.update_task)
+    add("DELETE", TASK, api.delete_task)
+    for name in ("claim", "done", "release", "block", "unblock", "heartbeat"):
+        add("POST", f"{TASK}/{name}", getattr(api, name))
+    add("GET", TASK + "/deps", api.list_deps)
+    add("POST", TASK + "/deps", api.add_dep)
+    add("DELETE", TASK + "/deps/{dep_id}", api.remove_dep)
+    add("GET", TASK + "/history", api.history)
+    add("GET", PROJECT + "/audit", api.audit)
+    add_spec_routes(router, api.projects)
+    return router
+
+
+def bearer_auth(secret: bytes) -> Any:
+    """Require a valid token; an agent's token fixes the agent the request acts as."""
+
+    def authenticate(request: Request) -> None:
+        if request.path in OPEN_PATHS:
+            return
+        scheme, _, token = (request.header("authorization") or "").partition(" ")
+        agent = tokens.verify(secret, token) if scheme.lower() == "bearer" else None
+        if agent is None:
+            raise errors.UnauthorizedError(
+                "a valid bearer token is required (Authorization: Bearer <token>)",
+                hint="set AIRYRA_TOKEN to the token isollm gave this agent",
+            )
+        if agent == tokens.ADMIN:
+            return
+        claimed = request.header("x-airyra-agent")
+        if claimed and claimed != agent:
+            raise errors.ForbiddenError(
+                f"this token belongs to agent {agent!r}, not {claimed!r}",
+                context={"token_agent": agent, "agent": claimed},
+            )
+        request.agent = agent
+
+    return authenticate
+
+
+async def _reap_forever(projects: Projects, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        for store in projects.opened():
+            try:
+                reaped = store.reap_expired()
+            except Exception:
+                log.exception("returning expired leases failed")
+                continue
+            if reaped:
+                log.info("leases expired, tasks back in the queue: %s", ", ".join(reaped))
+
+
+def create_app(
+    backend: StoreBackend,
+    *,
+    lease_seconds: float = 300.0,
+    secret: bytes | None = None,
+    reap_interval: float = DEFAULT_REAP_INTERVAL,
+) -> App:
+    """The ASGI app; with ``secret`` every request needs a bearer token."""
+    projects = Projects(backend)
+    reaper: list[asyncio.Task[None]] = []
+
+    async def startup() -> None:
+        reaper.append(asyncio.create_task(_reap_forever(projects, reap_interval)))
+
+    async def shutdown() -> None:
+        for task in reaper:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        projects.close()
+
+    return App(
+        build_router(TaskApi(projects, lease_seconds)),
+        authenticate=bearer_auth(secret) if secret is not None else None,
+        on_startup=startup,
+        on_shutdown=shutdown,
+    )
