@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "config": "isollm.cli.config:config_group",
     "runs": "isollm.cli.run:runs_group",
     "sync": "isollm.cli.sync:sync_group",
+    "worker": "isollm.cli.worker:worker_group",
 }
 
 

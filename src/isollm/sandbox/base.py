@@ -260,6 +260,20 @@ class Sandbox(ABC):
         """Why this backend cannot run on this machine, or None when it can."""
         return None
 
+    @classmethod
+    def leftovers(cls, project: str) -> list[str]:
+        """Names of this backend's resources for ``project`` that have no sandbox record
+        (a crash between creating a container and recording it leaves one)."""
+        return []
+
+    @classmethod
+    def remove_leftover(cls, project: str, name: str) -> bool:
+        """Remove what :meth:`leftovers` reported for ``name``; True if there was something."""
+        return False
+
+    def ensure_workspace(self) -> None:  # noqa: B027 - optional hook, nothing by default
+        """Make the workspace readable from the host (mount it again after a reboot)."""
+
     # --- what a backend implements -------------------------------------------------
     @abstractmethod
     def build(self) -> None:
@@ -409,7 +423,11 @@ class Sandbox(ABC):
 
     def work_state(self) -> WorkState:
         """Uncommitted changes and commits the hub lacks, checked from the host."""
+        try:
+            self.ensure_workspace()
+        except SandboxError as exc:
+            return WorkState(unknown=str(exc).splitlines()[0])
         path = self.host_workspace
         if path is None or not path.is_dir():
             return WorkState()
-        return gitops.work_state(path, self.spec.hub)
+        return gitops.work_state(path, self.spec.hub, only_head=self.shares_branches)

@@ -45,11 +45,16 @@ def mount_entry(source: Path, target: str, *, readonly: bool = False) -> str:
     return f"lxc.mount.entry = {src} {dst} none {options} 0 0"
 
 
+def owner_line(project: str, name: str) -> str:
+    """The comment marking a container as a worker of ``project`` (found after a crash)."""
+    return f"# isollm worker: project={project} name={name}"
+
+
 def config_lines(
-    workspace: Path, hub: Path, network: str, limits: list[tuple[str, str]], *, v2: bool
+    owner: str, workspace: Path, hub: Path, network: str, limits: list[tuple[str, str]], *, v2: bool
 ) -> list[str]:
     """The lines added to a worker clone's config."""
-    lines = ["", "# isollm worker"]
+    lines = ["", owner]
     lines.append("lxc.net.0.type = " + ("none" if network == "host" else "empty"))
     lines.append(mount_entry(workspace, containers.WORKSPACE))
     lines.append(mount_entry(hub, str(hub)))
@@ -83,6 +88,25 @@ class LxcSandbox(Sandbox):
             return "debootstrap is not installed (apt-get install debootstrap)"
         return None
 
+    @classmethod
+    def leftovers(cls, project: str) -> list[str]:
+        found = []
+        for config in sorted(lxcbase.lxc_path().glob("isollm-*/config")):
+            for line in config.read_text(encoding="utf-8", errors="replace").splitlines():
+                prefix = owner_line(project, "")
+                if line.startswith(prefix) and line[len(prefix) :]:
+                    found.append(line[len(prefix) :])
+        return [n for n in found if not meta.sandbox_dir(project, n).exists()]
+
+    @classmethod
+    def remove_leftover(cls, project: str, name: str) -> bool:
+        if name not in cls.leftovers(project):
+            return False
+        container = f"isollm-{project}-{name}"
+        argv = ["lxc-destroy", "-P", str(lxcbase.lxc_path()), "-n", container, "-f"]
+        proc.run(argv, error=SandboxCommandError)
+        return True
+
     @property
     def container(self) -> str:
         return f"isollm-{self.spec.project}-{self.spec.name}"
@@ -112,7 +136,12 @@ class LxcSandbox(Sandbox):
         config = lxcbase.lxc_path() / self.container / "config"
         limits = containers.cgroup_settings(self.spec.limits, v2=CGROUP_V2.exists())
         lines = config_lines(
-            self.ws.merged, self.spec.hub, self.spec.network, limits, v2=CGROUP_V2.exists()
+            owner_line(self.spec.project, self.spec.name),
+            self.ws.merged,
+            self.spec.hub,
+            self.spec.network,
+            limits,
+            v2=CGROUP_V2.exists(),
         )
         text = _without_network(config.read_text(encoding="utf-8"))
         config.write_text(text + "\n".join(lines) + "\n", encoding="utf-8")
@@ -140,6 +169,9 @@ class LxcSandbox(Sandbox):
         self.ws.discard()
         self.build()
         prune_lowers(self.spec.project)
+
+    def ensure_workspace(self) -> None:
+        self.ws.start()
 
     def start(self) -> None:
         self.ws.start()

@@ -88,6 +88,9 @@ class OverlaySandbox(Sandbox):
         self.build()
         prune_lowers(self.spec.project)
 
+    def ensure_workspace(self) -> None:
+        self.ws.start()
+
     def start(self) -> None:
         self.ws.start()
 

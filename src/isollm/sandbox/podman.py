@@ -66,6 +66,10 @@ def _import(rootfs: Path, name: str) -> None:
         _podman("import", "-q", str(tarball), name, timeout=TIMEOUT * 5)
 
 
+PROJECT_LABEL = "isollm.project"
+WORKER_LABEL = "isollm.worker"
+
+
 def run_argv(
     container: str, image: str, *, workspace: Path, hub: Path, network: str, limits: Limits
 ) -> list[str]:
@@ -96,6 +100,29 @@ class PodmanSandbox(Sandbox):
             return "podman and runc are not installed (apt-get install podman runc)"
         return lxcbase_unavailable()
 
+    @classmethod
+    def leftovers(cls, project: str) -> list[str]:
+        if shutil.which("podman") is None:
+            return []
+        result = _podman(
+            "ps",
+            "-a",
+            "--filter",
+            f"label={PROJECT_LABEL}={project}",
+            "--format",
+            f'{{{{index .Labels "{WORKER_LABEL}"}}}}',
+            check=False,
+        )
+        names = [n for n in result.stdout.split() if n]
+        return [n for n in names if not meta.sandbox_dir(project, n).exists()]
+
+    @classmethod
+    def remove_leftover(cls, project: str, name: str) -> bool:
+        if name not in cls.leftovers(project):
+            return False
+        _podman("rm", "-f", "-t", "0", f"isollm-{project}-{name}")
+        return True
+
     @property
     def container(self) -> str:
         return f"isollm-{self.spec.project}-{self.spec.name}"
@@ -125,7 +152,8 @@ class PodmanSandbox(Sandbox):
             network=network,
             limits=self.spec.limits,
         )
-        _podman(*argv)
+        labels = [f"{PROJECT_LABEL}={self.spec.project}", f"{WORKER_LABEL}={self.spec.name}"]
+        _podman(argv[0], *[a for label in labels for a in ("--label", label)], *argv[1:])
 
     def _start_container(self) -> None:
         state = self._state()
@@ -150,6 +178,9 @@ class PodmanSandbox(Sandbox):
         self.ws.discard()
         self.build()
         prune_lowers(self.spec.project)
+
+    def ensure_workspace(self) -> None:
+        self.ws.start()
 
     def start(self) -> None:
         self.ws.start()

@@ -21,7 +21,6 @@ from isollm import fsutil, proc
 from isollm.git.facade import Git
 from isollm.sandbox import gitops, meta
 from isollm.sandbox.base import HostCommand, Sandbox, SandboxInfo, SandboxStatus
-from isollm.sandbox.gitops import WorkState
 
 
 def shared_clone(project: str, hub: Path) -> Path:
@@ -110,12 +109,6 @@ class WorktreeSandbox(Sandbox):
     ) -> HostCommand:
         extra = {"ISOLLM_WORKER": self.name, "ISOLLM_WORKSPACE": self.workspace, **(env or {})}
         return HostCommand(tuple(argv), proc.clean_env(extra), Path(cwd or self.workspace))
-
-    def work_state(self) -> WorkState:
-        # Branches are shared by every worktree: only this worktree's HEAD is its own.
-        if not self.checkout.is_dir():
-            return WorkState()
-        return gitops.work_state(self.checkout, self.spec.hub, only_head=True)
 
     def info(self) -> SandboxInfo:
         return self.describe(ident=self.workspace, home=str(Path.home()), address="127.0.0.1")

@@ -1,0 +1,173 @@
+"""``isollm worker add|list|exec|shell|logs|reset|remove``: the sandboxes agents run in."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import click
+
+from isollm import proc
+from isollm.cli import output
+from isollm.sandbox import SandboxInfo, reconcile, workers
+from isollm.sandbox.base import HostCommand, SandboxCommandError
+from isollm.sandbox.workers import Discarded, Project, WorkerRow
+
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print a JSON document.")
+FORCE_HELP = "Discard uncommitted or unpushed work in the sandbox (it is listed)."
+COLUMNS = ("NAME", "BACKEND", "STATUS", "ADDRESS", "TASK", "BRANCH")
+
+
+@click.group("worker")
+def worker_group() -> None:
+    """Create and manage workers: isolated sandboxes holding a checkout of the hub.
+
+    The backend comes from `sandbox.backend` in isollm.yaml: overlay (default,
+    copy-on-write + bubblewrap), lxc, podman, or worktree (no isolation).
+    """
+
+
+def render_info(info: SandboxInfo) -> list[str]:
+    lines = [
+        f"{info.name} is ready: {info.backend} sandbox, branch {info.branch} "
+        f"(base {info.base_commit[:12]})",
+        f"  workspace: {info.workspace}",
+    ]
+    if info.host_workspace and str(info.host_workspace) != info.workspace:
+        lines.append(f"  on the host: {info.host_workspace}")
+    lines.append(f"  network: {info.network}" + ("" if info.isolated else " (no isolation)"))
+    return lines
+
+
+@worker_group.command("add")
+@click.argument("name", required=False)
+@click.option("--branch", default="", help="Work branch to check out (default: the base branch).")
+@JSON_OPTION
+def add(name: str | None, branch: str, as_json: bool) -> None:
+    """Create a worker (named worker-N unless NAME is given), ready on its branch.
+
+    Files listed in .worktreeinclude are copied in and `sandbox.setup` runs once.
+    """
+    sb = workers.add_worker(Project.load(), name, branch)
+    info = sb.info()
+    if as_json:
+        output.emit_json("worker", info.to_json())
+        return
+    for note in info.notes:
+        output.warn(note)
+    for line in render_info(info):
+        output.info(line)
+
+
+def render_rows(rows: Sequence[WorkerRow]) -> list[str]:
+    cells = [COLUMNS] + [
+        (r.name, r.backend or "-", r.status, r.address or "-", r.task or "-", r.branch or "-")
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
+    lines = []
+    for index, cell in enumerate(cells):
+        lines.append("  ".join(v.ljust(w) for v, w in zip(cell, widths, strict=True)).rstrip())
+        problem = rows[index - 1].problem if index else ""
+        if problem:
+            lines.append(f"  └─ {problem}")
+    return lines
+
+
+@worker_group.command("list")
+@JSON_OPTION
+def list_(as_json: bool) -> None:
+    """Show every worker, checked against its sandbox (crash leftovers show up too)."""
+    rows, errors = reconcile.list_workers(Project.load())
+    if as_json:
+        output.emit_json("workers", {"workers": [r.to_json() for r in rows], "errors": errors})
+        return
+    for error in errors:
+        output.warn(error)
+    if not rows:
+        output.info("no workers yet; create one with `isollm worker add`")
+        return
+    for line in render_rows(rows):
+        output.info(line)
+
+
+def _run(cmd: HostCommand) -> None:
+    code = proc.run_attached(cmd.argv, env=cmd.env, cwd=cmd.cwd, error=SandboxCommandError)
+    if code:
+        raise click.exceptions.Exit(code)
+
+
+@worker_group.command(
+    "exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
+)
+@click.argument("name")
+@click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_(name: str, argv: tuple[str, ...]) -> None:
+    """Run a command in worker NAME's workspace: isollm worker exec NAME -- CMD [ARGS]...
+
+    Exits with the command's exit code.
+    """
+    command = list(argv[1:] if argv[:1] == ("--",) else argv)
+    _run(workers.exec_command(Project.load(), name, command))
+
+
+@worker_group.command("shell")
+@click.argument("name")
+def shell(name: str) -> None:
+    """Open an interactive shell in worker NAME's workspace."""
+    _run(workers.shell_command(Project.load(), name))
+
+
+@worker_group.command("logs")
+@click.argument("name")
+@click.option("-n", "--lines", type=int, default=200, show_default=True, help="Lines to show.")
+def logs(name: str, lines: int) -> None:
+    """Show worker NAME's sandbox log: creation, setup output, resets."""
+    path = workers.log_path(Project.load(), name)
+    if not path.exists():
+        output.info(f"{name} has no log yet ({path})")
+        return
+    text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    click.echo("\n".join(text[-lines:]) if lines > 0 else "\n".join(text))
+
+
+def render_discarded(verb: str, result: Discarded) -> str:
+    if result.work.clean:
+        return f"{result.name} {verb}; nothing was lost"
+    return f"{result.name} {verb}; discarded (--force): {result.lost}"
+
+
+@worker_group.command("reset")
+@click.argument("name")
+@click.option("--force", is_flag=True, help=FORCE_HELP)
+@click.option("--branch", default=None, help="Work branch after the reset (default: unchanged).")
+@JSON_OPTION
+def reset(name: str, force: bool, branch: str | None, as_json: bool) -> None:
+    """Return worker NAME to a clean checkout of the current base.
+
+    Refuses while the sandbox holds uncommitted or unpushed work, unless --force.
+    """
+    result = workers.reset_worker(Project.load(), name, force=force, branch=branch)
+    _report("reset", result, as_json)
+
+
+@worker_group.command("remove")
+@click.argument("name")
+@click.option("--force", is_flag=True, help=FORCE_HELP)
+@JSON_OPTION
+def remove(name: str, force: bool, as_json: bool) -> None:
+    """Destroy worker NAME's sandbox and forget it.
+
+    Refuses while the sandbox holds uncommitted or unpushed work, unless --force.
+    """
+    result = workers.remove_worker(Project.load(), name, force=force)
+    _report("removed", result, as_json)
+
+
+def _report(verb: str, result: Discarded, as_json: bool) -> None:
+    if as_json:
+        data = {"name": result.name, "forced": result.forced, "discarded": result.lost}
+        output.emit_json(f"worker-{verb}", data)
+    elif result.work.clean:
+        output.info(render_discarded(verb, result))
+    else:
+        output.warn(render_discarded(verb, result))

@@ -1,0 +1,311 @@
+"""The core of ``isollm worker``: workers are sandboxes with a record in ``.isollm/``.
+
+The record (:class:`~isollm.state.WorkerState`) says what isollm believes; the sandbox
+backend says what is. :func:`list_workers` reconciles the two, so a worker whose sandbox
+vanished shows as an error, and a sandbox or container left by a crash without a record
+shows up (adopted) instead of leaking. Reset and remove refuse to throw away work that
+is not on the hub unless forced, and then say exactly what was discarded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import shutil
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from isollm import fsutil, proc
+from isollm.config import Config, load_valid
+from isollm.errors import IsollmError, SandboxError
+from isollm.git.hub import Hub
+from isollm.git.sync import push_base
+from isollm.sandbox import meta, prepare, registry
+from isollm.sandbox.base import (
+    HostCommand,
+    Limits,
+    Sandbox,
+    SandboxSpec,
+    SandboxStatus,
+    UnsavedWorkError,
+)
+from isollm.sandbox.gitops import WorkState
+from isollm.state import FileState, WorkerNotFoundError, WorkerState, WorkerStatus
+from isollm.state.machine import TRANSITIONS, transition
+from isollm.state.model import utc_now
+
+S = WorkerStatus
+
+
+@dataclass(frozen=True)
+class Project:
+    """What the worker commands need: where the project is, its config, its state."""
+
+    root: Path
+    config: Config
+    state: FileState
+
+    @classmethod
+    def load(cls, start: Path | None = None) -> Project:
+        loaded = load_valid(start)
+        return cls(loaded.root, loaded.config, FileState.for_project(loaded.root))
+
+    @property
+    def name(self) -> str:
+        return self.config.project
+
+
+@dataclass(frozen=True)
+class WorkerRow:
+    """One line of ``worker list``: the record as reconciled with its sandbox."""
+
+    name: str
+    backend: str
+    status: str
+    sandbox: str  # the backend's view: running, stopped, missing, broken
+    address: str
+    task: str
+    branch: str
+    workspace: str
+    problem: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Discarded:
+    """A reset or remove and what it threw away (``nothing`` when clean)."""
+
+    name: str
+    work: WorkState
+    forced: bool
+
+    @property
+    def lost(self) -> str:
+        return "nothing" if self.work.clean else self.work.describe()
+
+
+def next_name(taken: Sequence[str]) -> str:
+    n = 1
+    while f"worker-{n}" in taken:
+        n += 1
+    return f"worker-{n}"
+
+
+def path_to(current: WorkerStatus, target: WorkerStatus) -> list[WorkerStatus]:
+    """The shortest list of moves the status machine allows from ``current`` to ``target``."""
+    queue: deque[list[WorkerStatus]] = deque([[current]])
+    seen = {current}
+    while queue:
+        path = queue.popleft()
+        if path[-1] is target and len(path) > 1:
+            return path[1:]
+        for nxt in sorted(TRANSITIONS[path[-1]], key=list(WorkerStatus).index):
+            if nxt is target or nxt not in seen:
+                seen.add(nxt)
+                queue.append([*path, nxt])
+    return []
+
+
+def move(worker: WorkerState, target: WorkerStatus, error: str | None = None) -> WorkerState:
+    """``worker`` walked along the status machine to ``target`` (no-op if already there)."""
+    if worker.status is target and target is not S.ERROR:
+        return worker
+    for step in path_to(worker.status, target):
+        worker = transition(worker, step, error=error if step is S.ERROR else None)
+    return worker
+
+
+# --- building specs --------------------------------------------------------------------
+
+
+def ensure_hub(project: Project) -> Hub:
+    """The project's hub, with the base branch pushed the first time."""
+    hub = Hub.for_project(project.name).ensure()
+    base = project.config.git.base_branch
+    if not hub.has_branch(base):
+        push_base(project.root, hub, base)
+    return hub
+
+
+def spec_for(project: Project, name: str, hub: Hub, branch: str = "") -> SandboxSpec:
+    c = project.config
+    s = c.sandbox
+    return SandboxSpec(
+        name=name,
+        project=project.name,
+        hub=hub.path,
+        base_branch=c.git.base_branch,
+        work_branch=branch,
+        network=s.network,
+        limits=Limits(memory=s.memory, pids=s.pids, cpus=s.cpus),
+        setup=tuple(s.setup),
+        setup_timeout=float(s.setup_timeout),
+        host_root=project.root,
+        include=prepare.worktree_includes(project.root),
+        image=c.image,
+    )
+
+
+@contextlib.contextmanager
+def creating(project: Project, name: str) -> Iterator[None]:
+    """Held while ``name`` is being built, so reconcile can tell a crash from work in progress."""
+    lock = meta.project_dir(project.name) / f".{name}.creating"
+    with fsutil.file_lock(lock, blocking=False) as held:
+        if not held:
+            raise SandboxError(f"worker {name!r} is being created by another command")
+        yield
+
+
+def being_created(project: Project, name: str) -> bool:
+    lock = meta.project_dir(project.name) / f".{name}.creating"
+    if not lock.exists():
+        return False
+    with fsutil.file_lock(lock, blocking=False) as held:
+        return not held
+
+
+# --- commands --------------------------------------------------------------------------
+
+
+def add_worker(project: Project, name: str | None = None, branch: str = "") -> Sandbox:
+    """Create a worker: a record, then a sandbox ready on its branch. All or nothing."""
+    taken = [w.name for w in project.state.load_all_workers().workers]
+    taken += meta.names(project.name)
+    name = name or next_name(taken)
+    meta.check_name(name)
+    if name in taken:
+        raise SandboxError(
+            f"worker {name!r} already exists",
+            hint=f"pick another name, or `isollm worker remove {name}` first",
+        )
+    backend = project.config.sandbox.backend
+    registry.require_available(backend)
+    with creating(project, name):
+        project.state.save_worker(WorkerState(name, status=S.CREATING))
+        try:
+            sb = registry.create(spec_for(project, name, ensure_hub(project), branch), backend)
+        except BaseException:
+            project.state.delete_worker(name)
+            raise
+        _record_ready(project, sb)
+    return sb
+
+
+def _record_ready(project: Project, sb: Sandbox) -> None:
+    info = sb.info()
+
+    def ready(w: WorkerState) -> WorkerState:
+        w = move(w, S.IDLE)
+        return dataclasses.replace(w, sandbox_id=info.ident, ip=info.address, started_at=utc_now())
+
+    project.state.update_worker(sb.name, ready)
+
+
+def open_worker(project: Project, name: str, *, start: bool = True) -> Sandbox:
+    """The sandbox of worker ``name``, started if it was stopped."""
+    meta.check_name(name)
+    sb = registry.open_sandbox(project.name, name)
+    if start and sb.status() is not SandboxStatus.RUNNING:
+        sb.start()
+    return sb
+
+
+def exec_command(project: Project, name: str, argv: Sequence[str]) -> HostCommand:
+    """The host command running ``argv`` in worker ``name`` (for a terminal)."""
+    if not argv:
+        raise SandboxError("no command given", hint="usage: isollm worker exec NAME -- CMD ...")
+    return open_worker(project, name).command(list(argv), interactive=True)
+
+
+def shell_command(project: Project, name: str) -> HostCommand:
+    return open_worker(project, name).shell()
+
+
+def log_path(project: Project, name: str) -> Path:
+    meta.check_name(name)
+    return registry.open_sandbox(project.name, name).record.log_path
+
+
+def _refuse_unless_forced(project: Project, name: str, work: WorkState, force: bool) -> None:
+    busy = _load(project, name)
+    if not force and busy is not None and busy.status is S.BUSY and busy.current_task:
+        raise UnsavedWorkError(
+            f"worker {name!r} is working on task {busy.current_task.id}",
+            hint="wait for it to finish, or pass --force",
+        )
+    if not force and not work.clean:
+        raise UnsavedWorkError(
+            f"worker {name!r} holds work that is not on the hub: {work.describe()}",
+            hint=f"commit and push it from the worker (`isollm worker shell {name}`), "
+            "or pass --force to discard it",
+        )
+
+
+def _load(project: Project, name: str) -> WorkerState | None:
+    try:
+        return project.state.load_worker(name)
+    except WorkerNotFoundError:
+        return None
+
+
+def reset_worker(
+    project: Project, name: str, *, force: bool = False, branch: str | None = None
+) -> Discarded:
+    """Back to a clean checkout of the current base; refuses to lose work unless forced."""
+    sb = open_worker(project, name, start=False)
+    work = sb.work_state()
+    _refuse_unless_forced(project, name, work, force)
+    sb.record.log(f"reset{' (forced)' if force else ''}; discarded: {work.describe()}")
+    sb.reset(branch)
+    if _load(project, name) is None:
+        project.state.save_worker(WorkerState(name, status=S.CREATING))
+    _record_ready(project, sb)
+    return Discarded(name, work, force)
+
+
+def remove_worker(project: Project, name: str, *, force: bool = False) -> Discarded:
+    """Destroy the sandbox and forget the worker; refuses to lose work unless forced."""
+    meta.check_name(name)
+    try:
+        sb: Sandbox | None = registry.open_sandbox(project.name, name)
+    except SandboxError:
+        sb = None
+    if sb is None:
+        return _remove_without_sandbox(project, name, force)
+    work = sb.work_state()
+    _refuse_unless_forced(project, name, work, force)
+    sb.destroy()
+    project.state.delete_worker(name)
+    return Discarded(name, work, force)
+
+
+def _remove_without_sandbox(project: Project, name: str, force: bool) -> Discarded:
+    """No readable sandbox record: clear leftovers (forced) and the worker record."""
+    directory = meta.sandbox_dir(project.name, name)
+    found = _load(project, name) is not None or directory.exists()
+    for cls in registry.BACKENDS.values():
+        with contextlib.suppress(IsollmError):
+            found = cls.remove_leftover(project.name, name) or found
+    if directory.exists():
+        if not force:
+            raise UnsavedWorkError(
+                f"worker {name!r} has a sandbox directory isollm cannot read ({directory})",
+                hint="look inside for work to keep, then pass --force to delete it",
+            )
+        _force_remove_dir(directory)
+    if not found:
+        raise SandboxError(f"there is no worker named {name!r}", hint="see `isollm worker list`")
+    project.state.delete_worker(name)
+    unknown = "unreadable sandbox deleted" if force else ""
+    return Discarded(name, WorkState(unknown=unknown), force)
+
+
+def _force_remove_dir(directory: Path) -> None:
+    merged = directory / "merged"
+    if merged.is_mount():
+        proc.run(["umount", "-l", str(merged)], check=False)
+    shutil.rmtree(directory, ignore_errors=True)
