@@ -27,7 +27,8 @@ class ApiError(TaskError):
         context: Mapping[str, Any] | None = None,
         hint: str | None = None,
     ) -> None:
-        super().__init__(message, hint=hint)
+        # airyra's messages carry no final period; the docstrings here do.
+        super().__init__(message or (self.__doc__ or self.code).strip().rstrip("."), hint=hint)
         self.context: dict[str, Any] = dict(context or {})
 
     def envelope(self) -> dict[str, Any]:

@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from typing import Any
 
 from isollm.tasks import errors, parse, tokens, validate
 from isollm.tasks.http import App, Request, Response, Router, paged
 from isollm.tasks.model import Claim, ImportItem, NewTask, TaskPatch, format_time
 from isollm.tasks.openapi import document
+from isollm.tasks.options import DEFAULT_REAP_INTERVAL
 from isollm.tasks.parse import Body
 from isollm.tasks.server_specs import add_spec_routes
 from isollm.tasks.store import StoreBackend, TaskStore
@@ -28,7 +30,6 @@ log = logging.getLogger(__name__)
 PROJECT = "/v1/projects/{project}"
 TASK = PROJECT + "/tasks/{id}"
 OPEN_PATHS = frozenset({"/v1/health", "/openapi.json"})
-DEFAULT_REAP_INTERVAL = 1.0
 
 
 class Projects:
@@ -80,7 +81,7 @@ class TaskApi:
 
     # system
     def health(self, request: Request) -> Response:
-        return Response(200, {"status": "ok"})
+        return Response(200, {"status": "ok", "server": "isollm", "pid": os.getpid()})
 
     def list_projects(self, request: Request) -> Response:
         return Response(200, self.projects.names())

@@ -1,0 +1,370 @@
+"""The task client the rest of isollm uses: isollm's task server or a real airyra.
+
+Errors come back as the same classes the store raises (:mod:`isollm.tasks.errors`).
+Against a real airyra, which lacks isollm's extensions, the client falls back:
+``claim_next`` claims the first ready task that is still free, ``heartbeat`` only
+checks the claim, imports are created one by one (and deleted again on failure),
+and fences are 0 (airyra does not fence).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from isollm.tasks import errors
+from isollm.tasks.client_fallback import clear_done_one_by_one, import_one_by_one
+from isollm.tasks.model import (
+    MAX_PER_PAGE,
+    AuditEntry,
+    AuditQuery,
+    Claim,
+    Dependency,
+    ImportItem,
+    ImportResult,
+    Page,
+    PageRequest,
+    Status,
+    Task,
+    TaskPatch,
+    format_time,
+    utcnow,
+)
+
+NO_FENCE = 0
+DEFAULT_TIMEOUT = 30.0
+FULL_PAGE = PageRequest(1, MAX_PER_PAGE)
+ANY_ENTRY = AuditQuery()
+
+
+class TaskClient:
+    """One project on one server. ``agent`` is who acts unless a call names another."""
+
+    def __init__(
+        self,
+        base_url: str,
+        project: str,
+        *,
+        agent: str = "anonymous",
+        token: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.project = project
+        self.agent = agent
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+        )
+        self._prefix = f"/v1/projects/{quote(project, safe='')}"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> TaskClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- plumbing -----------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        agent: str | None = None,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        all_headers = {"X-Airyra-Agent": agent or self.agent, **(headers or {})}
+        try:
+            return self._http.request(method, path, json=json, params=params, headers=all_headers)
+        except httpx.TransportError as exc:
+            raise errors.ServerUnavailableError(
+                f"cannot reach the task server at {self.base_url}: {exc}",
+                hint="start it with `isollm server start` (or check airyra.host/port)",
+            ) from exc
+
+    def _call(self, method: str, path: str, **kw: Any) -> Any:
+        response = self._request(method, path, **kw)
+        if response.status_code >= 400:
+            raise _error(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def _task_path(self, task_id: str, action: str = "") -> str:
+        path = f"{self._prefix}/tasks/{quote(task_id, safe='')}"
+        return f"{path}/{action}" if action else path
+
+    def _extension(self, method: str, path: str, **kw: Any) -> tuple[bool, Any]:
+        """(True, body) from an isollm extension, or (False, None) on a plain airyra."""
+        response = self._request(method, path, **kw)
+        if _is_missing_route(response):
+            return False, None
+        if response.status_code >= 400:
+            raise _error(response)
+        return True, response.json() if response.content else None
+
+    # --- server -------------------------------------------------------------------
+
+    def health(self) -> bool:
+        """Whether the server answers its health check."""
+        try:
+            return self._http.get("/v1/health", timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def projects(self) -> list[str]:
+        return [str(p) for p in self._call("GET", "/v1/projects")]
+
+    # --- tasks --------------------------------------------------------------------
+
+    def add_task(
+        self,
+        title: str,
+        *,
+        description: str | None = None,
+        priority: int = 2,
+        parent_id: str | None = None,
+        spec_id: str | None = None,
+    ) -> Task:
+        body: dict[str, Any] = {"title": title, "priority": priority}
+        for key, value in (
+            ("description", description),
+            ("parent_id", parent_id),
+            ("spec_id", spec_id),
+        ):
+            if value is not None:
+                body[key] = value
+        return Task.from_json(self._call("POST", f"{self._prefix}/tasks", json=body))
+
+    def get_task(self, task_id: str) -> Task:
+        return Task.from_json(self._call("GET", self._task_path(task_id)))
+
+    def list_tasks(self, status: Status | None = None, page: PageRequest = FULL_PAGE) -> Page[Task]:
+        params: dict[str, Any] = {"page": page.page, "per_page": page.per_page}
+        if status is not None:
+            params["status"] = status.value
+        data = self._call("GET", f"{self._prefix}/tasks", params=params)
+        return _page(data, Task.from_json)
+
+    def all_tasks(self, status: Status | None = None) -> list[Task]:
+        """Every task (following the pages), by priority then age."""
+        return list(self._every(lambda p: self.list_tasks(status, p)))
+
+    def ready(self, page: PageRequest = FULL_PAGE) -> Page[Task]:
+        params = {"page": page.page, "per_page": page.per_page}
+        return _page(
+            self._call("GET", f"{self._prefix}/tasks/ready", params=params), Task.from_json
+        )
+
+    def update_task(self, task_id: str, patch: TaskPatch) -> Task:
+        fields = {
+            "title": patch.title,
+            "description": patch.description,
+            "priority": patch.priority,
+            "parent_id": patch.parent_id,
+        }
+        body = {k: v for k, v in fields.items() if v is not None}
+        return Task.from_json(self._call("PATCH", self._task_path(task_id), json=body))
+
+    def delete_task(self, task_id: str) -> None:
+        self._call("DELETE", self._task_path(task_id))
+
+    # --- claims -------------------------------------------------------------------
+
+    def claim(
+        self, task_id: str, agent: str | None = None, lease_seconds: float | None = None
+    ) -> Claim:
+        body = {"lease_seconds": lease_seconds} if lease_seconds else None
+        response = self._request("POST", self._task_path(task_id, "claim"), agent=agent, json=body)
+        if response.status_code >= 400:
+            raise _error(response)
+        return _claim_from_headers(response)
+
+    def claim_next(
+        self, agent: str | None = None, lease_seconds: float | None = None
+    ) -> Claim | None:
+        """Atomically claim the most urgent ready task, or None when none is ready."""
+        body = {"lease_seconds": lease_seconds} if lease_seconds else {}
+        found, data = self._extension(
+            "POST", f"{self._prefix}/tasks/claim-next", agent=agent, json=body
+        )
+        if found:
+            return None if data is None else Claim.from_json(data)
+        return self._claim_first_ready(agent)
+
+    def _claim_first_ready(self, agent: str | None) -> Claim | None:
+        for task in self._every(self.ready):
+            try:
+                return self.claim(task.id, agent)
+            except (errors.AlreadyClaimedError, errors.InvalidTransitionError):
+                continue
+        return None
+
+    def heartbeat(
+        self,
+        task_id: str,
+        agent: str | None = None,
+        fence: int = NO_FENCE,
+        lease_seconds: float | None = None,
+    ) -> Claim:
+        """Renew the lease of ``agent``'s claim on ``task_id``."""
+        body: dict[str, Any] = {"fence": fence} if fence else {}
+        if lease_seconds:
+            body["lease_seconds"] = lease_seconds
+        found, data = self._extension(
+            "POST", self._task_path(task_id, "heartbeat"), agent=agent, json=body
+        )
+        if found:
+            return Claim.from_json(data)
+        task = self.get_task(task_id)
+        if task.status is not Status.IN_PROGRESS or task.claimed_by != (agent or self.agent):
+            raise errors.StaleClaimError.of(task_id, fence, task.status, task.claimed_by)
+        return Claim(task, NO_FENCE, utcnow() + timedelta(days=365))
+
+    def done(self, task_id: str, agent: str | None = None, fence: int = NO_FENCE) -> Task:
+        path = self._task_path(task_id, "done")
+        return Task.from_json(self._call("POST", path, agent=agent, headers=_fence(fence)))
+
+    def release(
+        self, task_id: str, agent: str | None = None, fence: int = NO_FENCE, force: bool = False
+    ) -> Task:
+        params = {"force": "true"} if force else None
+        path = self._task_path(task_id, "release")
+        data = self._call("POST", path, agent=agent, params=params, headers=_fence(fence))
+        return Task.from_json(data)
+
+    def block(self, task_id: str, reason: str | None = None, agent: str | None = None) -> Task:
+        body = {"reason": reason} if reason else None
+        return Task.from_json(
+            self._call("POST", self._task_path(task_id, "block"), agent=agent, json=body)
+        )
+
+    def unblock(self, task_id: str, agent: str | None = None) -> Task:
+        return Task.from_json(self._call("POST", self._task_path(task_id, "unblock"), agent=agent))
+
+    # --- dependencies, audit ----------------------------------------------------------
+
+    def dependencies(self, task_id: str) -> list[Dependency]:
+        return [
+            Dependency.from_json(d) for d in self._call("GET", self._task_path(task_id, "deps"))
+        ]
+
+    def add_dependency(self, child_id: str, parent_id: str) -> Dependency:
+        data = self._call("POST", self._task_path(child_id, "deps"), json={"parent_id": parent_id})
+        return Dependency.from_json(data)
+
+    def remove_dependency(self, child_id: str, parent_id: str) -> None:
+        self._call("DELETE", self._task_path(child_id, f"deps/{quote(parent_id, safe='')}"))
+
+    def history(self, task_id: str) -> list[AuditEntry]:
+        data = self._call("GET", self._task_path(task_id, "history"))
+        return [AuditEntry.from_json(e) for e in data]
+
+    def audit(
+        self, query: AuditQuery = ANY_ENTRY, page: PageRequest = FULL_PAGE
+    ) -> Page[AuditEntry]:
+        params: dict[str, Any] = {"page": page.page, "per_page": page.per_page}
+        params |= {
+            k: v
+            for k, v in {
+                "action": query.action,
+                "agent": query.agent,
+                "start": query.start and format_time(query.start),
+                "end": query.end and format_time(query.end),
+            }.items()
+            if v
+        }
+        return _page(
+            self._call("GET", f"{self._prefix}/audit", params=params), AuditEntry.from_json
+        )
+
+    # --- bulk ---------------------------------------------------------------------
+
+    def import_tasks(self, items: list[ImportItem]) -> ImportResult:
+        """Create ``items`` with their dependencies, all or nothing."""
+        body = {"tasks": [_import_json(i) for i in items]}
+        found, data = self._extension("POST", f"{self._prefix}/tasks/import", json=body)
+        if found:
+            return ImportResult([Task.from_json(t) for t in data["data"]], dict(data["keys"]))
+        return import_one_by_one(self, items)
+
+    def clear_done(self) -> list[str]:
+        """Delete done tasks that no unfinished task needs (as parent); their ids."""
+        found, data = self._extension("POST", f"{self._prefix}/tasks/clear-done")
+        if found:
+            return [str(i) for i in data["deleted"]]
+        return clear_done_one_by_one(self)
+
+    def _every(self, fetch: Any) -> Iterator[Task]:
+        page = FULL_PAGE
+        while True:
+            result: Page[Task] = fetch(page)
+            yield from result.items
+            if page.page >= result.total_pages:
+                return
+            page = PageRequest(page.page + 1, MAX_PER_PAGE)
+
+
+def _fence(fence: int) -> dict[str, str]:
+    return {"X-Airyra-Fence": str(fence)} if fence else {}
+
+
+def _import_json(item: ImportItem) -> dict[str, Any]:
+    task = item.task
+    data: dict[str, Any] = {"title": task.title, "priority": task.priority}
+    extra = {
+        "key": item.key,
+        "description": task.description,
+        "parent": task.parent_id,
+        "spec_id": task.spec_id,
+        "after": list(item.after) or None,
+    }
+    return data | {k: v for k, v in extra.items() if v is not None}
+
+
+def _page(data: dict[str, Any], parse: Any) -> Page[Any]:
+    p = data["pagination"]
+    return Page([parse(i) for i in data["data"]], p["page"], p["per_page"], p["total"])
+
+
+def _claim_from_headers(response: httpx.Response) -> Claim:
+    task = Task.from_json(response.json())
+    fence = response.headers.get("x-airyra-fence", "")
+    expires = response.headers.get("x-airyra-lease-expires")
+    return Claim(
+        task,
+        int(fence) if fence.isdigit() else NO_FENCE,
+        datetime.fromisoformat(expires) if expires else utcnow() + timedelta(days=365),
+    )
+
+
+def _is_missing_route(response: httpx.Response) -> bool:
+    """A 404/405 that is not airyra's JSON error: the endpoint does not exist there."""
+    if response.status_code not in (404, 405):
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return True
+    error = body.get("error") if isinstance(body, dict) else None
+    return not isinstance(error, dict) or error.get("code") in ("NOT_FOUND", "METHOD_NOT_ALLOWED")
+
+
+def _error(response: httpx.Response) -> errors.ApiError:
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text.strip()[:200]
+        return errors.InternalError(f"the task server answered HTTP {response.status_code}: {text}")
+    return errors.from_envelope(response.status_code, body)

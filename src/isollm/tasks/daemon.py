@@ -1,0 +1,66 @@
+"""The background task server process that ``isollm server start`` spawns.
+
+``python -m isollm.tasks.daemon --host H --port P [--lease-seconds S] [--auth]``:
+logs to a rotating file, records itself in the server state file while it runs,
+and removes that record when it stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import logging.handlers
+from collections.abc import Sequence
+
+from isollm import fsutil
+from isollm.tasks import service
+from isollm.tasks.options import ServeOptions, tasks_home
+from isollm.tasks.serving import bind, serve
+
+LOG_BYTES = 5 * 1024 * 1024
+LOG_BACKUPS = 3
+
+
+def parse_args(argv: Sequence[str] | None = None) -> ServeOptions:
+    parser = argparse.ArgumentParser(prog="isollm-task-server")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=7432)
+    parser.add_argument("--lease-seconds", type=float, default=300.0)
+    parser.add_argument("--auth", action="store_true")
+    args = parser.parse_args(argv)
+    return ServeOptions(
+        host=args.host, port=args.port, lease_seconds=args.lease_seconds, auth=args.auth
+    )
+
+
+def setup_logging(port: int) -> None:
+    handler = logging.handlers.RotatingFileHandler(
+        service.log_path(port), maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS
+    )
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+
+
+def run(options: ServeOptions) -> None:
+    """Bind, record, serve until stopped, then remove the record."""
+    fsutil.ensure_dir(tasks_home())
+    setup_logging(options.port)
+    sock = bind(options.host, options.port)
+    state = service.new_state(options, sock)
+    service.write_state(state)
+    logging.getLogger(__name__).info(
+        "task server %s listening on %s (pid %d)", options.data_dir, state.url, state.pid
+    )
+    try:
+        serve(options, sock)
+    finally:
+        service.clear_state(state.port, state.pid)
+        logging.getLogger(__name__).info("task server stopped")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    run(parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Where the task server keeps its files, and how it is asked to run (cheap to import)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from isollm import fsutil
+from isollm.config.rules import is_loopback_host
+
+DEFAULT_REAP_INTERVAL = 1.0
+
+
+def tasks_home() -> Path:
+    """``$ISOLLM_HOME/tasks``: databases, server state, logs and the token secret."""
+    return fsutil.isollm_home() / "tasks"
+
+
+def data_dir() -> Path:
+    return tasks_home() / "projects"
+
+
+def secret_path() -> Path:
+    return tasks_home() / "secret"
+
+
+def connect_host(bind_host: str) -> str:
+    """Where a client on this machine reaches a server bound to ``bind_host``."""
+    if bind_host in ("0.0.0.0", "", "::"):  # noqa: S104 - reading a bind address, not binding
+        return "127.0.0.1"
+    return f"[{bind_host}]" if ":" in bind_host else bind_host
+
+
+@dataclass
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 7432
+    lease_seconds: float = 300.0
+    auth: bool = False
+    data_dir: Path = field(default_factory=data_dir)
+    secret_path: Path = field(default_factory=secret_path)
+    reap_interval: float = DEFAULT_REAP_INTERVAL
+
+    @property
+    def requires_tokens(self) -> bool:
+        """Tokens are required when asked for, and always beyond loopback."""
+        return self.auth or not is_loopback_host(self.host)
