@@ -151,9 +151,9 @@ def test_unknown_keys_warn_with_a_suggestion(tmp_path: Path) -> None:
     loaded = load(tmp_path)
     assert loaded.report.ok
     assert [str(w) for w in loaded.report.warnings] == [
+        "git.base_brach: unknown key 'base_brach' is ignored (did you mean 'base_branch'?)",
         "worker: unknown key 'worker' is ignored (did you mean 'workers'?)",
         "zzz: unknown key 'zzz' is ignored",
-        "git.base_brach: unknown key 'base_brach' is ignored (did you mean 'base_branch'?)",
     ]
 
 

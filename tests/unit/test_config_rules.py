@@ -218,14 +218,14 @@ def test_multiple_errors() -> None:
         }
     )
     fields = [p.split(":")[0] for p in found]
-    assert fields == [
-        "zellij.layout",
+    assert fields == [  # in the order of the sections, type errors and rule errors alike
         "project",
         "project",
         "workers",
         "git.base_branch",
         "git.branch_prefix",
         "airyra.port",
+        "zellij.layout",
         "ports[0]",
         "ports[2]",
     ]

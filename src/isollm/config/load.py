@@ -113,7 +113,18 @@ def parse(data: Any) -> tuple[Config, Report]:
     broken = {p.field for p in report.errors}
     report.errors += [p for p in checked.errors if not _within(p.field, broken)]
     report.warnings += [p for p in checked.warnings if not _within(p.field, broken)]
+    report.errors.sort(key=_model_order)
+    report.warnings.sort(key=_model_order)
     return config, report
+
+
+_TOP_LEVEL = [f.name for f in dataclasses.fields(Config)]
+
+
+def _model_order(problem: Problem) -> int:
+    """Problems are listed in the order of the sections (as in the file ``init`` writes)."""
+    root = problem.field.split(".")[0].split("[")[0]
+    return _TOP_LEVEL.index(root) if root in _TOP_LEVEL else len(_TOP_LEVEL)
 
 
 def _within(field: str, broken: set[str]) -> bool:
