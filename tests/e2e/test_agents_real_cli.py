@@ -10,6 +10,7 @@ them). The CLIs come from ``./dev setup``: a missing one fails, it is not skippe
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -97,10 +98,10 @@ class Run:
     prepared: list[Path]
 
 
-def run_headless(name: str, repo: Path, tmp_path: Path) -> Run:
+def run_headless(name: str, repo: Path, tmp_path: Path, script: Script | None = None) -> Run:
     home, tmpdir = tmp_path / "agent-home", tmp_path / "agent-tmp"
     tmpdir.mkdir()
-    with FakeModelServer(script_for(name)) as server:
+    with FakeModelServer(script or script_for(name)) as server:
         config = AgentConfig(name="claude", per_agent={name: override_for(name, server, tmp_path)})
         agent = get_agent(name, config)
         prepared = agent.prepare(home)
@@ -191,3 +192,12 @@ def test_agent_cli_does_the_scripted_work(name: str, git_repo: Path, tmp_path: P
     check_context(run, git_repo)
     check_secrets(run, name, tmp_path)
     check_tokens(run, name)
+
+
+@pytest.mark.parametrize("name", ["claude", "codex", "gemini", "aider"])
+def test_a_failing_model_is_reported_as_failure(name: str, git_repo: Path, tmp_path: Path) -> None:
+    refusing = dataclasses.replace(script_for(name), fail_status=400)
+    run = run_headless(name, git_repo, tmp_path, refusing)
+    assert not run.outcome.success, run.result.stdout
+    assert refusing.fail_message in run.outcome.summary, run.outcome
+    assert not (git_repo / "hello.txt").exists()

@@ -41,6 +41,9 @@ class Script:
     workdir: str = ""
     usage_in: int = 1200
     usage_out: int = 34
+    # Non-zero: every model call is refused with this HTTP status (to test failures).
+    fail_status: int = 0
+    fail_message: str = "scripted failure: the fake model refuses this request"
 
     def action_at(self, turn: int) -> Action | None:
         return self.actions[turn] if turn < len(self.actions) else None

@@ -60,6 +60,18 @@ def _post_route(route: str) -> Handler | None:
     return None
 
 
+def failure(script: Script) -> Reply:
+    """An error body every protocol's clients understand (OpenAI, Anthropic and Google
+    all use ``{"error": {"message": ...}}``)."""
+    error = {
+        "type": "invalid_request_error",
+        "code": script.fail_status,
+        "status": "INVALID_ARGUMENT",
+        "message": script.fail_message,
+    }
+    return json_reply({"type": "error", "error": error}, status=script.fail_status)
+
+
 def _models(body: dict[str, Any], script: Script) -> Reply:
     model = {"id": "fake-model", "object": "model", "created": 0, "owned_by": "fake"}
     return json_reply({"object": "list", "data": [model], "models": [model]})
@@ -102,8 +114,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
         body = self._read_body() if self.command == "POST" else {}
         self._record(body)
         handler = _route(self.command, self.path)
+        script = self.server.owner.script
         if handler is None:
             reply = json_reply({"error": {"message": f"no route {self.path}"}}, status=404)
+        elif script.fail_status and self.command == "POST":
+            reply = failure(script)
         else:
             reply = handler(body if isinstance(body, dict) else {}, self.server.owner.script)
         self._send(reply)
@@ -141,7 +156,9 @@ class FakeModelServer:
         self._lock = threading.Lock()
         self._httpd = _Server(("127.0.0.1", 0), _RequestHandler)
         self._httpd.owner = self
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def port(self) -> int:

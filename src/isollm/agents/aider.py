@@ -96,15 +96,21 @@ class AiderAgent(CliAgent):
         counts = [(parse_count(a), parse_count(b)) for a, b in _TOKENS.findall(output)]
         costs = _SESSION_COST.findall(output)
         failure = _FAILURE.search(output)
-        ok = exit_code == 0 and failure is None
         if failure is not None:
-            summary = output[failure.start() :].splitlines()[0]
+            summary = _paragraph(output[failure.start() :])
+        elif exit_code != 0:
+            summary = f"{exit_summary(exit_code)}: {last_line(output)}"
         else:
-            summary = last_line(output) or exit_summary(exit_code)
+            summary = last_line(output)
         return AgentOutcome(
-            success=ok,
-            summary=clip(summary if ok else f"{exit_summary(exit_code)}: {summary}"),
+            success=exit_code == 0 and failure is None,
+            summary=clip(summary),
             tokens_in=sum(c[0] for c in counts) if counts else None,
             tokens_out=sum(c[1] for c in counts) if counts else None,
             cost_usd=float(costs[-1].replace(",", "")) if costs else None,
         )
+
+
+def _paragraph(text: str) -> str:
+    """The first paragraph of ``text`` on one line (aider wraps long error lines)."""
+    return " ".join(text.split("\n\n", 1)[0].split())

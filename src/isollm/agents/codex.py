@@ -23,6 +23,7 @@ from isollm.agents.common import (
     exit_summary,
     flag,
     json_lines,
+    readable_error,
     write_settings,
 )
 
@@ -116,5 +117,5 @@ def _outcome(exit_code: int, events: list[dict[str, Any]]) -> AgentOutcome:
 def _error_text(event: dict[str, Any]) -> str:
     error = event.get("error")
     if isinstance(error, dict):
-        return str(error.get("message", ""))
-    return str(event.get("message", error or ""))
+        return readable_error(str(error.get("message", "")))
+    return readable_error(str(event.get("message", error or "")))

@@ -149,5 +149,22 @@ def by_exit_code(exit_code: int, output: str) -> AgentOutcome:
     return AgentOutcome(success=exit_code == 0, summary=clip(summary))
 
 
+def readable_error(text: str) -> str:
+    """An error line with an embedded JSON error body reduced to its message:
+    ``[API Error: {"error": {"message": "bad key"}}]`` -> ``API Error: bad key``."""
+    start, end = text.find("{"), text.rfind("}")
+    if start == -1 or end < start:
+        return text
+    try:
+        body = json.loads(text[start : end + 1])
+    except ValueError:
+        return text
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    message = inner.get("message") if isinstance(inner, dict) else None
+    if not isinstance(message, str) or not message:
+        return text
+    return f"{text[:start].lstrip('[').strip()} {message}".strip()
+
+
 def as_int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0

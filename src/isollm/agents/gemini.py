@@ -25,6 +25,7 @@ from isollm.agents.common import (
     exit_summary,
     flag,
     json_lines,
+    readable_error,
     write_settings,
 )
 
@@ -106,6 +107,7 @@ def _outcome(exit_code: int, result: dict[str, Any], reply: str) -> AgentOutcome
     ok = exit_code == 0 and result.get("status") == "success"
     error = result.get("error")
     problem = error.get("message", "") if isinstance(error, dict) else str(error or "")
+    problem = readable_error(str(problem))
     summary = reply if ok else (problem or reply or exit_summary(exit_code))
     return AgentOutcome(
         success=ok,

@@ -88,8 +88,8 @@ class AgentOverride:
 class AgentConfig:
     name: AgentName = doc("Default agent: claude, codex, gemini, aider or command.", "claude")
     command: list[str] = doc(
-        "For agent 'command': argv template; {prompt} {task_id} {title} {workdir} are "
-        "filled in per task.",
+        "For agent 'command': argv template, run without a shell; {prompt} {task_id} {title} "
+        "{workdir} {model} are filled in per task.",
         factory=list,
     )
     model: str = doc("Model name passed to the agent CLI; empty for its default.", "")

@@ -32,6 +32,8 @@ VALID_MEMORY = re.compile(r"^[1-9][0-9]*[KMGkmg]?\Z")
 VALID_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 VALID_BASE_URL = re.compile(r"https?://[^\s/?#]+\S*")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "fish", "busybox"})
+SHELL_SCRIPT_FLAG = re.compile(r"-[a-zA-Z]*c[a-zA-Z]*")
 
 Rule = Callable[[Config, Report], None]
 RULES: list[Rule] = []
@@ -234,6 +236,23 @@ def _agent_command(command: list[str], r: Report) -> None:
             if name not in COMMAND_PLACEHOLDERS:
                 known = ", ".join(f"{{{p}}}" for p in COMMAND_PLACEHOLDERS)
                 r.warn(f"agent.command[{i}]", f"{{{name}}} is left as is; placeholders: {known}")
+    script = shell_script_index(command)
+    if script is not None and PLACEHOLDER.search(command[script]):
+        r.error(
+            f"agent.command[{script}]",
+            "puts task text inside a shell script, where it would run as code; "
+            'pass it as an argument instead: [sh, -c, \'my-agent "$1"\', sh, "{prompt}"]',
+        )
+
+
+def shell_script_index(command: list[str]) -> int | None:
+    """Where the script of a ``sh -c SCRIPT`` style command is, or None."""
+    if not command or command[0].rsplit("/", 1)[-1] not in SHELLS:
+        return None
+    for i, arg in enumerate(command[1:-1], start=1):
+        if SHELL_SCRIPT_FLAG.fullmatch(arg):
+            return i + 1
+    return None
 
 
 def _agent_target(path: str, binary: str, base_url: str, r: Report) -> None:
