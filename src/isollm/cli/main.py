@@ -25,6 +25,9 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 # runs (or for --help), so `isollm` starts fast whatever the heavy parts import.
 COMMANDS: dict[str, str] = {
     "init": "isollm.cli.init:init",
+    "serve": "isollm.cli.server:serve",
+    "server": "isollm.cli.server:server_group",
+    "task": "isollm.cli.task:task_group",
     "config": "isollm.cli.config:config_group",
     "runs": "isollm.cli.run:runs_group",
     "sync": "isollm.cli.sync:sync_group",

@@ -167,6 +167,10 @@ class TaskClient:
             self._call("GET", f"{self._prefix}/tasks/ready", params=params), Task.from_json
         )
 
+    def all_ready(self) -> list[Task]:
+        """Every ready task (following the pages), most urgent first."""
+        return list(self._every(self.ready))
+
     def update_task(self, task_id: str, patch: TaskPatch) -> Task:
         fields = {
             "title": patch.title,

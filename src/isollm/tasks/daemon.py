@@ -1,8 +1,8 @@
-"""The background task server process that ``isollm server start`` spawns.
-
-``python -m isollm.tasks.daemon --host H --port P [--lease-seconds S] [--auth]``:
-logs to a rotating file, records itself in the server state file while it runs,
-and removes that record when it stops.
+"""The task server process: in the background (``isollm server start`` spawns
+``python -m isollm.tasks.daemon --host H --port P [--lease-seconds S] [--auth]``,
+which logs to a rotating file) or in the foreground (``isollm serve``, logging to
+stderr). Either way it records itself in the server state file while it runs and
+removes that record when it stops.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import logging.handlers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from isollm import fsutil
 from isollm.tasks import service
@@ -41,13 +41,21 @@ def setup_logging(port: int) -> None:
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
 
 
-def run(options: ServeOptions) -> None:
+def run(
+    options: ServeOptions,
+    *,
+    log_to_file: bool = True,
+    on_listen: Callable[[service.ServerState], None] | None = None,
+) -> None:
     """Bind, record, serve until stopped, then remove the record."""
     fsutil.ensure_dir(tasks_home())
-    setup_logging(options.port)
     sock = bind(options.host, options.port)
     state = service.new_state(options, sock)
+    if log_to_file:
+        setup_logging(state.port)
     service.write_state(state)
+    if on_listen is not None:
+        on_listen(state)
     logging.getLogger(__name__).info(
         "task server %s listening on %s (pid %d)", options.data_dir, state.url, state.pid
     )

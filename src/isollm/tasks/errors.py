@@ -157,6 +157,13 @@ class ValidationFailedError(ApiError):
     def details(self) -> list[str]:
         return [str(d) for d in self.context.get("details", [])]
 
+    def __str__(self) -> str:
+        details = self.details
+        if len(details) < 2:
+            return super().__str__()
+        lines = [f"{len(details)} problems:", *(f"  - {d}" for d in details)]
+        return "\n".join(lines) + (f"\n  hint: {self.hint}" if self.hint else "")
+
 
 class PayloadTooLargeError(ValidationFailedError):
     """The request body is too large."""

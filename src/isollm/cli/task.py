@@ -1,0 +1,207 @@
+"""``isollm task add|list|show|clear|import|release|block|unblock``: the queue, for humans.
+
+Every command talks to the project's task server, starting isollm's own in the
+background when none runs (unless ``airyra.external`` is set).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.markup import escape
+
+from isollm import config as cfg
+from isollm.cli import output
+from isollm.tasks import host
+from isollm.tasks.client import TaskClient
+from isollm.tasks.model import Status, Task, parse_priority, priority_name
+from isollm.tasks.service import ensure_server
+
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print a JSON document.")
+
+
+def _client() -> TaskClient:
+    loaded = cfg.load_valid()
+    return ensure_server(loaded.config, loaded.root, notify=lambda m: output.err.print(escape(m)))
+
+
+def _priority(ctx: click.Context, param: click.Parameter, value: str | None) -> int:
+    try:
+        return parse_priority(value) if value is not None else 2
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _line(task: Task, waiting: frozenset[str] = frozenset()) -> str:
+    extra = ""
+    if task.claimed_by and task.status is Status.IN_PROGRESS:
+        extra = f"  [{task.claimed_by}]"
+    elif task.id in waiting:
+        extra = "  (waiting)"
+    return f"  {task.id}  {priority_name(task.priority):<8}  {task.title}{extra}"
+
+
+@click.group("task")
+def task_group() -> None:
+    """Add, list and manage the tasks agents work on."""
+
+
+@task_group.command("add")
+@click.argument("title")
+@click.option("-d", "--description", help="Longer description for the agent.")
+@click.option(
+    "-p", "--priority", callback=_priority, help="0-4 or critical, high, normal, low, lowest."
+)
+@click.option("--parent", help="Id of the parent task.")
+@click.option(
+    "--after", multiple=True, metavar="ID", help="Start only after task ID is done (repeatable)."
+)
+@JSON_OPTION
+def add(
+    *,
+    title: str,
+    description: str | None,
+    priority: int,
+    parent: str | None,
+    after: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Queue a task titled TITLE."""
+    with _client() as client:
+        task = host.add_task(
+            client, title, description=description, priority=priority, parent=parent, after=after
+        )
+    if as_json:
+        output.emit_json("task", task.to_json())
+    else:
+        output.info(f"Added {task.id}: {task.title}")
+
+
+@task_group.command("list")
+@click.option(
+    "--status", type=click.Choice([s.value for s in Status]), help="Only tasks with this status."
+)
+@JSON_OPTION
+def list_tasks(status: str | None, as_json: bool) -> None:
+    """List tasks grouped by status, most urgent first."""
+    with _client() as client:
+        board = host.board(client, Status(status) if status else None)
+    if as_json:
+        output.emit_json("tasks", board.to_json())
+        return
+    if not any(board.groups.values()):
+        output.info("No tasks. Add one with `isollm task add TITLE`.")
+    for group in host.STATUS_ORDER:
+        tasks = board.groups.get(group, [])
+        if tasks:
+            output.info(f"{group.value.replace('_', ' ').capitalize()} ({len(tasks)})")
+            for task in tasks:
+                output.info(_line(task, board.waiting))
+
+
+@task_group.command("show")
+@click.argument("task_id")
+@JSON_OPTION
+def show(task_id: str, as_json: bool) -> None:
+    """Show a task with its dependencies and history."""
+    with _client() as client:
+        detail = host.detail(client, task_id)
+    if as_json:
+        output.emit_json("task_detail", detail.to_json())
+        return
+    t = detail.task
+    rows = [
+        ("Title", t.title),
+        ("Status", t.status.value),
+        ("Priority", priority_name(t.priority)),
+        ("Description", t.description),
+        ("Parent", t.parent_id),
+        ("Claimed by", t.claimed_by),
+        ("Lease ends", t.lease_expires_at and t.lease_expires_at.isoformat(timespec="seconds")),
+        ("Depends on", ", ".join(d.parent_id for d in detail.dependencies)),
+    ]
+    output.info(t.id)
+    for label, value in rows:
+        if value:
+            output.info(f"  {label + ':':<13}{value}")
+    output.info("History:")
+    for h in detail.history:
+        change = f" {h.field}: {h.old_value or '-'} -> {h.new_value or '-'}" if h.field else ""
+        when = h.changed_at.isoformat(timespec="seconds")
+        output.info(f"  {when}  {h.action:<8} by {h.changed_by}{change}")
+
+
+@task_group.command("clear")
+@JSON_OPTION
+def clear(as_json: bool) -> None:
+    """Remove done tasks (keeping any that unfinished subtasks still hang from)."""
+    with _client() as client:
+        cleared = client.clear_done()
+    if as_json:
+        output.emit_json("cleared", {"deleted": cleared})
+    else:
+        output.info(f"Removed {len(cleared)} done task{'s' if len(cleared) != 1 else ''}")
+
+
+@task_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@JSON_OPTION
+def import_tasks(file: Path, as_json: bool) -> None:
+    """Add the tasks listed in a YAML FILE, all of them or none.
+
+    \b
+    - key: db                 # optional name for `after` and `parent`
+      title: Set up the database
+      description: PostgreSQL 16, migrations with alembic
+      priority: high          # 0-4 or critical, high, normal, low, lowest
+    - title: Add the users API
+      after: [db]             # keys in this file or existing task ids
+    """
+    items = host.read_import_file(file)
+    with _client() as client:
+        result = client.import_tasks(items)
+    if as_json:
+        output.emit_json("import", result.to_json())
+        return
+    output.info(f"Imported {len(result.tasks)} task{'s' if len(result.tasks) != 1 else ''}")
+    for task in result.tasks:
+        output.info(_line(task))
+
+
+def _transition(verb: str, task: Task, as_json: bool) -> None:
+    if as_json:
+        output.emit_json("task", task.to_json())
+    else:
+        output.info(f"{verb} {task.id}: now {task.status.value}")
+
+
+@task_group.command("release")
+@click.argument("task_id")
+@JSON_OPTION
+def release(task_id: str, as_json: bool) -> None:
+    """Take a task back from the agent working on it and return it to the queue."""
+    with _client() as client:
+        task = client.release(task_id, force=True)
+    _transition("Released", task, as_json)
+
+
+@task_group.command("block")
+@click.argument("task_id")
+@click.option("--reason", help="Why (kept in the task's history).")
+@JSON_OPTION
+def block(task_id: str, reason: str | None, as_json: bool) -> None:
+    """Keep a task from being claimed until it is unblocked."""
+    with _client() as client:
+        task = client.block(task_id, reason)
+    _transition("Blocked", task, as_json)
+
+
+@task_group.command("unblock")
+@click.argument("task_id")
+@JSON_OPTION
+def unblock(task_id: str, as_json: bool) -> None:
+    """Return a blocked task to the queue."""
+    with _client() as client:
+        task = client.unblock(task_id)
+    _transition("Unblocked", task, as_json)
