@@ -74,7 +74,9 @@ def test_a_writer_killed_midway_leaves_the_old_or_the_new_file(
     state = FileState(tmp_path / ".isollm")
     state.save_worker(payload("victim", "setup", 0, 10))
     last, temp_files_seen = 0, 0
-    for _ in range(25):
+    for round_ in range(200):  # at least 25 rounds, more until a kill lands mid-write
+        if round_ >= 25 and temp_files_seen:
+            break
         writer = actor("loop", state.state_dir, "victim", last + 1)
         procs.append(writer)
         assert writer.stdout is not None
