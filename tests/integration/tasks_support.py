@@ -67,7 +67,8 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
 
 class PlainAiryra(httpx.BaseTransport):
     """Forwards to a real server but answers isollm's extensions as airyra's router
-    would (405 with no body), so the client must fall back to plain airyra calls."""
+    would (405 with no body) and drops isollm's claim headers, so the client must fall
+    back to plain airyra calls."""
 
     def __init__(self) -> None:
         self._inner = httpx.HTTPTransport()
@@ -75,7 +76,14 @@ class PlainAiryra(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith(EXTENSIONS):
             return httpx.Response(405, content=b"")
-        return self._inner.handle_request(request)
+        response = self._inner.handle_request(request)
+        headers = [(k, v) for k, v in response.headers.raw if not k.lower().startswith(b"x-airyra")]
+        return httpx.Response(
+            response.status_code,
+            headers=headers,
+            stream=response.stream,
+            extensions=response.extensions,
+        )
 
     def close(self) -> None:
         self._inner.close()
