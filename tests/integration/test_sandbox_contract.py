@@ -1,0 +1,252 @@
+"""One contract, every sandbox backend: the same behaviour from overlay, worktree, lxc, podman.
+
+Real git, real bubblewrap, real LXC and podman; nothing faked.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from isollm.sandbox import SandboxStatus, SetupError, meta, registry
+from isollm.sandbox.base import ExecResult, Sandbox, SandboxExistsError
+from isollm.sandbox.workspace import OVERLAY
+from tests.integration.sandbox_support import BACKENDS, Factory, factory_for, hub_git
+
+__all__ = ["factory_for"]
+
+Make = Callable[[str], Factory]
+
+
+def sh(sb: Sandbox, script: str, timeout: float | None = None) -> ExecResult:
+    return sb.exec(["sh", "-c", script], timeout=timeout)
+
+
+def ok(sb: Sandbox, script: str) -> str:
+    result = sh(sb, script)
+    assert result.ok, result.describe()
+    return result.stdout
+
+
+@pytest.fixture(params=BACKENDS)
+def factory(request: pytest.FixtureRequest, factory_for: Make) -> Factory:
+    return factory_for(request.param)
+
+
+class TestSandboxContract:
+    def test_create_gives_a_checkout_of_the_hub_on_its_branch(self, factory: Factory) -> None:
+        sb = factory.make(work_branch="isollm/ar-1")
+        info = sb.info()
+        assert info.status is SandboxStatus.RUNNING
+        assert (info.backend, info.branch, info.name) == (factory.backend, "isollm/ar-1", "w1")
+        assert info.base_commit == hub_git(factory, "rev-parse", "main")
+        assert ok(sb, "pwd").strip() == info.workspace
+        assert ok(sb, "git branch --show-current").strip() == "isollm/ar-1"
+        assert ok(sb, "git remote get-url origin").strip() == str(factory.hub.path)
+        assert ok(sb, "cat src/app.py") == "print('hello')\n"
+        assert ok(sb, "git status --porcelain") == ""
+
+    def test_worktreeinclude_files_are_copied_and_setup_runs_once(self, factory: Factory) -> None:
+        sb = factory.make(setup=("sh", "-c", "echo ran >> .setup-log; cat .env > build.txt"))
+        assert ok(sb, "cat .env") == "API_TOKEN=from-the-host\n"
+        assert ok(sb, "cat config/local.toml") == "debug = true\n"
+        assert ok(sb, "test -e build/out.o || echo absent").strip() == "absent"
+        assert ok(sb, "cat .setup-log") == "ran\n"
+        assert ok(sb, "cat build.txt") == "API_TOKEN=from-the-host\n"
+        assert "setup" in sb.record.log_path.read_text()
+
+    def test_a_failing_setup_is_reported_with_its_output_and_leaves_nothing(
+        self, factory: Factory
+    ) -> None:
+        setup = ("sh", "-c", "echo installing deps; echo 'E: no such package' >&2; exit 7")
+        with pytest.raises(SetupError) as caught:
+            factory.make(setup=setup)
+        message = str(caught.value)
+        assert "exit 7" in message
+        assert "installing deps" in message
+        assert "E: no such package" in message
+        assert not meta.sandbox_dir(factory.project, "w1").exists()
+        assert registry.BACKENDS[factory.backend].leftovers(factory.project) == []
+
+    def test_a_name_is_taken_once(self, factory: Factory) -> None:
+        factory.make()
+        with pytest.raises(SandboxExistsError):
+            factory.make()
+
+    def test_exec_passes_env_cwd_stdin_and_exit_code(self, factory: Factory) -> None:
+        sb = factory.make()
+        result = sb.exec(
+            ["sh", "-c", 'pwd; echo "$GREETING"; cat; exit 3'],
+            env={"GREETING": "hello there"},
+            cwd=f"{sb.workspace}/src",
+            input="from stdin\n",
+        )
+        assert result.returncode == 3
+        assert not result.ok
+        assert result.stdout == f"{sb.workspace}/src\nhello there\nfrom stdin\n"
+        assert "exit 3" in result.describe()
+
+    def test_a_timeout_kills_the_command_and_what_it_started(self, factory: Factory) -> None:
+        sb = factory.make()
+        started = time.monotonic()
+        result = sh(sb, "(while :; do date +%s%N >> ticks; sleep 0.05; done) & sleep 30", timeout=1)
+        assert result.timed_out
+        assert not result.ok
+        assert time.monotonic() - started < 15
+        assert_stopped_growing(sb, "ticks")
+
+    def test_spawn_streams_to_a_log_and_kill_stops_everything(
+        self, factory: Factory, tmp_path: Path
+    ) -> None:
+        sb = factory.make()
+        log = tmp_path / "agent.log"
+        with log.open("wb") as out:
+            job = sb.spawn(
+                ["sh", "-c", "echo started; (while :; do date >> ticks; sleep 0.05; done) & wait"],
+                stdout=out,
+                stderr=out,
+            )
+            wait_for(lambda: log.read_text().startswith("started"))
+            assert job.poll() is None
+            job.kill()
+        assert job.poll() is not None
+        assert_stopped_growing(sb, "ticks")
+
+    def test_commits_pushed_from_inside_reach_the_hub(self, factory: Factory) -> None:
+        sb = factory.make(work_branch="isollm/ar-7")
+        ok(sb, "echo feature > feature.txt && git add feature.txt && git commit -qm feature")
+        ok(sb, "git push -q origin isollm/ar-7")
+        assert hub_git(factory, "log", "-1", "--format=%s", "isollm/ar-7") == "feature"
+        assert hub_git(factory, "show", "isollm/ar-7:feature.txt") == "feature"
+
+    def test_work_state_sees_uncommitted_and_unpushed_work(self, factory: Factory) -> None:
+        sb = factory.make(work_branch="isollm/ar-2")
+        assert sb.work_state().clean
+        ok(sb, "echo wip > wip.txt && echo change >> README.md")
+        state = sb.work_state()
+        assert sorted(state.uncommitted) == ["?? wip.txt", "M README.md"]
+        ok(sb, "git add -A && git commit -qm wip")
+        state = sb.work_state()
+        assert (state.uncommitted, state.unpushed) == ((), (("isollm/ar-2", 1),))
+        assert "1 unpushed commit(s) on isollm/ar-2" in state.describe()
+        ok(sb, "git push -q origin isollm/ar-2")
+        assert sb.work_state().clean
+
+    def test_reset_discards_work_and_takes_the_new_base(self, factory: Factory) -> None:
+        sb = factory.make()
+        ok(sb, "echo wip > wip.txt && rm README.md")
+        new_base = factory.host_commit("host moved on", {"NEWS.md": "news\n"})
+        sb.reset()
+        assert sb.work_state().clean
+        assert ok(sb, "git rev-parse HEAD").strip() == new_base
+        assert ok(sb, "cat NEWS.md README.md") == "news\n# sample\n"
+        assert ok(sb, "cat .env") == "API_TOKEN=from-the-host\n"  # prepared again
+
+    def test_reset_onto_a_branch_the_hub_has_continues_it(self, factory: Factory) -> None:
+        sb = factory.make(work_branch="isollm/ar-3")
+        ok(sb, "echo one > one.txt && git add one.txt && git commit -qm one")
+        ok(sb, "git push -q origin isollm/ar-3")
+        sb.reset(work_branch="isollm/ar-4")
+        assert ok(sb, "git branch --show-current").strip() == "isollm/ar-4"
+        assert ok(sb, "test -e one.txt || echo fresh").strip() == "fresh"
+        sb.reset(work_branch="isollm/ar-3")
+        assert ok(sb, "git log -1 --format=%s").strip() == "one"
+        assert ok(sb, "git rev-parse --abbrev-ref @{upstream}").strip() == "origin/isollm/ar-3"
+
+    def test_work_survives_stop_and_start(self, factory: Factory) -> None:
+        sb = factory.make()
+        ok(sb, "echo kept > kept.txt")
+        sb.stop()
+        assert sb.status() in (SandboxStatus.STOPPED, SandboxStatus.RUNNING)
+        reopened = registry.open_sandbox(factory.project, "w1")
+        reopened.start()
+        assert reopened.status() is SandboxStatus.RUNNING
+        assert ok(reopened, "cat kept.txt") == "kept\n"
+
+    def test_sandboxes_do_not_share_workspaces(self, factory: Factory) -> None:
+        a, b = factory.make("wa"), factory.make("wb")
+        ok(a, "echo mine > only-in-a.txt")
+        assert ok(b, "test -e only-in-a.txt || echo absent").strip() == "absent"
+        assert a.host_workspace != b.host_workspace
+
+    def test_destroy_leaves_nothing_and_is_idempotent(self, factory: Factory) -> None:
+        sb = factory.make()
+        workspace = sb.host_workspace
+        assert workspace is not None
+        sb.destroy()
+        sb.destroy()
+        assert sb.status() is SandboxStatus.MISSING
+        assert not meta.sandbox_dir(factory.project, "w1").exists()
+        assert not os.path.ismount(workspace)
+        assert registry.BACKENDS[factory.backend].leftovers(factory.project) == []
+        assert meta.names(factory.project) == []
+
+    def test_record_reopens_the_same_sandbox(self, factory: Factory) -> None:
+        sb = factory.make(work_branch="isollm/ar-5")
+        again = registry.open_sandbox(factory.project, "w1")
+        assert again.info() == sb.info()
+        assert type(again) is type(sb)
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def assert_stopped_growing(sb: Sandbox, name: str) -> None:
+    """The file ``name`` in the workspace no longer grows: its writer is dead."""
+    path = sb.host_workspace
+    assert path is not None
+    size = (path / name).stat().st_size
+    time.sleep(0.5)
+    assert (path / name).stat().st_size == size
+
+
+class TestOverlayWorkspace:
+    def test_overlay_is_used_and_the_lower_checkout_is_shared(self, factory_for: Make) -> None:
+        factory = factory_for("overlay")
+        a, b = factory.make("wa"), factory.make("wb")
+        assert a.record.mode == b.record.mode == OVERLAY
+        assert os.path.ismount(a.host_workspace or "")
+        lowers = list(meta.lowers_dir(factory.project).glob("[0-9a-f]*"))
+        assert [p.name for p in lowers] == [a.record.base_commit]
+
+    def test_falls_back_to_a_clone_and_says_so(
+        self, factory_for: Make, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        factory = factory_for("overlay")
+        # an ISOLLM_HOME path overlayfs options cannot express forces the fallback
+        monkeypatch.setattr("isollm.sandbox.workspace._UNSAFE_IN_OPTIONS", ("/",))
+        sb = factory.make()
+        assert sb.record.mode == "clone"
+        assert any("full clone" in note for note in sb.info().notes)
+        assert not os.path.ismount(sb.host_workspace or "")
+        assert ok(sb, "git status --porcelain; cat .env") == "API_TOKEN=from-the-host\n"
+
+    def test_a_new_base_gets_a_new_lower_and_the_old_one_is_pruned(self, factory_for: Make) -> None:
+        factory = factory_for("overlay")
+        sb = factory.make()
+        old = sb.record.base_commit
+        new = factory.host_commit("next", {"next.txt": "next\n"})
+        sb.reset()
+        names = sorted(p.name for p in meta.lowers_dir(factory.project).glob("[0-9a-f]*"))
+        assert names == [new]
+        assert old != new
+
+    def test_after_a_reboot_start_mounts_the_work_again(self, factory_for: Make) -> None:
+        factory = factory_for("overlay")
+        sb = factory.make()
+        ok(sb, "echo survived > note.txt")
+        workspace = sb.host_workspace
+        assert workspace is not None
+        subprocess.run(["umount", str(workspace)], check=True)  # what a reboot does
+        assert sb.status() is SandboxStatus.STOPPED
+        assert sb.work_state().uncommitted == ("?? note.txt",)  # mounted again to look
+        assert ok(sb, "cat note.txt") == "survived\n"
