@@ -1,0 +1,131 @@
+"""Crashes: a claimer killed with SIGKILL, and the server itself killed mid-load."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+
+import httpx
+import pytest
+
+from isollm.tasks.client import TaskClient
+from isollm.tasks.model import Status
+from isollm.tasks.sqlite_store import SqliteTaskStore
+from tests.integration.tasks_support import free_port, server_process
+
+pytestmark = pytest.mark.slow
+
+AIRYRA = [sys.executable, "-m", "isollm.tasks.agent_cli"]
+
+
+def airyra(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*AIRYRA, *args], check=False, env=env, capture_output=True, text=True, timeout=30
+    )
+
+
+def agent_env(url: str, agent: str, state: Path) -> dict[str, str]:
+    port = url.rsplit(":", 1)[1]
+    return {
+        **os.environ,
+        "AIRYRA_HOST": "127.0.0.1",
+        "AIRYRA_PORT": port,
+        "AIRYRA_PROJECT": "crash",
+        "AIRYRA_AGENT": agent,
+        "AIRYRA_STATE_DIR": str(state),
+    }
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_killed_claimer_loses_its_task_and_cannot_finish_it_late(tmp_path: Path) -> None:
+    with server_process(tmp_path / "home") as (_, url), TaskClient(url, "crash") as client:
+        task = client.add_task("fragile")
+        worker = agent_env(url, "worker-1", tmp_path / "w1")
+        claimed = airyra(worker, "claim-next", "--lease", "2", "--json")
+        assert claimed.returncode == 0, claimed.stderr
+        beating = subprocess.Popen(
+            [*AIRYRA, "heartbeat", task.id, "--lease", "2", "--every", "0.5"],
+            env=worker,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            time.sleep(3)  # longer than the lease: the heartbeats keep it
+            assert client.get_task(task.id).status is Status.IN_PROGRESS
+        finally:
+            beating.send_signal(signal.SIGKILL)
+            beating.wait()
+            assert beating.stderr is not None
+            beating.stderr.close()
+        assert wait_for(lambda: client.get_task(task.id).status is Status.OPEN, timeout=6)
+        expiry = [h for h in client.history(task.id) if h.action == "expire"]
+        assert {h.changed_by for h in expiry} == {"isollm-reaper"}
+
+        other = agent_env(url, "worker-2", tmp_path / "w2")
+        assert airyra(other, "claim-next").returncode == 0
+        late = airyra(worker, "done", task.id)
+        assert late.returncode == 6, late.stderr  # conflict: the claim is stale
+        assert "no longer current" in late.stderr
+        assert client.get_task(task.id).claimed_by == "worker-2"
+        assert airyra(other, "done", task.id).returncode == 0
+
+
+def test_the_server_killed_mid_load_loses_no_acknowledged_write(tmp_path: Path) -> None:
+    home, port = tmp_path / "home", free_port()
+    acknowledged: list[tuple[str, str]] = []  # (task id, what was acknowledged)
+    stop = threading.Event()
+
+    def load(n: int) -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}/v1/projects/crash") as http:
+            while not stop.is_set():
+                try:
+                    made = http.post("/tasks", json={"title": f"w{n}"})
+                    if made.status_code == 201:
+                        acknowledged.append((made.json()["id"], "created"))
+                    claim = http.post("/tasks/claim-next", headers={"X-Airyra-Agent": f"a{n}"})
+                    if claim.status_code == 200:
+                        acknowledged.append((claim.json()["task"]["id"], f"a{n}"))
+                except httpx.HTTPError:
+                    time.sleep(0.01)
+
+    with server_process(home, port=port) as (proc, _):
+        threads = [threading.Thread(target=load, args=(n,)) for n in range(6)]
+        for t in threads:
+            t.start()
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        stop.set()
+        for t in threads:
+            t.join()
+    assert len(acknowledged) > 50
+
+    db = home / "tasks" / "projects" / "crash.db"
+    store = SqliteTaskStore(db)
+    try:
+        for task_id, what in acknowledged:
+            task = store.get_task(task_id)
+            if what != "created":
+                assert task.claimed_by == what
+        with server_process(home, port=port) as (_, url), TaskClient(url, "crash") as client:
+            assert client.get_task(acknowledged[-1][0]).id == acknowledged[-1][0]
+    finally:
+        store.close()
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
