@@ -33,9 +33,9 @@ class BwrapLayout:
 
 
 def hidden_paths(candidates: Sequence[Path]) -> tuple[Path, ...]:
-    """``candidates`` without duplicates or paths inside another one (order kept)."""
+    """``candidates`` without duplicates or paths inside another one, shallowest first."""
     kept: list[Path] = []
-    for path in sorted(set(candidates), key=lambda p: len(p.parts)):
+    for path in sorted(set(candidates), key=lambda p: (len(p.parts), str(p))):
         if path == Path("/"):
             continue
         if not any(path == k or path.is_relative_to(k) for k in kept):

@@ -64,9 +64,9 @@ def decide(
     worker = record or WorkerState(name, status=S.CREATING, started_at=now, last_activity=now)
     target, error = _target(worker.status, seen)
     if target is S.ERROR and error is not None and worker.last_error != error:
-        worker = move(worker, S.ERROR, error=error)
+        worker = move(worker, S.ERROR, error=error, now=now)
     elif target is not S.ERROR:
-        worker = move(worker, target)
+        worker = move(worker, target, now=now)
     return dataclasses.replace(worker, last_reconciled=now)
 
 

@@ -15,6 +15,7 @@ import shutil
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from isollm import fsutil, proc
@@ -110,12 +111,17 @@ def path_to(current: WorkerStatus, target: WorkerStatus) -> list[WorkerStatus]:
     return []
 
 
-def move(worker: WorkerState, target: WorkerStatus, error: str | None = None) -> WorkerState:
+def move(
+    worker: WorkerState,
+    target: WorkerStatus,
+    error: str | None = None,
+    now: datetime | None = None,
+) -> WorkerState:
     """``worker`` walked along the status machine to ``target`` (no-op if already there)."""
     if worker.status is target and target is not S.ERROR:
         return worker
     for step in path_to(worker.status, target):
-        worker = transition(worker, step, error=error if step is S.ERROR else None)
+        worker = transition(worker, step, error=error if step is S.ERROR else None, now=now)
     return worker
 
 
