@@ -252,10 +252,19 @@ def _result(name: str) -> dict[str, Any]:
     return {"type": "object"}
 
 
+PROJECT_NAME = {"type": "string", "pattern": "^[a-zA-Z0-9_-]{1,64}$"}
+
+
 def _path_params(path: str) -> list[dict[str, Any]]:
     names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
     return [
-        {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names
+        {
+            "name": n,
+            "in": "path",
+            "required": True,
+            "schema": PROJECT_NAME if n == "project" else {"type": "string", "minLength": 1},
+        }
+        for n in names
     ]
 
 
