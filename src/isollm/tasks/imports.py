@@ -58,8 +58,7 @@ def plan_import(items: list[ImportItem], exists: Callable[[str], bool]) -> Impor
     _collect_keys(plan, problems)
     for index, item in enumerate(items):
         problems += _item_problems(plan, index, item, exists)
-    if not problems:
-        plan.order = _parents_first(plan, problems)
+    plan.order = _parents_first(plan, problems)
     if problems:
         raise ValidationFailedError.of(*problems)
     return plan

@@ -1,0 +1,245 @@
+"""Pure parts of the task queue: ids, priorities, times, tokens, SQL, imports, routes."""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from isollm.tasks import errors, tokens
+from isollm.tasks.graph import find_path
+from isollm.tasks.host import read_import_file
+from isollm.tasks.http import Router
+from isollm.tasks.ids import DRAWS_PER_WIDTH, IdAllocator
+from isollm.tasks.imports import plan_import
+from isollm.tasks.model import (
+    Claim,
+    ImportItem,
+    NewTask,
+    Page,
+    Spec,
+    SpecStatus,
+    Status,
+    Task,
+    format_time,
+    parse_priority,
+    parse_time,
+    priority_name,
+)
+from isollm.tasks.openapi import document
+from isollm.tasks.queries import migrations, parse_named, queries
+from isollm.tasks.server import Projects, TaskApi, build_router
+from isollm.tasks.sqlite_store import SqliteBackend
+
+
+class TestIds:
+    def test_taken_ids_are_drawn_again(self) -> None:
+        draws = iter(["aaaa", "aaaa", "bbbb"])
+        alloc = IdAllocator("ar-", 4, draw=lambda width: next(draws))
+        assert alloc.allocate(lambda c: c == "ar-aaaa") == "ar-bbbb"
+
+    def test_the_id_widens_when_the_space_is_full(self) -> None:
+        counter = itertools.count()
+        alloc = IdAllocator("ar-", 1, draw=lambda width: f"{next(counter):0{width}x}"[-width:])
+        taken = {f"ar-{i:x}" for i in range(DRAWS_PER_WIDTH)}
+        new = alloc.allocate(taken.__contains__)
+        assert new not in taken
+        assert (len(new), alloc.width) == (len("ar-00"), 2)
+
+
+class TestModel:
+    @pytest.mark.parametrize(
+        ("text", "value"), [("0", 0), ("4", 4), ("critical", 0), ("HIGH", 1), (" low ", 3), (2, 2)]
+    )
+    def test_priorities(self, text: str | int, value: int) -> None:
+        assert parse_priority(text) == value
+        assert priority_name(value) == ("critical", "high", "normal", "low", "lowest")[value]
+
+    @pytest.mark.parametrize("text", ["5", "-1", "urgent", "", "1.0", True])
+    def test_bad_priorities(self, text: str) -> None:
+        with pytest.raises(ValueError, match="critical, high"):
+            parse_priority(text)
+
+    def test_time_round_trip_and_order(self) -> None:
+        early = datetime(2025, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+        late = early + timedelta(microseconds=1)
+        assert format_time(early) == "2025-01-02T03:04:05.000006Z"
+        assert parse_time(format_time(early)) == early
+        assert format_time(early) < format_time(late)
+        assert parse_time("2025-01-02T04:04:05+01:00") == early.replace(microsecond=0)
+
+    def test_task_and_claim_json_round_trip(self) -> None:
+        now = datetime(2025, 1, 1, tzinfo=UTC)
+        task = Task("ar-1", "t", Status.IN_PROGRESS, 1, now, now, claimed_by="w", claimed_at=now)
+        assert Task.from_json(task.to_json()) == task
+        claim = Claim(task, 3, now)
+        assert Claim.from_json(claim.to_json()) == claim
+
+    def test_spec_status_is_computed(self) -> None:
+        now = datetime(2025, 1, 1, tzinfo=UTC)
+        assert Spec("sp-1", "s", now, now).status is SpecStatus.DRAFT
+        assert Spec("sp-1", "s", now, now, task_count=2, done_count=1).status is SpecStatus.ACTIVE
+        assert Spec("sp-1", "s", now, now, task_count=2, done_count=2).status is SpecStatus.DONE
+        assert Spec("sp-1", "s", now, now, cancelled=True).status is SpecStatus.CANCELLED
+
+    def test_pages(self) -> None:
+        assert Page([], 1, 50, 101).pagination() == {
+            "page": 1,
+            "per_page": 50,
+            "total": 101,
+            "total_pages": 3,
+        }
+
+
+class TestErrors:
+    def test_envelope_round_trip(self) -> None:
+        error = errors.AlreadyClaimedError.of("w1", "2025-01-01T00:00:00Z")
+        back = errors.from_envelope(409, error.envelope())
+        assert isinstance(back, errors.AlreadyClaimedError)
+        assert back.context == error.context
+
+    def test_unknown_codes_and_bodies(self) -> None:
+        assert "SOMETHING_NEW" in str(
+            errors.from_envelope(418, {"error": {"code": "SOMETHING_NEW"}})
+        )
+        assert isinstance(errors.from_envelope(500, "oops"), errors.InternalError)
+
+    def test_validation_lists_every_problem(self) -> None:
+        text = str(errors.ValidationFailedError.of("a is wrong", "b is wrong"))
+        assert text.splitlines() == ["2 problems:", "  - a is wrong", "  - b is wrong"]
+
+
+class TestTokens:
+    def test_mint_and_verify(self) -> None:
+        secret = b"s" * 32
+        token = tokens.mint(secret, "worker.1")
+        assert tokens.verify(secret, token) == "worker.1"
+        assert tokens.verify(b"t" * 32, token) is None
+        assert tokens.verify(secret, token[:-1] + ("A" if token[-1] != "A" else "B")) is None
+        assert tokens.verify(secret, "ist1.%%%.x") is None
+        assert tokens.verify(secret, "nonsense") is None
+
+    def test_secret_is_created_once_and_private(self, tmp_path: Path) -> None:
+        path = tmp_path / "secret"
+        first = tokens.load_secret(path)
+        assert tokens.load_secret(path) == first
+        assert len(first) == 32
+        assert path.stat().st_mode & 0o777 == 0o600
+
+
+class TestQueries:
+    def test_named_blocks(self) -> None:
+        assert parse_named("-- name: a\nSELECT 1;\n-- name: b\nSELECT 2;") == {
+            "a": "SELECT 1;",
+            "b": "SELECT 2;",
+        }
+        with pytest.raises(ValueError, match="twice"):
+            parse_named("-- name: a\nSELECT 1;\n-- name: a\nSELECT 2;")
+
+    def test_every_query_compiles_against_the_schema(self, tmp_path: Path) -> None:
+        SqliteBackend(tmp_path).open("demo").close()
+        with sqlite3.connect(tmp_path / "demo.db") as conn:
+            assert conn.execute("PRAGMA user_version").fetchone() == (len(migrations()),)
+            for name, sql in queries().items():
+                try:
+                    conn.execute(f"EXPLAIN {sql}", _null_params(sql))
+                except sqlite3.Error as exc:  # pragma: no cover - reported with the query name
+                    pytest.fail(f"query {name}: {exc}")
+
+    def test_a_newer_schema_is_refused(self, tmp_path: Path) -> None:
+        db = tmp_path / "demo.db"
+        SqliteBackend(tmp_path).open("demo").close()
+        with sqlite3.connect(db) as conn:
+            conn.execute("PRAGMA user_version = 99")
+        with pytest.raises(Exception, match="newer than this isollm understands"):
+            SqliteBackend(tmp_path).open("demo")
+
+
+def _null_params(sql: str) -> dict[str, None]:
+    import re
+
+    return dict.fromkeys(re.findall(r":(\w+)", sql))
+
+
+class TestImports:
+    def test_plan_orders_parents_first(self) -> None:
+        items = [
+            ImportItem(NewTask("child", parent_id="top"), key="child"),
+            ImportItem(NewTask("top"), key="top"),
+        ]
+        plan = plan_import(items, lambda _: False)
+        assert plan.order == [1, 0]
+        assert plan.resolved_task(0, {1: "ar-top"}).parent_id == "ar-top"
+
+    def test_every_problem_is_reported(self) -> None:
+        items = [
+            ImportItem(NewTask("a"), key="a"),
+            ImportItem(NewTask("b"), key="a"),
+            ImportItem(NewTask("c"), after=("c-self",), key="c-self"),
+            ImportItem(NewTask("d", parent_id="e"), key="d"),
+            ImportItem(NewTask("e", parent_id="d"), key="e"),
+        ]
+        with pytest.raises(errors.ValidationFailedError) as exc:
+            plan_import(items, lambda _: False)
+        details = " | ".join(exc.value.details)
+        assert "used twice" in details
+        assert "refers to the task itself" in details
+        assert "parents form a loop" in details
+
+    def test_yaml_file(self, tmp_path: Path) -> None:
+        path = tmp_path / "tasks.yaml"
+        path.write_text(
+            "tasks:\n"
+            "  - {key: db, title: Database, priority: high}\n"
+            "  - {title: API, after: db, description: REST}\n"
+        )
+        db, api = read_import_file(path)
+        assert (db.key, db.task.priority) == ("db", 1)
+        assert (api.after, api.task.description) == (("db",), "REST")
+
+    def test_yaml_problems(self, tmp_path: Path) -> None:
+        path = tmp_path / "tasks.yaml"
+        path.write_text("- {title: x, afer: [y]}\n- {priority: urgent}\n- just text\n")
+        with pytest.raises(errors.ValidationFailedError) as exc:
+            read_import_file(path)
+        assert exc.value.details == [
+            "task 1: unknown key 'afer'",
+            "task 2: title is required",
+            "task 2: invalid priority 'urgent': use 0-4 or critical, high, normal, low, lowest",
+            "task 3: expected a mapping with at least a title",
+        ]
+        path.write_text("title: [unclosed\n")
+        with pytest.raises(errors.ValidationFailedError, match="not valid YAML"):
+            read_import_file(path)
+
+
+def test_find_path() -> None:
+    graph = {"a": ["b"], "b": ["c"], "c": [], "d": ["a"]}
+    assert find_path("a", "c", graph.__getitem__) == ["a", "b", "c"]
+    assert find_path("c", "a", graph.__getitem__) is None
+
+
+def test_router_prefers_literal_routes() -> None:
+    router = Router()
+    router.add("GET", "/x/ready", lambda r: None)  # type: ignore[arg-type,return-value]
+    router.add("GET", "/x/{id}", lambda r: None)  # type: ignore[arg-type,return-value]
+    assert router.match("GET", "/x/ready")[0].pattern == "/x/ready"
+    assert router.match("GET", "/x/7")[1] == {"id": "7"}
+    with pytest.raises(errors.MethodNotAllowedError):
+        router.match("POST", "/x/7")
+    with pytest.raises(errors.RouteNotFoundError):
+        router.match("GET", "/x/7/y")
+
+
+def test_openapi_documents_exactly_the_routes(tmp_path: Path) -> None:
+    router = build_router(TaskApi(Projects(SqliteBackend(tmp_path)), 300))
+    served = {(r.method.lower(), r.pattern) for r in router.routes}
+    documented = {
+        (method, path.replace("{dep_id}", "{dep_id}"))
+        for path, methods in document()["paths"].items()
+        for method in methods
+    }
+    assert served == documented
