@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import signal
 import socket
 import threading
 from pathlib import Path
@@ -65,11 +66,25 @@ def _uvicorn_config(options: ServeOptions) -> uvicorn.Config:
     )
 
 
+class _StoppedError(Exception):
+    """SIGTERM arrived (uvicorn re-raises it once it has shut down gracefully)."""
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise _StoppedError
+
+
 def serve(options: ServeOptions, sock: socket.socket) -> None:
-    """Serve on ``sock`` until SIGTERM or SIGINT, then finish requests and close."""
+    """Serve on ``sock`` until SIGTERM or SIGINT, then finish requests and return."""
     if options.requires_tokens and not options.auth:
         log.warning("%s is not a loopback address: bearer tokens are required", options.host)
-    uvicorn.Server(_uvicorn_config(options)).run(sockets=[sock])
+    previous = signal.signal(signal.SIGTERM, _stopped)
+    try:
+        uvicorn.Server(_uvicorn_config(options)).run(sockets=[sock])
+    except (_StoppedError, KeyboardInterrupt):
+        log.info("stopped by a signal after a graceful shutdown")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class EmbeddedServer:
