@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from isollm.tasks import errors, tokens
+from isollm.tasks.asgi import Router
 from isollm.tasks.graph import find_path
 from isollm.tasks.host import read_import_file
-from isollm.tasks.http import Router
 from isollm.tasks.ids import DRAWS_PER_WIDTH, IdAllocator
 from isollm.tasks.imports import plan_import
 from isollm.tasks.model import (

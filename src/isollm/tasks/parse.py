@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from isollm.tasks import errors
-from isollm.tasks.http import Request
+from isollm.tasks.asgi import Request
 from isollm.tasks.model import (
     DEFAULT_PER_PAGE,
     MAX_PAGE,

@@ -17,7 +17,7 @@ import os
 from typing import Any
 
 from isollm.tasks import errors, parse, tokens, validate
-from isollm.tasks.http import App, Request, Response, Router, paged
+from isollm.tasks.asgi import App, Request, Response, Router, paged
 from isollm.tasks.model import Claim, ImportItem, NewTask, TaskPatch, format_time
 from isollm.tasks.openapi import document
 from isollm.tasks.options import DEFAULT_REAP_INTERVAL

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from isollm.tasks import parse
-from isollm.tasks.http import Request, Response, Router, paged
+from isollm.tasks.asgi import Request, Response, Router, paged
 from isollm.tasks.model import SpecPatch
 from isollm.tasks.parse import Body
 
