@@ -13,13 +13,23 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from isollm import proc
-from isollm.agents import AgentOutcome, Invocation, WorkerContext, get_agent, install
+from isollm.agents import (
+    AgentOutcome,
+    Invocation,
+    WorkerContext,
+    get_agent,
+    install,
+    worker_env,
+)
 from isollm.agents.base import Agent
 from isollm.config.model import AgentConfig, AgentOverride
 from tests.conftest import git
@@ -43,6 +53,7 @@ KEY_VARIABLES = {
     "aider": "OPENAI_API_KEY",
 }
 SECRET = "sk-isollm-test-5ecret-value-0042"
+AIRYRA_TOKEN = "airyra-test-token-77f0"
 # Starts with dashes: it must reach the model as a prompt, never parse as a flag.
 PROMPT = "--task ar-e2e1: create hello.txt saying hello"
 TIMEOUT = 60
@@ -58,16 +69,16 @@ def cli_path(name: str) -> Path:
 
 
 def script_for(name: str) -> Script:
-    commit = RunCommand("git add -A && git commit -q -m 'ar-e2e1: add hello.txt'")
-    actions = (
-        (WriteFile("hello.txt", FILE_CONTENT),)
-        if name == "aider"
-        else (
-            WriteFile("hello.txt", FILE_CONTENT),
-            commit,
-        )
-    )
-    return Script(actions=actions, commit_message="ar-e2e1: add hello.txt")
+    write = WriteFile("hello.txt", FILE_CONTENT)
+    if name == "aider":  # aider commits its edits itself
+        return Script(actions=(write,), commit_message="ar-e2e1: add hello.txt")
+    # Commits only if the worker's environment reached the agent's shell tool (and, for
+    # codex, its settings kept the model key away from that tool).
+    checks = 'test -n "$AIRYRA_TOKEN" && test "$AIRYRA_AGENT" = w1 && '
+    if name == "codex":
+        checks += 'test -z "$OPENAI_API_KEY" && '
+    commit = RunCommand(checks + "git add -A && git commit -q -m 'ar-e2e1: add hello.txt'")
+    return Script(actions=(write, commit))
 
 
 def override_for(name: str, server: FakeModelServer, tmp_path: Path) -> AgentOverride:
@@ -117,7 +128,7 @@ def run_headless(name: str, repo: Path, tmp_path: Path, script: Script | None = 
             sandboxed=True,
         )
         host_env = {**os.environ, KEY_VARIABLES[name]: SECRET, "LITELLM_LOCAL_MODEL_COST_MAP": "1"}
-        env = agent.env(host_env, inv)
+        env = {**agent.env(host_env, inv), **worker_env(ctx, token=AIRYRA_TOKEN)}
         if name == "aider":
             env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # offline: no price list download
         result = proc.run(agent.headless_argv(inv), cwd=repo, env=env, timeout=TIMEOUT, check=False)
@@ -139,8 +150,11 @@ def saw_key(request: Recorded) -> bool:
     return SECRET in values or f"key={SECRET}" in request.path
 
 
-def files_under(path: Path) -> list[Path]:
-    return [p for p in path.rglob("*") if p.is_file() and not p.is_symlink()]
+def leaked_secrets(path: Path) -> list[tuple[Path, str]]:
+    """Files under ``path`` holding the API key or the task server token."""
+    files = [p for p in path.rglob("*") if p.is_file() and not p.is_symlink()]
+    secrets = (SECRET, AIRYRA_TOKEN)
+    return [(f, s) for f in files for s in secrets if s.encode() in f.read_bytes()]
 
 
 def check_work(run: Run, repo: Path) -> None:
@@ -166,8 +180,7 @@ def check_secrets(run: Run, name: str, tmp_path: Path) -> None:
     assert all(saw_key(r) for r in model_requests(run)), "the API key did not travel by env"
     for path in run.prepared:
         assert SECRET not in path.read_text(), f"the adapter wrote the API key to {path}"
-    leaks = [p for p in files_under(tmp_path) if SECRET.encode() in p.read_bytes()]
-    assert not leaks, f"{name} wrote the API key to {leaks}"
+    assert not leaked_secrets(tmp_path), f"{name} wrote a secret to disk"
     assert SECRET not in repr(run.agent.env({KEY_VARIABLES[name]: SECRET}, Invocation("p")))
 
 
@@ -201,3 +214,79 @@ def test_a_failing_model_is_reported_as_failure(name: str, git_repo: Path, tmp_p
     assert not run.outcome.success, run.result.stdout
     assert refusing.fail_message in run.outcome.summary, run.outcome
     assert not (git_repo / "hello.txt").exists()
+
+
+class Tmux:
+    """A private tmux server (its own socket) whose first pane runs ``argv`` in ``env``.
+
+    The environment goes to the server process, never onto a command line.
+    """
+
+    def __init__(self) -> None:
+        self.socket = f"isollm-test-{uuid.uuid4().hex[:12]}"
+
+    def tmux(self, *args: str, env: dict[str, str] | None = None) -> str:
+        return proc.run(["tmux", "-L", self.socket, *args], env=env, timeout=10).stdout
+
+    def start(self, argv: list[str], cwd: Path, env: dict[str, str]) -> None:
+        size = ["-x", "200", "-y", "50"]
+        self.tmux("new-session", "-d", "-s", "pane", *size, "-c", str(cwd), "--", *argv, env=env)
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "pane")
+
+    def type(self, text: str) -> None:
+        self.tmux("send-keys", "-t", "pane", "-l", text)
+        self.tmux("send-keys", "-t", "pane", "Enter")
+
+    def stop(self) -> None:
+        proc.run(["tmux", "-L", self.socket, "kill-server"], check=False, timeout=10)
+
+
+def wait_for(predicate: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.25)
+    return predicate()
+
+
+@pytest.mark.parametrize("name", ["claude", "codex", "gemini", "aider"])
+def test_interactive_session_starts_at_the_prompt_and_works(
+    name: str, git_repo: Path, tmp_path: Path
+) -> None:
+    """No onboarding, trust or "use this key?" question stops a pane: the first prompt
+    (typed, for aider) is carried out."""
+    home, tmpdir = tmp_path / "agent-home", tmp_path / "agent-tmp"
+    tmpdir.mkdir()
+    target = git_repo / "hello.txt"
+    with FakeModelServer(script_for(name)) as server:
+        config = AgentConfig(name="claude", per_agent={name: override_for(name, server, tmp_path)})
+        agent = get_agent(name, config)
+        agent.prepare(home, git_repo)
+        install(git_repo, agent.instruction_file, WorkerContext(project="sample", worker="w1"))
+        inv = Invocation(
+            "", workdir=git_repo, home=home, tmpdir=tmpdir, sandboxed=True, interactive=True
+        )
+        host_env = {
+            **os.environ,
+            KEY_VARIABLES[name]: SECRET,
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        }
+        env = {**agent.env(host_env, inv), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+        first = "" if name == "aider" else "create hello.txt"
+        tmux = Tmux()
+        try:
+            tmux.start(agent.interactive_argv(first, auto_approve=True), git_repo, env)
+            if name == "aider":
+                assert wait_for(lambda: tmux.screen().rstrip().endswith(">"), TIMEOUT), (
+                    tmux.screen()
+                )
+                tmux.type("create hello.txt")
+            assert wait_for(
+                lambda: target.exists() and target.read_text() == FILE_CONTENT, TIMEOUT
+            ), tmux.screen()
+        finally:
+            tmux.stop()
+    assert not leaked_secrets(tmp_path), f"{name} wrote a secret to disk"

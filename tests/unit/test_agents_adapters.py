@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 
@@ -194,3 +195,51 @@ def test_sandboxed_claude_may_skip_permissions_as_root(tmp_path: Path) -> None:
     agent = make("claude")
     assert "IS_SANDBOX" not in agent.env({}, invocation(tmp_path))
     assert agent.env({}, invocation(tmp_path, sandboxed=True))["IS_SANDBOX"] == "1"
+
+
+def test_interactive_claude_reads_the_key_through_a_helper(tmp_path: Path) -> None:
+    agent = make("claude")
+    home = tmp_path / "home"
+    files = {p.relative_to(home).as_posix(): p.read_text() for p in agent.prepare(home, tmp_path)}
+    host = {"ANTHROPIC_API_KEY": SECRET}
+    headless = agent.env(host, invocation(tmp_path, home=home))
+    assert headless["ANTHROPIC_API_KEY"] == SECRET
+    assert headless["CLAUDE_CONFIG_DIR"] == str(home / ".claude")
+    pane = agent.env(host, invocation(tmp_path, home=home, interactive=True))
+    assert "ANTHROPIC_API_KEY" not in pane
+    assert pane["ISOLLM_ANTHROPIC_API_KEY"] == SECRET
+    assert pane["CLAUDE_CONFIG_DIR"] == str(home / ".claude-keyhelper")
+    assert "printenv ISOLLM_ANTHROPIC_API_KEY" in files[".claude-keyhelper/settings.json"]
+    assert f'"{tmp_path}"' in files[".claude/.claude.json"]  # the workdir is trusted
+
+
+def test_interactive_claude_without_an_api_key_keeps_its_own_login(tmp_path: Path) -> None:
+    agent = make("claude")
+    inv = invocation(tmp_path, home=tmp_path / "h", interactive=True)
+    env = agent.env({"CLAUDE_CODE_OAUTH_TOKEN": SECRET}, inv)
+    assert env["CLAUDE_CODE_OAUTH_TOKEN"] == SECRET
+    assert env["CLAUDE_CONFIG_DIR"] == str(tmp_path / "h" / ".claude")
+
+
+def test_codex_settings_trust_the_workdir_and_keep_keys_from_its_commands(
+    tmp_path: Path,
+) -> None:
+    agent = make("codex", base_url="http://gw/v1", model="o4-mini")
+    (config,) = agent.prepare(tmp_path / "home", Path("/work/repo"))
+    text = config.read_text()
+    assert config == tmp_path / "home" / ".codex" / "config.toml"
+    assert '[projects."/work/repo"]\ntrust_level = "trusted"' in text
+    assert "shell_snapshot = false" in text
+    assert '"OPENAI_API_KEY"' in text
+    assert 'env_key = "OPENAI_API_KEY"' in text
+    assert 'model = "o4-mini"' in text
+    env = agent.env({}, invocation(tmp_path, home=tmp_path / "home"))
+    assert env["CODEX_HOME"] == str(tmp_path / "home" / ".codex")
+
+
+def test_gemini_reads_agents_md_and_uses_the_api_key(tmp_path: Path) -> None:
+    (settings,) = make("gemini").prepare(tmp_path)
+    document = json.loads(settings.read_text())
+    assert document["context"]["fileName"][0] == "AGENTS.md"
+    assert document["security"]["auth"]["selectedType"] == "gemini-api-key"
+    assert document["privacy"]["usageStatisticsEnabled"] is False

@@ -26,7 +26,8 @@ class Invocation:
 
     ``home`` is the private HOME the agent runs with (the directory given to
     :meth:`Agent.prepare`), ``tmpdir`` its private TMPDIR; ``sandboxed`` says the agent
-    runs inside an isolating sandbox, where auto-approving every tool call is safe.
+    runs inside an isolating sandbox, where auto-approving every tool call is safe;
+    ``interactive`` that it is for :meth:`Agent.interactive_argv` (a terminal pane).
     """
 
     prompt: str
@@ -38,6 +39,7 @@ class Invocation:
     home: Path | None = None
     tmpdir: Path | None = None
     sandboxed: bool = False
+    interactive: bool = False
 
     def __repr__(self) -> str:
         prompt = self.prompt if len(self.prompt) <= _PROMPT_SHOWN else self.prompt[:57] + "..."
@@ -113,8 +115,11 @@ class Agent(Protocol):
         """The whole environment for the agent: only what it needs from ``host_env``."""
         ...
 
-    def prepare(self, home: Path) -> list[Path]:
-        """Write the settings files the CLI needs under ``home`` (no secrets); return them."""
+    def prepare(self, home: Path, workdir: Path | None = None) -> list[Path]:
+        """Write the settings files the CLI needs under ``home`` (no secrets); return them.
+
+        ``workdir`` (as the agent sees it) is marked trusted where the CLI asks about it.
+        """
         ...
 
     def parse_result(self, exit_code: int, output: str) -> AgentOutcome:

@@ -4,7 +4,8 @@ Headless: ``claude -p --output-format stream-json --verbose
 --dangerously-skip-permissions -- PROMPT``; the last line of the stream is a
 ``result`` event carrying the outcome, token usage and cost. Claude Code refuses to
 skip permissions when run as root unless ``IS_SANDBOX=1`` is set, which the adapter
-does only for a sandboxed invocation. It reads CLAUDE.md from its working directory.
+does only for a sandboxed invocation. It reads CLAUDE.md from its working directory
+and its settings from ``CLAUDE_CONFIG_DIR``, which :meth:`ClaudeAgent.prepare` fills.
 Credentials: ``ANTHROPIC_API_KEY``, ``ANTHROPIC_AUTH_TOKEN`` or a long-lived
 ``CLAUDE_CODE_OAUTH_TOKEN`` (from ``claude setup-token``), passed by environment only.
 """
@@ -12,6 +13,7 @@ Credentials: ``ANTHROPIC_API_KEY``, ``ANTHROPIC_AUTH_TOKEN`` or a long-lived
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,11 @@ from isollm.agents.common import (
     json_lines,
     write_settings,
 )
+from isollm.agents.envvars import AgentEnv
+
+CONFIG_DIR = ".claude"
+KEY_HELPER_CONFIG_DIR = ".claude-keyhelper"
+ROUTED_KEY = "ISOLLM_ANTHROPIC_API_KEY"
 
 
 class ClaudeAgent(CliAgent):
@@ -66,6 +73,19 @@ class ClaudeAgent(CliAgent):
             inv.prompt,
         ]
 
+    def env(self, host_env: Mapping[str, str], inv: Invocation) -> AgentEnv:
+        """In an interactive session an ``ANTHROPIC_API_KEY`` would stop Claude Code at a
+        "use this key?" question (answering it stores part of the key on disk), so the key
+        travels as ``ISOLLM_ANTHROPIC_API_KEY`` and an ``apiKeyHelper`` prints it."""
+        env = super().env(host_env, inv)
+        config_dir = CONFIG_DIR
+        if inv.interactive and "ANTHROPIC_API_KEY" in env:
+            env[ROUTED_KEY] = env.pop("ANTHROPIC_API_KEY")
+            config_dir = KEY_HELPER_CONFIG_DIR
+        if inv.home:
+            env["CLAUDE_CONFIG_DIR"] = str(inv.home / config_dir)
+        return env
+
     def fixed_env(self, inv: Invocation) -> dict[str, str]:
         env = {"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1"}
         if self.settings.base_url:
@@ -74,10 +94,22 @@ class ClaudeAgent(CliAgent):
             env["IS_SANDBOX"] = "1"
         return env
 
-    def prepare(self, home: Path) -> list[Path]:
-        """Mark onboarding done so an interactive pane starts at the prompt."""
-        state = {"hasCompletedOnboarding": True, "bypassPermissionsModeAccepted": True}
-        return [write_settings(home / ".claude.json", json.dumps(state, indent=2) + "\n")]
+    def prepare(self, home: Path, workdir: Path | None = None) -> list[Path]:
+        """Config dirs that start an interactive pane at the prompt: onboarding done,
+        ``workdir`` trusted; the second one reads the key through the helper."""
+        state: dict[str, Any] = {
+            "hasCompletedOnboarding": True,
+            "bypassPermissionsModeAccepted": True,
+        }
+        if workdir is not None:
+            state["projects"] = {str(workdir): {"hasTrustDialogAccepted": True}}
+        text = json.dumps(state, indent=2) + "\n"
+        helper = json.dumps({"apiKeyHelper": f"printenv {ROUTED_KEY}"}, indent=2) + "\n"
+        return [
+            write_settings(home / CONFIG_DIR / ".claude.json", text),
+            write_settings(home / KEY_HELPER_CONFIG_DIR / ".claude.json", text),
+            write_settings(home / KEY_HELPER_CONFIG_DIR / "settings.json", helper),
+        ]
 
     def parse_result(self, exit_code: int, output: str) -> AgentOutcome:
         results = [e for e in json_lines(output) if e.get("type") == "result"]

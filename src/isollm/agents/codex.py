@@ -32,6 +32,20 @@ PROVIDER = "isollm"
 KEY_VARIABLE = "OPENAI_API_KEY"
 
 
+# Commands Codex runs inherit its environment: keep AIRYRA_TOKEN (for `airyra`) whatever
+# Codex's default excludes become, but not the model keys. Shell snapshots (interactive
+# sessions) would write the whole environment, keys included, under CODEX_HOME.
+SAFE_DEFAULTS = [
+    "",
+    "[features]",
+    "shell_snapshot = false",
+    "",
+    "[shell_environment_policy]",
+    "ignore_default_excludes = true",
+    'exclude = ["OPENAI_API_KEY", "CODEX_API_KEY", "*_API_KEY", "*_SECRET*", "*PASSWORD*"]',
+]
+
+
 def toml_string(value: str) -> str:
     """A TOML basic string (JSON's escapes are valid TOML)."""
     return json.dumps(value)
@@ -61,13 +75,17 @@ class CodexAgent(CliAgent):
     def fixed_env(self, inv: Invocation) -> dict[str, str]:
         return {"CODEX_HOME": str(inv.home / CODEX_DIR)} if inv.home else {}
 
-    def config_toml(self) -> str:
+    def config_toml(self, workdir: Path | None = None) -> str:
         lines = ["# Written by isollm. Holds no secrets: keys come from the environment."]
         if self.settings.model:
             lines.append(f"model = {toml_string(self.settings.model)}")
         if self.settings.base_url:
+            lines.append(f"model_provider = {toml_string(PROVIDER)}")
+        lines += SAFE_DEFAULTS
+        if workdir is not None:
+            lines += ["", f"[projects.{toml_string(str(workdir))}]", 'trust_level = "trusted"']
+        if self.settings.base_url:
             lines += [
-                f"model_provider = {toml_string(PROVIDER)}",
                 "",
                 f"[model_providers.{PROVIDER}]",
                 f"name = {toml_string('isollm: ' + self.settings.base_url)}",
@@ -77,8 +95,8 @@ class CodexAgent(CliAgent):
             ]
         return "\n".join(lines) + "\n"
 
-    def prepare(self, home: Path) -> list[Path]:
-        return [write_settings(home / CODEX_DIR / "config.toml", self.config_toml())]
+    def prepare(self, home: Path, workdir: Path | None = None) -> list[Path]:
+        return [write_settings(home / CODEX_DIR / "config.toml", self.config_toml(workdir))]
 
     def parse_result(self, exit_code: int, output: str) -> AgentOutcome:
         events = list(json_lines(output))

@@ -81,7 +81,7 @@ class CliAgent:
         """Variables the adapter sets itself (base URL, quiet switches); none by default."""
         return {}
 
-    def prepare(self, home: Path) -> list[Path]:
+    def prepare(self, home: Path, workdir: Path | None = None) -> list[Path]:
         return []
 
 

@@ -78,7 +78,7 @@ class GeminiAgent(CliAgent):
             env["GEMINI_CLI_TRUST_WORKSPACE"] = "true"
         return env
 
-    def prepare(self, home: Path) -> list[Path]:
+    def prepare(self, home: Path, workdir: Path | None = None) -> list[Path]:
         document = settings_document("gemini-api-key", [self.instruction_file, "GEMINI.md"])
         text = json.dumps(document, indent=2) + "\n"
         return [write_settings(home / GEMINI_DIR / "settings.json", text)]
