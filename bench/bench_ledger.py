@@ -1,0 +1,162 @@
+"""Run-ledger speed: appending (durable) and replaying, against baselines from the same run.
+
+    python bench/bench_ledger.py [--events 1000000] [--writes 2000] [--repeat 5]
+
+Replay: ``ledger.replay`` of a realistic ledger (parse, check, fold into a RunView)
+against parsing the same lines with stdlib ``json.loads`` and with ``orjson.loads``
+and doing nothing else. Target: replay >= 500,000 events/s.
+
+Append: one ``fdatasync`` per event (one thread); group commit (8 threads appending
+at once share syncs); batches of 64 (``sync=False`` then ``sync()``); and, as the
+baseline, appends that never sync (page cache only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+
+from isollm.runner import ledger
+from isollm.runner.ledger import LedgerWriter
+
+RUN = "20261121-190512-ab12"
+TARGET = 500_000
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+# One attempt at a task, as the scheduler records it.
+ATTEMPT: list[tuple[str, dict[str, object]]] = [
+    ("task.claimed", {"worker": "w3"}),
+    ("sandbox.ready", {"path": "/home/u/.isollm/sandboxes/w3"}),
+    ("agent.started", {"agent": "claude", "log": "logs/ar-0000-1.log"}),
+    ("agent.finished", {"exit": 0}),
+    ("task.committed", {"sha": SHA}),
+    ("task.pushed", {"sha": SHA, "branch": "isollm/ar-0000"}),
+    ("task.done", {"end": True}),
+    ("receipt.written", {"path": "receipts/ar-0000-1.json"}),
+]
+
+
+def ledger_bytes(n: int) -> bytes:
+    lines = [ledger.encode(1, RUN, "run.started", workers=8, agent="claude")]
+    for seq in range(2, n + 1):
+        kind, fields = ATTEMPT[seq % len(ATTEMPT)]
+        task = f"ar-{seq // len(ATTEMPT) % 20000:04x}"
+        key = "ik:" + f"{seq // len(ATTEMPT):064x}"
+        lines.append(ledger.encode(seq, RUN, kind, task=task, attempt=1, ik=key, **fields))
+    return b"".join(lines)
+
+
+def median_seconds(action: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_replay(directory: Path, n: int, repeat: int) -> float:
+    path = directory / "events.ndjson"
+    data = ledger_bytes(n)
+    path.write_bytes(data)
+    print(f"replay of {n:,} events ({len(data) / n:.0f} bytes each), median of {repeat}:")
+
+    def stdlib() -> object:
+        return [json.loads(line) for line in path.read_bytes().splitlines()]
+
+    def orjson_only() -> object:
+        return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+    def replay() -> object:
+        replayed = ledger.replay(path)
+        assert replayed.view.last_seq == n
+        return replayed
+
+    base = n / median_seconds(stdlib, repeat)
+    parse = n / median_seconds(orjson_only, repeat)
+    ours = n / median_seconds(replay, repeat)
+    print(f"  baseline json.loads per line   {base:>12,.0f} events/s")
+    print(f"  orjson.loads per line (parse)  {parse:>12,.0f} events/s  ({parse / base:.2f}x)")
+    print(f"  ledger.replay (parse+fold)     {ours:>12,.0f} events/s  ({ours / base:.2f}x)")
+    verdict = "meets" if ours >= TARGET else "MISSES"
+    print(f"  {verdict} the target of {TARGET:,} events/s")
+    return ours
+
+
+def appender(path: Path) -> LedgerWriter:
+    path.unlink(missing_ok=True)
+    return LedgerWriter.open(path, RUN)[0]
+
+
+def per_event(path: Path, writes: int, *, sync: bool) -> float:
+    with appender(path) as writer:
+        start = time.perf_counter()
+        for i in range(writes):
+            writer.append("task.claimed", task=f"ar-{i:04x}", attempt=1, sync=sync)
+        return writes / (time.perf_counter() - start)
+
+
+def group_commit(path: Path, writes: int, threads: int = 8) -> float:
+    with appender(path) as writer:
+
+        def work(worker: int) -> None:
+            for i in range(writes // threads):
+                writer.append("task.claimed", task=f"ar-{worker}{i:03x}", attempt=1)
+
+        pool = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+        start = time.perf_counter()
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        return writes // threads * threads / (time.perf_counter() - start)
+
+
+def batches(path: Path, writes: int, size: int = 64) -> float:
+    with appender(path) as writer:
+        start = time.perf_counter()
+        for i in range(writes):
+            writer.append("task.claimed", task=f"ar-{i:04x}", attempt=1, sync=False)
+            if i % size == size - 1:
+                writer.sync()
+        writer.sync()
+        return writes / (time.perf_counter() - start)
+
+
+def bench_append(directory: Path, writes: int, repeat: int) -> None:
+    path = directory / "append.ndjson"
+    print(f"append of {writes:,} events, median of {repeat}:")
+    rows = [
+        ("no sync (baseline, not durable)", lambda: per_event(path, writes, sync=False)),
+        ("fdatasync per event", lambda: per_event(path, writes, sync=True)),
+        ("group commit, 8 threads", lambda: group_commit(path, writes)),
+        ("batches of 64", lambda: batches(path, writes)),
+    ]
+    base = 0.0
+    for name, action in rows:
+        rate = statistics.median(action() for _ in range(repeat))
+        base = base or rate
+        print(f"  {name:<32} {rate:>12,.0f} events/s  ({rate / base:.3f}x)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--writes", type=int, default=2_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args, _ = parser.parse_known_args()  # ./dev bench passes its arguments to every script
+    with tempfile.TemporaryDirectory(prefix="isollm-bench-") as tmp:
+        bench_replay(Path(tmp), args.events, args.repeat)
+        bench_append(Path(tmp), args.writes, args.repeat)
+
+
+if __name__ == "__main__":
+    main()
