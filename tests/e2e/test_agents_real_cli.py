@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -28,10 +29,12 @@ from isollm.agents import (
     WorkerContext,
     get_agent,
     install,
+    render,
     worker_env,
 )
 from isollm.agents.base import Agent
 from isollm.config.model import AgentConfig, AgentOverride
+from isollm.tasks.serving import EmbeddedServer
 from tests.conftest import git
 from tests.fakemodel import FakeModelServer, Recorded, RunCommand, Script, WriteFile
 from tests.fakemodel.script import texts
@@ -290,3 +293,65 @@ def test_interactive_session_starts_at_the_prompt_and_works(
         finally:
             tmux.stop()
     assert not leaked_secrets(tmp_path), f"{name} wrote a secret to disk"
+
+
+def brief_command(brief: str, starts: str, task_id: str) -> str:
+    """The first command quoted in the brief that starts with ``starts``, filled in."""
+    commands = re.findall(r"`((?:airyra|git) [^`]+)`", brief)
+    chosen = next(c for c in commands if c.startswith(starts))
+    return chosen.replace("<task-id>", task_id).replace("<what changed>", "add hello.txt")
+
+
+def test_the_interactive_brief_works_as_written(git_repo: Path, tmp_path: Path) -> None:
+    """Claude Code runs the brief's own commands, verbatim, against a real task server
+    and a real hub: claim, branch, heartbeat, commit, push, done."""
+    hub = tmp_path / "hub.git"
+    git(tmp_path, "clone", "-q", "--bare", str(git_repo), str(hub))
+    checkout = tmp_path / "worker"
+    git(tmp_path, "clone", "-q", str(hub), str(checkout))
+    home, tmpdir = tmp_path / "agent-home", tmp_path / "agent-tmp"
+    tmpdir.mkdir()
+    with EmbeddedServer(tmp_path / "tasks") as tasks, tasks.client("sample") as client:
+        task = client.add_task("create hello.txt")
+        ctx = WorkerContext(
+            project="sample",
+            worker="w1",
+            airyra_port=tasks.port,
+            hub=str(hub),
+            project_path=str(checkout),
+        )
+        brief = render(ctx)
+        steps = ("airyra claim-next", "git fetch", "airyra heartbeat")
+        commands = [brief_command(brief, s, task.id) for s in steps]
+        after = [brief_command(brief, s, task.id) for s in ("git add", "git push", "airyra done")]
+        actions = (
+            *(RunCommand(c) for c in commands),
+            WriteFile("hello.txt", FILE_CONTENT),
+            *(RunCommand(c) for c in after),
+        )
+        with FakeModelServer(Script(actions=actions)) as server:
+            agent = get_agent(
+                "claude", AgentConfig(binary=str(cli_path("claude")), base_url=server.url)
+            )
+            agent.prepare(home, checkout)
+            install(checkout, agent.instruction_file, ctx)
+            inv = Invocation(
+                "Follow CLAUDE.md: take one task and finish it.",
+                workdir=checkout,
+                home=home,
+                tmpdir=tmpdir,
+                sandboxed=True,
+            )
+            path = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"
+            host_env = {**os.environ, "PATH": path, "ANTHROPIC_API_KEY": SECRET}
+            env = {**agent.env(host_env, inv), **worker_env(ctx)}
+            result = proc.run(
+                agent.headless_argv(inv), cwd=checkout, env=env, timeout=TIMEOUT, check=False
+            )
+        story = result.stdout + result.stderr
+        assert agent.parse_result(result.returncode, result.stdout).success, story
+        assert client.get_task(task.id).status == "done", story
+    branch = f"isollm/{task.id}"
+    assert git(hub, "log", "-1", "--format=%s", branch) == f"{task.id}: add hello.txt"
+    assert git(hub, "show", f"{branch}:hello.txt") + "\n" == FILE_CONTENT
+    assert "CLAUDE.md" not in git(hub, "ls-tree", "-r", "--name-only", branch).split()

@@ -54,14 +54,15 @@ def _interactive_workflow(ctx: WorkerContext) -> str:
     beat = max(ctx.lease_seconds // 3, 1)
     return f"""## Workflow: one task at a time
 
-1. Take the next ready task (highest priority first, atomically):
-   `airyra claim-next --json`. It prints the task (`id`, `title`, `description`).
-   If no task is ready, stop and say so.
-2. Read it with `airyra show <task-id>` if you need more detail.
+1. Take the most urgent ready task, atomically: `airyra claim-next --json`.
+   It prints the task you now hold (`id`, `title`, `description`). If it prints
+   `{{"message": "No ready tasks"}}` instead, the queue is empty: stop and say so.
+2. `airyra show <task-id>` shows it again whenever you need.
 3. Start its branch from the latest base:
    `git fetch {r} && git switch -c {b}<task-id> {r}/{ctx.base_branch}`
 4. Do the work. Your claim is a lease of {ctx.lease_seconds} seconds: run
-   `airyra heartbeat <task-id>` at least every {beat} seconds while you work, or the
+   `airyra heartbeat <task-id>` at least every {beat} seconds while you work (or keep
+   `airyra heartbeat <task-id> --every {beat}` running in the background), or the
    task returns to the queue and another agent takes it.
 5. Commit on the task branch with a message naming the task:
    `git add -A && git commit -m "<task-id>: <what changed>"`
@@ -71,7 +72,9 @@ def _interactive_workflow(ctx: WorkerContext) -> str:
 
 If you cannot finish a task, run `airyra release <task-id>` so another agent can take
 it; if it cannot be done at all (missing information, a broken dependency), run
-`airyra block <task-id>` and explain why in your last message.
+`airyra block <task-id> --reason "<why>"`. If `done`, `heartbeat` or `release` fails
+with a conflict (exit code 6), your lease ran out and the task went to someone else:
+stop working on it and go back to step 1.
 """
 
 
