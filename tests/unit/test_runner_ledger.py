@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -296,3 +297,37 @@ def test_unsynced_appends_become_durable_on_sync(tmp_path: Path) -> None:
             writer.append("task.claimed", task=f"ar-{i:04d}", sync=False)
         writer.sync()
         assert ledger.replay(path).view.last_seq == 11
+
+
+def test_a_closed_writer_refuses_to_append(tmp_path: Path) -> None:
+    writer = LedgerWriter.open(tmp_path / "events.ndjson", RUN)[0]
+    writer.close()
+    writer.close()  # closing twice is harmless
+    with pytest.raises(ValueError, match="closed"):
+        writer.append("run.finished")
+
+
+def test_a_failed_append_leaves_no_torn_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "events.ndjson"
+    writer = LedgerWriter.open(path, RUN)[0]
+    real_write = os.write
+
+    def half_then_full(fd: int, data: Any) -> int:
+        if len(data) > 100 and fd == writer._fd:
+            real_write(fd, bytes(data[: len(data) // 2]))
+            raise OSError(28, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", half_then_full)
+    with pytest.raises(StateError, match="No space left"):
+        writer.append("task.claimed", task="ar-0001", note="x" * 200)
+    monkeypatch.undo()
+
+    writer.append("task.claimed", task="ar-0002")
+    writer.close()
+    replayed = ledger.replay(path)
+    assert replayed.damage is None
+    assert list(replayed.view.tasks) == ["ar-0002"]
+    assert replayed.view.last_seq == 2

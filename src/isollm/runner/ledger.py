@@ -246,6 +246,8 @@ class LedgerWriter:
     ) -> int:
         """Append one event and return its ``seq``; durable on return unless ``sync=False``."""
         stamp = now()
+        if self._fd < 0:
+            raise ValueError("append to a closed ledger")
         with self._write_lock:
             seq = self._next
             line = encode(
@@ -277,7 +279,10 @@ class LedgerWriter:
             if self._synced >= seq:
                 return  # another thread's sync covered it
             target = self._written
-            os.fdatasync(self._fd)
+            try:
+                os.fdatasync(self._fd)
+            except OSError as exc:
+                raise StateError(f"cannot sync the run ledger to disk: {exc.strerror}") from exc
             self._synced = target
 
     def close(self) -> None:
