@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from isollm.runner.view import Failure, Phase
 from tests.runner_helpers import RUN, fold
 
@@ -97,3 +99,11 @@ def test_unknown_events_are_counted_not_fatal() -> None:
     view = fold(("run.paused", {}), ("task.reviewed", {"task": "a"}))
     assert view.unknown_events == 2
     assert view.tasks == {}
+
+
+def test_an_event_out_of_sequence_is_refused_without_changing_the_view() -> None:
+    view = fold(("task.claimed", {"task": "a"}))
+    with pytest.raises(ValueError, match="sequence number 5 where 2 was expected"):
+        view.apply({"seq": 5, "ts": "t", "run": RUN, "type": "task.done", "task": "a"})
+    assert view.tasks["a"].phase is Phase.CLAIMED
+    assert view.last_seq == 1

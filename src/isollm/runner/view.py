@@ -137,8 +137,11 @@ class RunView:
         return [t for t in self.tasks.values() if t.phase in phases]
 
     def apply(self, event: Event) -> None:
-        """Apply one parsed event (whose ``seq`` must follow ``last_seq``)."""
-        self.fold_lines([orjson.dumps(event)])
+        """Apply one parsed event; ValueError if it cannot follow the events so far."""
+        try:
+            self.fold_lines([orjson.dumps(event)])
+        except BadLine as bad:
+            raise ValueError(bad.reason) from None
 
     def fold_events(self, events: Iterable[Event]) -> RunView:
         for event in events:
