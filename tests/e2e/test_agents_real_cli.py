@@ -10,10 +10,12 @@ them). The CLIs come from ``./dev setup``: a missing one fails, it is not skippe
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import re
+import signal
 import time
 import uuid
 from collections.abc import Callable
@@ -246,6 +248,31 @@ class Tmux:
         proc.run(["tmux", "-L", self.socket, "kill-server"], check=False, timeout=10)
 
 
+def processes_under(path: Path) -> list[int]:
+    """Processes whose command line or working directory lies under ``path``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if str(path) in cmdline or Path(cwd).is_relative_to(path):
+            found.append(int(entry.name))
+    return found
+
+
+def reap(path: Path) -> list[int]:
+    """Kill (by pid) whatever still runs from ``path``; return what had survived."""
+    survivors = processes_under(path)
+    for pid in survivors:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return survivors
+
+
 def wait_for(predicate: Callable[[], bool], seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -292,6 +319,9 @@ def test_interactive_session_starts_at_the_prompt_and_works(
             ), tmux.screen()
         finally:
             tmux.stop()
+            wait_for(lambda: not processes_under(tmp_path), 10)
+            survivors = reap(tmp_path)
+    assert not survivors, f"{name} left processes running after its pane closed"
     assert not leaked_secrets(tmp_path), f"{name} wrote a secret to disk"
 
 

@@ -230,6 +230,7 @@ def test_codex_settings_trust_the_workdir_and_keep_keys_from_its_commands(
     assert config == tmp_path / "home" / ".codex" / "config.toml"
     assert '[projects."/work/repo"]\ntrust_level = "trusted"' in text
     assert "shell_snapshot = false" in text
+    assert "daemon_auto_start = false" in text
     assert '"OPENAI_API_KEY"' in text
     assert 'env_key = "OPENAI_API_KEY"' in text
     assert 'model = "o4-mini"' in text

@@ -34,11 +34,13 @@ KEY_VARIABLE = "OPENAI_API_KEY"
 
 # Commands Codex runs inherit its environment: keep AIRYRA_TOKEN (for `airyra`) whatever
 # Codex's default excludes become, but not the model keys. Shell snapshots (interactive
-# sessions) would write the whole environment, keys included, under CODEX_HOME.
+# sessions) would write the whole environment, keys included, under CODEX_HOME, and an
+# interactive session would leave an app-server daemon running after the pane closes.
 SAFE_DEFAULTS = [
     "",
     "[features]",
     "shell_snapshot = false",
+    "daemon_auto_start = false",
     "",
     "[shell_environment_policy]",
     "ignore_default_excludes = true",
