@@ -203,6 +203,17 @@ class TestClaims:
         assert claim is not None
         assert claim.task.id == blocked_urgent
 
+    def test_claim_next_many_serves_requests_in_order(self, store: TaskStore) -> None:
+        urgent, normal = add(store, "urgent", priority=0), add(store, "normal")
+        claims = store.claim_next_many([("w1", 60), ("w2", 30), ("w3", 60)])
+        assert [(c.task.id, c.task.claimed_by) if c else None for c in claims] == [
+            (urgent, "w1"),
+            (normal, "w2"),
+            None,
+        ]
+        with pytest.raises(errors.ValidationFailedError):
+            store.claim_next_many([("w4", 60), ("w5", 0)])
+
     def test_done_only_by_the_claimant_and_only_in_progress(self, store: TaskStore) -> None:
         task_id = add(store)
         with pytest.raises(errors.InvalidTransitionError):

@@ -2,12 +2,14 @@
 
 Written directly on ASGI (served by uvicorn) rather than through a framework because
 claims are the hot path: this layer costs a few microseconds per request. Handlers
-are plain functions ``(Request) -> Response`` run on the event loop; the SQLite work
-they do takes well under a millisecond, so nothing is gained by a thread hop.
+are plain functions ``(Request) -> Response`` run on the event loop (or coroutines,
+for the few that wait); the SQLite work they do takes well under a millisecond, so
+nothing is gained by a thread hop.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -68,7 +70,7 @@ class Response:
         return orjson.dumps(self.body)
 
 
-Handler = Callable[[Request], Response]
+Handler = Callable[[Request], "Response | Awaitable[Response]"]
 
 
 def paged(page: Page[Any]) -> Response:
@@ -194,7 +196,8 @@ class App:
         )
         if self._authenticate is not None:
             self._authenticate(request)
-        return route.handler(request)
+        response = route.handler(request)
+        return await response if inspect.isawaitable(response) else response
 
     async def _body(self, headers: dict[str, str], receive: Receive) -> bytes:
         declared = headers.get("content-length", "")

@@ -65,12 +65,48 @@ def claim_headers(claim: Claim) -> list[tuple[bytes, bytes]]:
     ]
 
 
+class ClaimBatcher:
+    """Group commit for claim-next: requests arriving in one event-loop turn share a
+    transaction (in arrival order), so under load a commit serves many claims."""
+
+    def __init__(self) -> None:
+        self._pending: dict[TaskStore, list[tuple[str, float, asyncio.Future[Claim | None]]]] = {}
+        self._scheduled = False
+
+    def claim_next(
+        self, store: TaskStore, agent: str, lease: float
+    ) -> asyncio.Future[Claim | None]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Claim | None] = loop.create_future()
+        self._pending.setdefault(store, []).append((agent, lease, future))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        return future
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        pending, self._pending = self._pending, {}
+        for store, waiting in pending.items():
+            try:
+                claims = store.claim_next_many([(agent, lease) for agent, lease, _ in waiting])
+            except Exception as exc:
+                for *_, future in waiting:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (*_, future), claim in zip(waiting, claims, strict=True):
+                if not future.done():  # a client that hung up loses its claim to the lease
+                    future.set_result(claim)
+
+
 class TaskApi:
     """Handlers for the task endpoints; each parses, calls the store once, answers."""
 
     def __init__(self, projects: Projects, lease_seconds: float) -> None:
         self.projects = projects
         self.lease_seconds = lease_seconds
+        self.batcher = ClaimBatcher()
 
     def store(self, request: Request) -> TaskStore:
         return self.projects.store(request.params["project"])
@@ -187,11 +223,13 @@ class TaskApi:
         return paged(store.audit(parse.audit_query(request), parse.page(request)))
 
     # isollm extensions
-    def claim_next(self, request: Request) -> Response:
+    async def claim_next(self, request: Request) -> Response:
         body = Body(request)
         lease = self._lease(body)
         body.check()
-        claim = self.store(request).claim_next(request.agent, lease)
+        validate.check_agent(request.agent)
+        validate.check_lease(lease)
+        claim = await self.batcher.claim_next(self.store(request), request.agent, lease)
         if claim is None:
             return Response(204)
         return Response(200, claim.to_json(), claim_headers(claim))

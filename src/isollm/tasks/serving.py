@@ -61,6 +61,7 @@ def _uvicorn_config(options: ServeOptions) -> uvicorn.Config:
         access_log=False,
         server_header=False,
         date_header=False,
+        proxy_headers=False,
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
         backlog=2048,
     )

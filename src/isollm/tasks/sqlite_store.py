@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -304,19 +304,31 @@ class SqliteTaskStore(SpecQueries):
             return Claim(task_from_row(row), _fence(row), parse_time(expires))
 
     def claim_next(self, agent: str, lease_seconds: float) -> Claim | None:
-        validate.check_agent(agent)
-        expires = self._expiry(lease_seconds)
+        return self.claim_next_many([(agent, lease_seconds)])[0]
+
+    def claim_next_many(self, requests: Sequence[tuple[str, float]]) -> list[Claim | None]:
+        for agent, lease_seconds in requests:
+            validate.check_agent(agent)
+            validate.check_lease(lease_seconds)
         with self._db.write() as conn:
-            now = self._now()
-            if self._db.scalar(conn, "any_lease_expired", {"now": now}):
-                self._reap(conn, now)
-            row = self._db.one(conn, "claim_next", {"agent": agent, "now": now, "expires": expires})
-            if row is None:
-                return None
-            self._audit(
-                conn, row[0], "claim", agent, now, field="status", old="open", new="in_progress"
-            )
-            return Claim(task_from_row(row), _fence(row), parse_time(expires))
+            now = self._clock()
+            stamp = format_time(now)
+            if self._db.scalar(conn, "any_lease_expired", {"now": stamp}):
+                self._reap(conn, stamp)
+            return [self._claim_next(conn, agent, lease, now) for agent, lease in requests]
+
+    def _claim_next(
+        self, conn: sqlite3.Connection, agent: str, lease_seconds: float, now: datetime
+    ) -> Claim | None:
+        stamp, expires = format_time(now), now + timedelta(seconds=lease_seconds)
+        params = {"agent": agent, "now": stamp, "expires": format_time(expires)}
+        row = self._db.one(conn, "claim_next", params)
+        if row is None:
+            return None
+        self._audit(
+            conn, row[0], "claim", agent, stamp, field="status", old="open", new="in_progress"
+        )
+        return Claim(task_from_row(row), _fence(row), expires)
 
     def _current_claim(
         self,

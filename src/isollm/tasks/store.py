@@ -11,6 +11,7 @@ HTTP without knowing which store raised them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from isollm.tasks.model import (
@@ -52,6 +53,10 @@ class TaskStore(Protocol):
     # claims and transitions
     def claim(self, task_id: str, agent: str, lease_seconds: float) -> Claim: ...
     def claim_next(self, agent: str, lease_seconds: float) -> Claim | None: ...
+    def claim_next_many(self, requests: Sequence[tuple[str, float]]) -> list[Claim | None]:
+        """``claim_next`` for each (agent, lease_seconds) in order, in one transaction."""
+        ...
+
     def heartbeat(
         self, task_id: str, agent: str, fence: int | None, lease_seconds: float
     ) -> Claim: ...

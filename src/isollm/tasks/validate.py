@@ -85,6 +85,8 @@ def check_spec_patch(patch: SpecPatch) -> None:
 
 
 def check_agent(agent: str) -> None:
+    if agent and agent.isascii() and len(agent) <= MAX_AGENT and not agent.isspace():
+        return  # the common case, checked on every claim
     _raise([text_problem("agent", agent, required=True, limit=MAX_AGENT)])
 
 
