@@ -206,6 +206,8 @@ def check_tokens(run: Run, name: str) -> None:
 @pytest.mark.parametrize("name", ["claude", "codex", "gemini", "aider"])
 def test_agent_cli_does_the_scripted_work(name: str, git_repo: Path, tmp_path: Path) -> None:
     run = run_headless(name, git_repo, tmp_path)
+    wait_for(lambda: not processes_under(tmp_path), 10)
+    assert not reap(tmp_path), f"{name} left processes running"
     check_work(run, git_repo)
     check_context(run, git_repo)
     check_secrets(run, name, tmp_path)
