@@ -9,13 +9,14 @@ The runner uses::
     env = {**agent.env(os.environ, inv), **worker_env(ctx)}
     outcome = agent.parse_result(exit_code, output)
     install(workdir, agent.instruction_file, ctx)  # CLAUDE.md or AGENTS.md
+    keep_out_of_commits(workdir, list(agent.workdir_ignores))
 """
 
 from isollm.agents.base import Agent, AgentOutcome, AgentSettings, Invocation
 from isollm.agents.context import WorkerContext, from_config
 from isollm.agents.environment import worker_env
 from isollm.agents.envvars import AgentEnv, redact
-from isollm.agents.instructions import install, render
+from isollm.agents.instructions import install, keep_out_of_commits, render
 from isollm.agents.registry import AGENTS, get_agent, locate, require, settings_for
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "from_config",
     "get_agent",
     "install",
+    "keep_out_of_commits",
     "locate",
     "redact",
     "render",
