@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from isollm.agents import WorkerContext, from_config, install, render, worker_env
+from isollm.agents import (
+    WorkerContext,
+    from_config,
+    install,
+    keep_out_of_commits,
+    render,
+    worker_env,
+)
 from isollm.agents.environment import env_file_text
 from isollm.agents.instructions import BEGIN, END, merge
 from isollm.config.model import AiryraConfig, ClaudeConfig, Config, GitConfig
@@ -152,3 +159,13 @@ def test_install_works_in_a_linked_worktree(git_repo: Path, tmp_path: Path) -> N
     git(git_repo, "worktree", "add", "-q", "-b", "agents/ar-1", str(tree))
     install(tree, "AGENTS.md", CTX)
     assert git(tree, "status", "--porcelain") == ""
+
+
+def test_an_agents_scratch_files_stay_out_of_commits(git_repo: Path) -> None:
+    keep_out_of_commits(git_repo, [".aider*"])
+    keep_out_of_commits(git_repo, [".aider*"])  # once in the exclude file
+    (git_repo / ".aider.tags.cache.v4").mkdir()
+    (git_repo / ".aider.tags.cache.v4" / "cache.db").write_text("x")
+    assert git(git_repo, "status", "--porcelain") == ""
+    exclude = (git_repo / ".git" / "info" / "exclude").read_text().splitlines()
+    assert exclude.count(".aider*") == 1
