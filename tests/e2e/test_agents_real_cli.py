@@ -15,9 +15,10 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import signal
+import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -224,16 +225,16 @@ def test_a_failing_model_is_reported_as_failure(name: str, git_repo: Path, tmp_p
 
 
 class Tmux:
-    """A private tmux server (its own socket) whose first pane runs ``argv`` in ``env``.
-
-    The environment goes to the server process, never onto a command line.
-    """
+    """A private tmux server (its own socket, removed at the end) whose first pane runs
+    ``argv`` in ``env``. The environment goes to the server process, never onto a
+    command line."""
 
     def __init__(self) -> None:
-        self.socket = f"isollm-test-{uuid.uuid4().hex[:12]}"
+        self.dir = Path(tempfile.mkdtemp(prefix="isollm-tmux-"))  # short: sockets have a limit
+        self.socket = str(self.dir / "s")
 
     def tmux(self, *args: str, env: dict[str, str] | None = None) -> str:
-        return proc.run(["tmux", "-L", self.socket, *args], env=env, timeout=10).stdout
+        return proc.run(["tmux", "-S", self.socket, *args], env=env, timeout=10).stdout
 
     def start(self, argv: list[str], cwd: Path, env: dict[str, str]) -> None:
         size = ["-x", "200", "-y", "50"]
@@ -247,7 +248,8 @@ class Tmux:
         self.tmux("send-keys", "-t", "pane", "Enter")
 
     def stop(self) -> None:
-        proc.run(["tmux", "-L", self.socket, "kill-server"], check=False, timeout=10)
+        proc.run(["tmux", "-S", self.socket, "kill-server"], check=False, timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def processes_under(path: Path) -> list[int]:
