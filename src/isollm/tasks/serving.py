@@ -46,7 +46,7 @@ def bind(host: str, port: int) -> socket.socket:
 def _uvicorn_config(options: ServeOptions) -> uvicorn.Config:
     secret = tokens.load_secret(options.secret_path) if options.requires_tokens else None
     app = create_app(
-        SqliteBackend(options.data_dir),
+        SqliteBackend(options.data_dir, background_checkpoints=True),
         lease_seconds=options.lease_seconds,
         secret=secret,
         reap_interval=options.reap_interval,

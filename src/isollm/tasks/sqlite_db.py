@@ -10,6 +10,7 @@ lose the last few commits (never corrupt the file).
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -22,6 +23,9 @@ from isollm.tasks.model import Status, Task, parse_time
 from isollm.tasks.queries import migrations, queries
 
 BUSY_TIMEOUT_MS = 5000
+CHECKPOINT_SECONDS = 0.25
+
+log = logging.getLogger(__name__)
 
 Params = Mapping[str, Any]
 Row = Sequence[Any]
@@ -30,15 +34,14 @@ Row = Sequence[Any]
 class Database:
     """A connection plus the named queries; thread-safe (one operation at a time)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, background_checkpoints: bool = False) -> None:
         self.path = path
         fsutil.ensure_dir(path.parent)
         self._sql = queries()
         self._lock = threading.RLock()
+        self._checkpointer: Checkpointer | None = None
         try:
-            self._conn = sqlite3.connect(
-                path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
-            )
+            self._conn = _connect(path)
             self._configure()
             self._migrate()
         except sqlite3.DatabaseError as exc:
@@ -46,6 +49,9 @@ class Database:
                 f"cannot open the task database {path}: {exc}",
                 hint="if the file is damaged, move it away; a new one is created on the next use",
             ) from exc
+        if background_checkpoints:
+            self._conn.execute("PRAGMA wal_autocheckpoint = 0")
+            self._checkpointer = Checkpointer(path)
 
     def _configure(self) -> None:
         for pragma in (
@@ -114,10 +120,53 @@ class Database:
         return conn.execute(self._sql[name], params).rowcount
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         with self._lock:
             with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("PRAGMA optimize")
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._conn.close()
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+    )
+
+
+class Checkpointer:
+    """Copies the WAL into the database from a thread of its own.
+
+    A checkpoint fsyncs; done by the committing connection (SQLite's default) it
+    stalls whoever committed, for a server every request in flight. Here the writer
+    never checkpoints and this thread does, every ``interval`` seconds, without
+    blocking writers (PASSIVE).
+    """
+
+    def __init__(self, path: Path, interval: float = CHECKPOINT_SECONDS) -> None:
+        self._path = path
+        self._interval = interval
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"checkpoint {path.name}", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        conn = _connect(self._path)
+        try:
+            while not self._stopped.wait(self._interval):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error:
+                    log.exception("checkpoint of %s failed", self._path)
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
 
 
 def _statements(script: str) -> list[str]:

@@ -63,8 +63,15 @@ def _audit_from_row(row: Row) -> AuditEntry:
 class SqliteTaskStore(SpecQueries):
     """A :class:`~isollm.tasks.store.TaskStore` on one SQLite file."""
 
-    def __init__(self, path: Path, *, clock: Clock = utcnow, id_width: int = MIN_WIDTH) -> None:
-        self._db = Database(path)
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Clock = utcnow,
+        id_width: int = MIN_WIDTH,
+        background_checkpoints: bool = False,
+    ) -> None:
+        self._db = Database(path, background_checkpoints=background_checkpoints)
         self._clock = clock
         self._task_ids = IdAllocator(TASK_PREFIX, id_width)
         super().__init__(id_width=id_width)
@@ -509,16 +516,23 @@ def _changes(old: Task, patch: TaskPatch) -> dict[str, tuple[str | None, str | N
 class SqliteBackend:
     """One SQLite file per project in ``root`` (``<root>/<project>.db``), opened lazily."""
 
-    def __init__(self, root: Path, *, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, root: Path, *, clock: Clock = utcnow, background_checkpoints: bool = False
+    ) -> None:
         self.root = root
         self._clock = clock
+        self._background_checkpoints = background_checkpoints
 
     def path(self, project: str) -> Path:
         validate.check_project(project)
         return self.root / f"{project}.db"
 
     def open(self, project: str) -> SqliteTaskStore:
-        return SqliteTaskStore(self.path(project), clock=self._clock)
+        return SqliteTaskStore(
+            self.path(project),
+            clock=self._clock,
+            background_checkpoints=self._background_checkpoints,
+        )
 
     def projects(self) -> list[str]:
         if not self.root.is_dir():

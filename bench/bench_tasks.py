@@ -1,0 +1,263 @@
+"""Task queue throughput: claims per second and latency over HTTP, and in the store.
+
+    .venv/bin/python bench/bench_tasks.py [--rounds 3] [--quick]
+
+HTTP: a real server process (uvicorn, uvloop + httptools when installed) on a fresh
+ISOLLM_HOME; the load generator is one asyncio process in this script holding 1, 8
+or 64 keep-alive connections, each sending ``POST .../tasks/claim-next`` back to back
+(a closed loop, so latency = concurrency / throughput). Server and load generator
+share the machine's cores. Baseline, same run: ``GET /v1/health`` at 64 clients (the
+HTTP stack alone). Store: ``SqliteTaskStore.claim_next`` in a loop (one claim per
+transaction), and ``claim_next_many`` with 32 claims per transaction (what the server's
+group commit does under load), against a baseline of the same number of bare SQLite
+``UPDATE`` transactions. Every figure is
+the median of ``--rounds`` runs. The server's CPU time per request is printed too: it
+says what a claim costs even when other work on the machine slows the wall clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from isollm.tasks.model import ImportItem, NewTask
+from isollm.tasks.sqlite_store import SqliteTaskStore
+
+PROJECT = "bench"
+
+
+@dataclass
+class Run:
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    server_cpu_us: float = 0.0  # CPU the server process used per request
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(pid: int, run: Callable[[], Run], requests: int) -> Run:
+    before = cpu_seconds(pid)
+    result = run()
+    result.server_cpu_us = (cpu_seconds(pid) - before) / requests * 1e6
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def fill(db: Path, count: int) -> None:
+    store = SqliteTaskStore(db)
+    for start in range(0, count, 5000):
+        n = min(5000, count - start)
+        store.import_tasks(
+            [ImportItem(NewTask(f"task {start + i}", priority=i % 5)) for i in range(n)], "bench"
+        )
+    store.close()
+
+
+# --- HTTP load generator -------------------------------------------------------------
+
+
+async def _client(port: int, request: bytes, quota: list[int], latencies: list[float]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while quota[0] > 0:
+            quota[0] -= 1
+            started = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            if length:
+                await reader.readexactly(length)
+            if not head.startswith((b"HTTP/1.1 200", b"HTTP/1.1 204")):
+                raise RuntimeError(head.decode(errors="replace"))
+            latencies.append(time.perf_counter() - started)
+    finally:
+        writer.close()
+
+
+def load(port: int, clients: int, requests: int, request: bytes) -> Run:
+    latencies: list[float] = []
+    quota = [requests]
+
+    async def main() -> float:
+        started = time.perf_counter()
+        await asyncio.gather(*(_client(port, request, quota, latencies) for _ in range(clients)))
+        return time.perf_counter() - started
+
+    elapsed = _event_loop_run(main())
+    latencies.sort()
+    return Run(
+        len(latencies) / elapsed,
+        latencies[len(latencies) // 2] * 1000,
+        latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+    )
+
+
+def _event_loop_run(coro: object) -> float:
+    try:
+        import uvloop
+
+        return float(uvloop.run(coro))  # type: ignore[arg-type]
+    except ImportError:
+        return float(asyncio.run(coro))  # type: ignore[arg-type]
+
+
+def claim_request(agent: str) -> bytes:
+    return (
+        f"POST /v1/projects/{PROJECT}/tasks/claim-next HTTP/1.1\r\nHost: bench\r\n"
+        f"X-Airyra-Agent: {agent}\r\nContent-Type: application/json\r\n"
+        "Content-Length: 2\r\n\r\n{}"
+    ).encode()
+
+
+HEALTH = b"GET /v1/health HTTP/1.1\r\nHost: bench\r\n\r\n"
+CLAIM = claim_request("agent")
+
+
+def start_server(home: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "ISOLLM_HOME": str(home)}
+    argv = [sys.executable, "-m", "isollm.tasks.daemon", "--port", str(port)]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("the task server did not start")
+
+
+def http_bench(rounds: int, quick: bool) -> None:
+    levels = {1: 1500, 8: 4000, 64: 8000}
+    if quick:
+        levels = {k: v // 4 for k, v in levels.items()}
+    per_round = sum(levels.values())
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        fill(home / "tasks" / "projects" / f"{PROJECT}.db", per_round * rounds + 100)
+        port = free_port()
+        server = start_server(home, port)
+        try:
+            load(port, 8, 500, HEALTH)  # warm up
+            pid, n64 = server.pid, levels[64]
+            health = _median(
+                [measured(pid, lambda: load(port, 64, n64, HEALTH), n64) for _ in range(rounds)]
+            )
+            print(
+                f"HTTP baseline  GET /v1/health, 64 clients: {health.rate:8.0f} req/s   "
+                f"p99 {health.p99_ms:6.2f} ms   server CPU {health.server_cpu_us:5.0f} us/request"
+            )
+            for clients, count in levels.items():
+                runs = [
+                    measured(pid, lambda c=clients, n=count: load(port, c, n, CLAIM), count)
+                    for _ in range(rounds)
+                ]
+                best = _median(runs)
+                print(
+                    f"HTTP claim-next {clients:2d} clients: {best.rate:8.0f} claims/s   "
+                    f"p50 {best.p50_ms:6.2f} ms   p99 {best.p99_ms:6.2f} ms   "
+                    f"server CPU {best.server_cpu_us:5.0f} us/claim   "
+                    f"({best.rate / health.rate:.2f}x the health baseline)"
+                )
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(30)
+
+
+def _median(runs: list[Run]) -> Run:
+    return Run(
+        statistics.median(r.rate for r in runs),
+        statistics.median(r.p50_ms for r in runs),
+        statistics.median(r.p99_ms for r in runs),
+        statistics.median(r.server_cpu_us for r in runs),
+    )
+
+
+# --- store ---------------------------------------------------------------------------
+
+
+def store_bench(rounds: int, quick: bool) -> None:
+    count = 5000 if quick else 20000
+    single, batched, baselines = [], [], []
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory() as tmp:
+            single.append(store_rate(Path(tmp) / "one.db", count, 1))
+            batched.append(store_rate(Path(tmp) / "many.db", count, BATCH))
+            baselines.append(bare_sqlite(Path(tmp) / "bare.db", count))
+    base = statistics.median(baselines)
+    print(f"SQL baseline   bare UPDATE transactions:  {base:8.0f} txn/s")
+    for label, rates in (("claim_next", single), (f"claim_next_many x{BATCH}", batched)):
+        rate = statistics.median(rates)
+        print(f"Store {label + ' in process:':<35}{rate:8.0f} claims/s  ({rate / base:.2f}x)")
+
+
+BATCH = 32
+
+
+def store_rate(db: Path, count: int, batch: int) -> float:
+    """Claims per second, ``batch`` claims per transaction, until the queue is empty."""
+    fill(db, count)
+    store = SqliteTaskStore(db)
+    requests = [("agent", 300.0)] * batch
+    started = time.perf_counter()
+    while store.claim_next_many(requests)[-1] is not None:
+        pass
+    elapsed = time.perf_counter() - started
+    store.close()
+    return count / elapsed
+
+
+def bare_sqlite(path: Path, count: int) -> float:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, status TEXT)")
+    conn.executemany("INSERT INTO t (status) VALUES ('open')", [()] * count)
+    started = time.perf_counter()
+    for i in range(1, count + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("UPDATE t SET status = 'in_progress' WHERE id = ?", (i,))
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return count / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
+    args = parser.parse_args()
+    print(f"task queue benchmark: {os.cpu_count()} cores, median of {args.rounds} rounds")
+    store_bench(args.rounds, args.quick)
+    http_bench(args.rounds, args.quick)
+
+
+if __name__ == "__main__":
+    main()
