@@ -34,17 +34,20 @@ Row = Sequence[Any]
 class Database:
     """A connection plus the named queries; thread-safe (one operation at a time)."""
 
-    def __init__(self, path: Path, *, background_checkpoints: bool = False) -> None:
+    def __init__(self, path: Path, *, background_checkpoints: bool = True) -> None:
         self.path = path
         fsutil.ensure_dir(path.parent)
         self._sql = queries()
         self._lock = threading.RLock()
         self._checkpointer: Checkpointer | None = None
+        self._conn = _connect(path)
         try:
-            self._conn = _connect(path)
             self._configure()
             self._migrate()
-        except sqlite3.DatabaseError as exc:
+        except BaseException as exc:
+            self._conn.close()
+            if not isinstance(exc, sqlite3.DatabaseError):
+                raise
             raise StateError(
                 f"cannot open the task database {path}: {exc}",
                 hint="if the file is damaged, move it away; a new one is created on the next use",

@@ -69,7 +69,7 @@ class SqliteTaskStore(SpecQueries):
         *,
         clock: Clock = utcnow,
         id_width: int = MIN_WIDTH,
-        background_checkpoints: bool = False,
+        background_checkpoints: bool = True,
     ) -> None:
         self._db = Database(path, background_checkpoints=background_checkpoints)
         self._clock = clock
@@ -517,7 +517,7 @@ class SqliteBackend:
     """One SQLite file per project in ``root`` (``<root>/<project>.db``), opened lazily."""
 
     def __init__(
-        self, root: Path, *, clock: Clock = utcnow, background_checkpoints: bool = False
+        self, root: Path, *, clock: Clock = utcnow, background_checkpoints: bool = True
     ) -> None:
         self.root = root
         self._clock = clock
