@@ -18,7 +18,7 @@ from typing import Any
 
 from isollm.tasks import errors, parse, tokens, validate
 from isollm.tasks.asgi import App, Request, Response, Router, paged
-from isollm.tasks.model import Claim, ImportItem, NewTask, TaskPatch, format_time
+from isollm.tasks.model import DEFAULT_PRIORITY, Claim, ImportItem, NewTask, TaskPatch, format_time
 from isollm.tasks.openapi import document
 from isollm.tasks.options import DEFAULT_REAP_INTERVAL
 from isollm.tasks.parse import Body
@@ -134,13 +134,7 @@ class TaskApi:
 
     def create_task(self, request: Request) -> Response:
         body = Body(request)
-        new = NewTask(
-            title=body.required_text("title"),
-            description=body.text("description"),
-            priority=_default(body.integer("priority"), 2),
-            parent_id=body.text("parent_id"),
-            spec_id=body.text("spec_id"),
-        )
+        new = _new_task(body, parent_field="parent_id")
         body.check()
         return Response(201, self.store(request).add_task(new, request.agent).to_json())
 
@@ -252,21 +246,22 @@ class TaskApi:
         return Response(200, {"deleted": self.store(request).clear_done(request.agent)})
 
 
-def _default(value: int | None, default: int) -> int:
-    return default if value is None else value
+def _new_task(body: Body, *, parent_field: str) -> NewTask:
+    priority = body.integer("priority")
+    return NewTask(
+        title=body.required_text("title"),
+        description=body.text("description"),
+        priority=DEFAULT_PRIORITY if priority is None else priority,
+        parent_id=body.text(parent_field),
+        spec_id=body.text("spec_id"),
+    )
 
 
 def _import_item(index: int, raw: dict[str, Any]) -> ImportItem:
-    """One item of an import body; problems name the item."""
+    """One item of an import body (its parent is ``parent``: a key or an id)."""
     body = Body(raw)
     item = ImportItem(
-        task=NewTask(
-            title=body.required_text("title"),
-            description=body.text("description"),
-            priority=_default(body.integer("priority"), 2),
-            parent_id=body.text("parent"),
-            spec_id=body.text("spec_id"),
-        ),
+        task=_new_task(body, parent_field="parent"),
         key=body.text("key"),
         after=tuple(body.strings("after")),
     )
