@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,6 @@ from isollm.tasks.imports import plan_import
 from isollm.tasks.model import (
     AuditEntry,
     AuditQuery,
-    Claim,
     Clock,
     Dependency,
     ImportItem,
@@ -35,16 +34,11 @@ from isollm.tasks.model import (
     parse_time,
     utcnow,
 )
+from isollm.tasks.sqlite_claims import ClaimQueries
 from isollm.tasks.sqlite_db import Database, task_from_row
 from isollm.tasks.sqlite_specs import SpecQueries
-from isollm.tasks.store import REAPER
 
-REAP_BATCH = 1000
 Row = Sequence[Any]
-
-
-def _fence(row: Row) -> int:
-    return int(row[12])
 
 
 def _audit_from_row(row: Row) -> AuditEntry:
@@ -60,7 +54,7 @@ def _audit_from_row(row: Row) -> AuditEntry:
     )
 
 
-class SqliteTaskStore(SpecQueries):
+class SqliteTaskStore(ClaimQueries, SpecQueries):
     """A :class:`~isollm.tasks.store.TaskStore` on one SQLite file."""
 
     def __init__(
@@ -123,35 +117,6 @@ class SqliteTaskStore(SpecQueries):
         if row is None:
             raise errors.TaskNotFoundError.of(task_id)
         return row  # type: ignore[no-any-return]
-
-    def _reap(self, conn: sqlite3.Connection, now: str) -> list[str]:
-        """Return tasks whose lease ran out to the queue; their ids."""
-        reaped = []
-        for task_id, agent in self._db.all(
-            conn, "expired_leases", {"now": now, "limit": REAP_BATCH}
-        ):
-            if self._db.run(conn, "expire_lease", {"id": task_id, "now": now}):
-                self._audit(
-                    conn,
-                    task_id,
-                    "expire",
-                    REAPER,
-                    now,
-                    field="status",
-                    old="in_progress",
-                    new="open",
-                )
-                self._audit(
-                    conn, task_id, "expire", REAPER, now, field="claimed_by", old=agent, new=None
-                )
-                reaped.append(task_id)
-        return reaped
-
-    def _reap_if_due(self) -> None:
-        with self._db.read() as conn:
-            due = self._db.scalar(conn, "any_lease_expired", {"now": self._now()})
-        if due:
-            self.reap_expired()
 
     def _page(
         self, count: str, query: str, page: PageRequest, params: dict[str, Any]
@@ -285,158 +250,6 @@ class SqliteTaskStore(SpecQueries):
                 self._add_dependency(conn, child, parent, actor, now)
             tasks = [task_from_row(self._row(conn, ids[i])) for i in range(len(items))]
             return ImportResult(tasks, {key: ids[i] for key, i in plan.keys.items()})
-
-    # --- claims and transitions ---------------------------------------------------
-
-    def claim(self, task_id: str, agent: str, lease_seconds: float) -> Claim:
-        validate.check_agent(agent)
-        expires = self._expiry(lease_seconds)
-        with self._db.write() as conn:
-            now = self._now()
-            self._reap(conn, now)
-            row = self._row(conn, task_id)
-            status = Status(row[2])
-            if status is Status.IN_PROGRESS:
-                raise errors.AlreadyClaimedError.of(row[9], row[10])
-            if status is not Status.OPEN:
-                raise errors.InvalidTransitionError.of(status, Status.IN_PROGRESS)
-            waiting = [r[0] for r in self._db.all(conn, "waiting_for", {"id": task_id})]
-            if waiting:
-                raise errors.NotReadyError.of(task_id, waiting)
-            params = {"id": task_id, "agent": agent, "now": now, "expires": expires}
-            row = self._db.one(conn, "claim_task", params)
-            self._audit(
-                conn, task_id, "claim", agent, now, field="status", old="open", new="in_progress"
-            )
-            return Claim(task_from_row(row), _fence(row), parse_time(expires))
-
-    def claim_next(self, agent: str, lease_seconds: float) -> Claim | None:
-        return self.claim_next_many([(agent, lease_seconds)])[0]
-
-    def claim_next_many(self, requests: Sequence[tuple[str, float]]) -> list[Claim | None]:
-        for agent, lease_seconds in requests:
-            validate.check_agent(agent)
-            validate.check_lease(lease_seconds)
-        with self._db.write() as conn:
-            now = self._clock()
-            stamp = format_time(now)
-            if self._db.scalar(conn, "any_lease_expired", {"now": stamp}):
-                self._reap(conn, stamp)
-            return [self._claim_next(conn, agent, lease, now) for agent, lease in requests]
-
-    def _claim_next(
-        self, conn: sqlite3.Connection, agent: str, lease_seconds: float, now: datetime
-    ) -> Claim | None:
-        stamp, expires = format_time(now), now + timedelta(seconds=lease_seconds)
-        params = {"agent": agent, "now": stamp, "expires": format_time(expires)}
-        row = self._db.one(conn, "claim_next", params)
-        if row is None:
-            return None
-        self._audit(
-            conn, row[0], "claim", agent, stamp, field="status", old="open", new="in_progress"
-        )
-        return Claim(task_from_row(row), _fence(row), expires)
-
-    def _current_claim(
-        self,
-        conn: sqlite3.Connection,
-        task_id: str,
-        agent: str,
-        fence: int | None,
-        target: str,
-        *,
-        owner: bool = True,
-    ) -> Row:
-        """The task's row if ``agent`` (holding ``fence``, when given) may act on its claim."""
-        row = self._row(conn, task_id)
-        status = row[2]
-        if fence is not None and (status != Status.IN_PROGRESS or _fence(row) != fence):
-            raise errors.StaleClaimError.of(task_id, fence, status, row[9])
-        if status != Status.IN_PROGRESS:
-            raise errors.InvalidTransitionError.of(status, target)
-        if owner and row[9] != agent:
-            raise errors.NotOwnerError.of(row[9])
-        return row
-
-    def heartbeat(self, task_id: str, agent: str, fence: int | None, lease_seconds: float) -> Claim:
-        expires = self._expiry(lease_seconds)
-        with self._db.write() as conn:
-            self._reap(conn, self._now())
-            row = self._current_claim(conn, task_id, agent, fence, Status.IN_PROGRESS)
-            row = self._db.one(
-                conn, "renew_lease", {"id": task_id, "fence": _fence(row), "expires": expires}
-            )
-            return Claim(task_from_row(row), _fence(row), parse_time(expires))
-
-    def done(self, task_id: str, agent: str, fence: int | None) -> Task:
-        return self._finish(
-            task_id, agent, fence, query="complete_task", action="done", target=Status.DONE
-        )
-
-    def release(self, task_id: str, agent: str, fence: int | None, force: bool) -> Task:
-        return self._finish(
-            task_id,
-            agent,
-            fence,
-            query="release_task",
-            action="release",
-            target=Status.OPEN,
-            owner=not force,
-        )
-
-    def _finish(
-        self,
-        task_id: str,
-        agent: str,
-        fence: int | None,
-        *,
-        query: str,
-        action: str,
-        target: Status,
-        owner: bool = True,
-    ) -> Task:
-        with self._db.write() as conn:
-            now = self._now()
-            self._reap(conn, now)
-            row = self._current_claim(conn, task_id, agent, fence, target, owner=owner)
-            row = self._db.one(conn, query, {"id": task_id, "fence": _fence(row), "now": now})
-            self._audit(
-                conn, task_id, action, agent, now, field="status", old="in_progress", new=target
-            )
-            return task_from_row(row)
-
-    def block(self, task_id: str, actor: str, reason: str | None) -> Task:
-        with self._db.write() as conn:
-            now = self._now()
-            self._reap(conn, now)
-            row = self._row(conn, task_id)
-            before = row[2]
-            if before == Status.BLOCKED:
-                return task_from_row(row)
-            params = {"id": task_id, "from_status": before, "now": now}
-            row = self._db.one(conn, "block_task", params)
-            self._audit(
-                conn, task_id, "block", actor, now, field="status", old=before, new="blocked"
-            )
-            if reason:
-                self._audit(conn, task_id, "block", actor, now, field="reason", new=reason)
-            return task_from_row(row)
-
-    def unblock(self, task_id: str, actor: str) -> Task:
-        with self._db.write() as conn:
-            now = self._now()
-            row = self._row(conn, task_id)
-            if row[2] != Status.BLOCKED:
-                raise errors.InvalidTransitionError.of(row[2], Status.OPEN)
-            row = self._db.one(conn, "unblock_task", {"id": task_id, "now": now})
-            self._audit(
-                conn, task_id, "unblock", actor, now, field="status", old="blocked", new="open"
-            )
-            return task_from_row(row)
-
-    def reap_expired(self) -> list[str]:
-        with self._db.write() as conn:
-            return self._reap(conn, self._now())
 
     # --- dependencies and audit -----------------------------------------------------
 
