@@ -21,7 +21,6 @@ def test_a_task_walks_through_its_phases_keeping_the_facts_of_each() -> None:
     task = view.tasks["ar-1"]
     assert (task.phase, task.attempt, task.worker) == (Phase.PUSHED, 1, "w1")
     assert (task.exit_code, task.commit, task.pushed, task.branch) == (0, "c1", "c1", "isollm/ar-1")
-    assert task.updated == "t7"
     assert task.in_flight
     assert view.in_flight() == [task]
     assert view.run_id == RUN
@@ -42,7 +41,7 @@ def test_a_new_attempt_forgets_the_last_attempts_results_but_not_its_failure() -
         None,
         None,
     )
-    assert task.failures == [Failure(1, "exit 1")]
+    assert task.failures == (Failure(1, "exit 1"),)
 
 
 def test_claims_without_an_attempt_number_count_up() -> None:
@@ -71,7 +70,7 @@ def test_receipts_are_listed_per_task_without_changing_the_phase() -> None:
         ("task.done", {"task": "a"}),
         ("receipt.written", {"task": "a", "attempt": 1, "path": "receipts/a-1.json"}),
     )
-    assert view.tasks["a"].receipts == ["receipts/a-1.json"]
+    assert view.tasks["a"].receipts == ("receipts/a-1.json",)
     assert view.tasks["a"].phase is Phase.DONE
 
 

@@ -88,9 +88,8 @@ class TaskView:
     pushed: str | None = None
     branch: str | None = None
     reason: str | None = None
-    updated: str | None = None
-    failures: list[Failure] = field(default_factory=list)
-    receipts: list[str] = field(default_factory=list)
+    failures: tuple[Failure, ...] = ()  # tuples: nothing to allocate for most tasks
+    receipts: tuple[str, ...] = ()
 
     @property
     def in_flight(self) -> bool:
@@ -180,7 +179,6 @@ class RunView:
                     if task is None:
                         task = tasks[task_id] = TaskView(task_id)
                     handler(task, event)
-                    task.updated = event.get("ts")
                 if key is not None:
                     (completed if event.get("end") else started).add(key)
                 expect += 1
@@ -249,7 +247,7 @@ def _pushed(task: TaskView, event: Event, phase: Phase = Phase.PUSHED) -> None:
 def _failed(task: TaskView, event: Event, phase: Phase = Phase.FAILED) -> None:
     task.phase = phase
     task.reason = event.get("reason") or "unknown"
-    task.failures.append(Failure(event.get("attempt") or task.attempt, task.reason))
+    task.failures += (Failure(event.get("attempt") or task.attempt, task.reason),)
 
 
 def _stopped(phase: Phase) -> Callable[[TaskView, Event], None]:
@@ -263,7 +261,7 @@ def _stopped(phase: Phase) -> Callable[[TaskView, Event], None]:
 def _receipt(task: TaskView, event: Event) -> None:
     path = event.get("path")
     if isinstance(path, str):
-        task.receipts.append(path)
+        task.receipts += (path,)
 
 
 _TASK_HANDLERS: dict[str, Callable[[TaskView, Event], None]] = {
