@@ -180,9 +180,12 @@ def test_a_ledger_from_a_newer_isollm_is_refused() -> None:
         replay_bytes(newer)
 
 
-def test_a_missing_ledger_says_so(tmp_path: Path) -> None:
+def test_a_missing_or_unreadable_ledger_says_so(tmp_path: Path) -> None:
     with pytest.raises(StateError, match="does not exist"):
         ledger.replay(tmp_path / "events.ndjson")
+    (tmp_path / "dir.ndjson").mkdir()
+    with pytest.raises(StateError, match="cannot read the run ledger"):
+        ledger.replay(tmp_path / "dir.ndjson")
 
 
 def test_event_data_cannot_override_the_envelope() -> None:

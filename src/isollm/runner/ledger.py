@@ -115,6 +115,8 @@ def replay(path: Path, *, chunk_size: int = CHUNK_SIZE) -> Replay:
             f"run ledger {path} does not exist",
             hint="the run was never started or its directory was removed",
         ) from None
+    except OSError as exc:
+        raise StateError(f"cannot read the run ledger {path}: {exc.strerror}") from exc
 
 
 def replay_stream(
