@@ -24,34 +24,43 @@ from pathlib import Path
 
 import orjson
 
-from isollm.runner import ledger
+from isollm.runner import idempotency, ledger
 from isollm.runner.ledger import LedgerWriter
 
 RUN = "20261121-190512-ab12"
 TARGET = 500_000
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
-# One attempt at a task, as the scheduler records it.
-ATTEMPT: list[tuple[str, dict[str, object]]] = [
-    ("task.claimed", {"worker": "w3"}),
-    ("sandbox.ready", {"path": "/home/u/.isollm/sandboxes/w3"}),
-    ("agent.started", {"agent": "claude", "log": "logs/ar-0000-1.log"}),
-    ("agent.finished", {"exit": 0}),
-    ("task.committed", {"sha": SHA}),
-    ("task.pushed", {"sha": SHA, "branch": "isollm/ar-0000"}),
-    ("task.done", {"end": True}),
-    ("receipt.written", {"path": "receipts/ar-0000-1.json"}),
+# One attempt at a task, as the scheduler records it: the events that start and end a
+# command carry its idempotency key (execute: claimed ... done; push: pushed).
+ATTEMPT: list[tuple[str, str | None, dict[str, object]]] = [
+    ("task.claimed", "execute", {"worker": "w3"}),
+    ("sandbox.ready", None, {"path": "/home/u/.isollm/sandboxes/w3"}),
+    ("agent.started", None, {"agent": "claude", "log": "logs/ar-0000-1.log"}),
+    ("agent.finished", None, {"exit": 0}),
+    ("task.committed", None, {"sha": SHA}),
+    ("task.pushed", "push", {"sha": SHA, "branch": "isollm/ar-0000", "end": True}),
+    ("task.done", "execute", {"end": True}),
+    ("receipt.written", None, {"path": "receipts/ar-0000-1.json"}),
 ]
 
 
 def ledger_bytes(n: int) -> bytes:
     lines = [ledger.encode(1, RUN, "run.started", workers=8, agent="claude")]
     for seq in range(2, n + 1):
-        kind, fields = ATTEMPT[seq % len(ATTEMPT)]
+        kind, command, fields = ATTEMPT[seq % len(ATTEMPT)]
         task = f"ar-{seq // len(ATTEMPT) % 20000:04x}"
-        key = "ik:" + f"{seq // len(ATTEMPT):064x}"
+        key = command_key(command, task)
         lines.append(ledger.encode(seq, RUN, kind, task=task, attempt=1, ik=key, **fields))
     return b"".join(lines)
+
+
+def command_key(command: str | None, task: str) -> str | None:
+    if command == "execute":
+        return idempotency.execute_key(RUN, task, 1)
+    if command == "push":
+        return idempotency.push_key(RUN, task, f"isollm/{task}", SHA)
+    return None
 
 
 def median_seconds(action: Callable[[], object], repeat: int) -> float:

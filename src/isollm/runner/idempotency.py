@@ -6,8 +6,8 @@ in :data:`COMMANDS`; :func:`key` takes them positionally in that order::
 
     key("task.execute", run_id, task_id, attempt)
 
-Events in the ledger carry the key of the command they belong to (``ik``), and the
-event that completes the command says ``"end": true``. :func:`decide` checks a key
+The ledger event that starts a command carries its key (``ik``), and so does the event
+that completes it, which also says ``"end": true``. :func:`decide` checks a key
 against a replayed view, so a command whose completion was recorded is never run again.
 """
 
