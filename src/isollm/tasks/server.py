@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 from typing import Any
@@ -352,7 +351,6 @@ def create_app(
     reaper: list[asyncio.Task[None]] = []
 
     async def startup() -> None:
-        gc.freeze()  # what was built at start-up is never garbage: keep it out of GC scans
         reaper.append(asyncio.create_task(_reap_forever(projects, reap_interval)))
 
     async def shutdown() -> None:

@@ -8,6 +8,7 @@ then close the databases.
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import logging
 import signal
@@ -80,8 +81,10 @@ def serve(options: ServeOptions, sock: socket.socket) -> None:
     if options.requires_tokens and not options.auth:
         log.warning("%s is not a loopback address: bearer tokens are required", options.host)
     previous = signal.signal(signal.SIGTERM, _stopped)
+    server = uvicorn.Server(_uvicorn_config(options))
+    gc.freeze()  # what start-up built lives as long as the process: keep it out of GC scans
     try:
-        uvicorn.Server(_uvicorn_config(options)).run(sockets=[sock])
+        server.run(sockets=[sock])
     except (_StoppedError, KeyboardInterrupt):
         log.info("stopped by a signal after a graceful shutdown")
     finally:
