@@ -73,6 +73,19 @@ class TestSandboxContract:
         assert not meta.sandbox_dir(factory.project, "w1").exists()
         assert registry.BACKENDS[factory.backend].leftovers(factory.project) == []
 
+    def test_include_files_never_follow_a_symlink_out_of_the_workspace(
+        self, factory: Factory, tmp_path: Path
+    ) -> None:
+        outside = tmp_path / "outside"
+        outside.mkdir()
+        sb = factory.make(work_branch="isollm/ar-evil")
+        ok(sb, f'rm -rf config && ln -s "{outside}" config && git add config && git commit -qm ln')
+        ok(sb, "git push -q origin isollm/ar-evil")
+        again = factory.make("w2", work_branch="isollm/ar-evil")  # continues that branch
+        assert list(outside.iterdir()) == []
+        assert ok(again, "cat .env") == "API_TOKEN=from-the-host\n"
+        assert "not copied: config/local.toml" in again.record.log_path.read_text()
+
     def test_a_name_is_taken_once(self, factory: Factory) -> None:
         factory.make()
         with pytest.raises(SandboxExistsError):

@@ -171,6 +171,42 @@ class TestEscapes:
             host.kill()
             host.wait()
 
+    def test_cannot_plant_hooks_or_config_in_the_hub(self, factory: Factory) -> None:
+        # The host pushes to and fetches from the hub: a hook or a config setting there
+        # would run on the host.
+        hub = factory.hub.path
+        sb = factory.make()
+        before = (hub / "config").read_text()
+        script = (
+            'printf "#!/bin/sh\\ntouch /tmp/pwned\\n" > "$1/hooks/post-receive" && echo HOOK; '
+            'git --git-dir="$1" config core.hooksPath /tmp && echo CONFIG; true'
+        )
+        out = attempt(sb, script, str(hub))
+        assert "HOOK" not in out
+        assert "CONFIG" not in out
+        assert not (hub / "hooks" / "post-receive").exists()
+        assert (hub / "config").read_text() == before
+        ok = attempt(sb, "git push -q origin HEAD:refs/heads/isollm/still-works && echo PUSHED")
+        assert "PUSHED" in ok
+
+    def test_the_workspace_git_config_never_runs_on_the_host(
+        self, factory: Factory, tmp_path: Path
+    ) -> None:
+        marker = Path(f"/var/tmp/isollm-pwned-{factory.project}")
+        sb = factory.make()
+        script = (
+            'git config core.fsmonitor "touch $1"; '
+            'git config filter.x.clean "touch $1; cat"; echo "* filter=x" > .gitattributes; '
+            "echo changed >> README.md"
+        )
+        attempt(sb, script, str(marker))
+        try:
+            state = sb.work_state()  # the host asks; git runs inside
+            assert "README.md" in " ".join(state.uncommitted)
+            assert not marker.exists()
+        finally:
+            marker.unlink(missing_ok=True)
+
 
 def test_the_worktree_backend_says_it_does_not_isolate(factory_for: Make) -> None:
     sb = factory_for("worktree").make()

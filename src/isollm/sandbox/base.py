@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import IO, Any, ClassVar, Literal
 
 from isollm import proc
-from isollm.errors import CommandError, SandboxError
+from isollm.errors import CommandError, IsollmError, SandboxError
 from isollm.sandbox import gitops, prepare
 from isollm.sandbox.gitops import WorkState
 
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 Network = Literal["host", "none"]
 DEV_USER = "dev"
 DEV_UID = 1000
+WORK_STATE_TIMEOUT = 120.0
 SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -422,12 +423,18 @@ class Sandbox(ABC):
         return self.info()
 
     def work_state(self) -> WorkState:
-        """Uncommitted changes and commits the hub lacks, checked from the host."""
+        """Uncommitted changes and commits the hub lacks; never raises.
+
+        Checked inside the sandbox: the workspace's git config belongs to the agent.
+        """
         try:
             self.ensure_workspace()
-        except SandboxError as exc:
+            if self.status() is not SandboxStatus.RUNNING:
+                self.start()
+            argv = gitops.work_state_argv(self.spec.hub, only_head=self.shares_branches)
+            result = self.exec(argv, timeout=WORK_STATE_TIMEOUT)
+        except IsollmError as exc:
             return WorkState(unknown=str(exc).splitlines()[0])
-        path = self.host_workspace
-        if path is None or not path.is_dir():
-            return WorkState()
-        return gitops.work_state(path, self.spec.hub, only_head=self.shares_branches)
+        if not result.ok:
+            return WorkState(unknown=(result.stderr.strip() or result.describe()).splitlines()[0])
+        return gitops.parse_work_state(result.stdout)

@@ -26,6 +26,7 @@ class BwrapLayout:
     hub: Path  # bound read-write at the same path
     home: Path  # bound read-write at SANDBOX_HOME
     hide: tuple[Path, ...] = ()  # covered by empty tmpfs
+    protect: tuple[Path, ...] = ()  # inside a writable bind, but read-only
     files: tuple[tuple[Path, str], ...] = ()  # (host file, path inside), read-only
     network: Network = "host"
     hostname: str = "sandbox"
@@ -61,6 +62,8 @@ def bwrap_argv(
     args += ["--bind", str(layout.home), SANDBOX_HOME]
     args += ["--bind", str(layout.hub), str(layout.hub)]
     args += ["--bind", str(layout.workspace), str(layout.workspace)]
+    for path in layout.protect:
+        args += ["--ro-bind", str(path), str(path)]
     args += ["--unshare-all", "--unshare-user", "--uid", str(layout.uid), "--gid", str(layout.uid)]
     if layout.network == "host":
         args.append("--share-net")

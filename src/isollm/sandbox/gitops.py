@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from isollm.errors import IsollmError, SandboxError
+from isollm.errors import SandboxError
 from isollm.git.facade import Git, zsplit
 
 _READ_ONLY = ("--no-optional-locks", "-c", "safe.directory=*")
@@ -83,6 +83,13 @@ def hub_commit(hub: Path, branch: str) -> str | None:
     return ref_map(hub, f"refs/heads/{branch}").get(f"refs/heads/{branch}")
 
 
+def protected_hub_paths(hub: Path) -> list[Path]:
+    """Parts of the hub sandboxes get read-only: its config and hooks would run commands
+    on the host the next time the host pushes to or fetches from the hub."""
+    (hub / "hooks").mkdir(exist_ok=True)
+    return [hub / "config", hub / "hooks"]
+
+
 def require_hub_commit(hub: Path, branch: str) -> str:
     sha = hub_commit(hub, branch)
     if sha is None:
@@ -93,49 +100,43 @@ def require_hub_commit(hub: Path, branch: str) -> str:
     return sha
 
 
-def _known(workspace: Path, shas: list[str]) -> list[str]:
-    if not shas:
-        return []
-    result = Git(workspace).run(
-        *_READ_ONLY, "cat-file", "--batch-check=%(objectname)", input="\n".join(shas) + "\n"
-    )
-    return [line for line in result.stdout.splitlines() if not line.endswith(" missing")]
+# Run inside the sandbox as `sh -c WORK_STATE_SCRIPT sh HUB SCOPE`. It runs in there, not
+# on the host, because the workspace's git config is the agent's to write: a
+# core.fsmonitor or a clean filter would run any command as whoever runs `git status`.
+UNPUSHED_MARK = "--isollm-unpushed--"
+WORK_STATE_SCRIPT = f"""hub=$1 scope=$2
+git status --porcelain=v1 -z --untracked-files=all || exit 90
+printf '\\n%s\\n' {UNPUSHED_MARK}
+if [ "$scope" = head ]; then
+  refs=HEAD
+else
+  refs=$(git for-each-ref --format='%(refname)' refs/heads)
+  git symbolic-ref -q HEAD >/dev/null || refs="$refs HEAD"
+fi
+known=$(git --git-dir="$hub" for-each-ref --format='%(objectname)' | sort -u |
+  git cat-file --batch-check='%(objectname) %(objecttype)' | grep -v ' missing$' | cut -d' ' -f1)
+for ref in $refs; do
+  n=$(for k in $known; do echo "^$k"; done | git rev-list --count --stdin "$ref") || exit 91
+  [ "$n" = 0 ] || printf '%s %s\\n' "$n" "$(git rev-parse --abbrev-ref "$ref")"
+done
+"""
 
 
-def _branches(workspace: Path, only_head: bool) -> dict[str, str]:
-    head = git_out(workspace, "rev-parse", "HEAD")
-    branch = Git(workspace).run(*_READ_ONLY, "symbolic-ref", "-q", "--short", "HEAD", check=False)
-    name = branch.stdout.strip() or "HEAD (detached)"
-    if only_head:
-        return {name: head}
-    refs = {k.removeprefix("refs/heads/"): v for k, v in ref_map(workspace, "refs/heads").items()}
-    if not branch.stdout.strip():
-        refs[name] = head
-    return refs
+def work_state_argv(hub: Path, *, only_head: bool) -> list[str]:
+    return ["sh", "-c", WORK_STATE_SCRIPT, "sh", str(hub), "head" if only_head else "all"]
 
 
-def unpushed(workspace: Path, hub: Path, *, only_head: bool = False) -> list[tuple[str, int]]:
-    """Local branches with commits the hub does not have, and how many."""
-    hub_shas = _known(workspace, sorted(set(ref_map(hub).values())))
-    out = []
-    for name, sha in sorted(_branches(workspace, only_head).items()):
-        count = int(git_out(workspace, "rev-list", "--count", sha, "--not", *hub_shas, "--"))
-        if count:
-            out.append((name, count))
-    return out
-
-
-def work_state(workspace: Path, hub: Path, *, only_head: bool = False) -> WorkState:
-    """Uncommitted changes and unpushed commits in ``workspace``; never raises."""
-    try:
-        status = git_out(workspace, "status", "--porcelain=v1", "-z", "--untracked-files=all")
-        return WorkState(
-            tuple(parse_status_z(status)), tuple(unpushed(workspace, hub, only_head=only_head))
-        )
-    except IsollmError as exc:
-        return WorkState(unknown=str(exc).splitlines()[0])
-    except Exception as exc:  # a broken checkout: say so rather than call it clean
-        return WorkState(unknown=f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+def parse_work_state(stdout: str) -> WorkState:
+    """The output of WORK_STATE_SCRIPT as a WorkState."""
+    status, mark, rest = stdout.partition(f"\n{UNPUSHED_MARK}\n")
+    if not mark:
+        return WorkState(unknown="the check printed nothing usable")
+    unpushed = []
+    for line in rest.splitlines():
+        count, _, name = line.partition(" ")
+        if count.isdigit():
+            unpushed.append(("HEAD (detached)" if name == "HEAD" else name, int(count)))
+    return WorkState(tuple(parse_status_z(status)), tuple(sorted(unpushed)))
 
 
 def identity(cwd: Path) -> tuple[str, str] | None:
@@ -149,21 +150,26 @@ def identity(cwd: Path) -> tuple[str, str] | None:
     return (name.strip(), email) if name.strip() and email else None
 
 
-# Run inside the sandbox as `sh -c CHECKOUT_SCRIPT sh BRANCH BASE_COMMIT MODE NAME EMAIL`:
-# values travel as positional parameters, never spliced into the script.
+# Run inside the sandbox as `sh -c CHECKOUT_SCRIPT sh BRANCH BASE_COMMIT MODE`: values
+# travel as positional parameters, never spliced into the script. A fresh workspace is
+# already at the base commit, so starting a branch there only writes two refs: no
+# checkout, no scan of the working tree.
 CHECKOUT_SCRIPT = """set -e
 branch=$1 base=$2 mode=$3
-git config push.autoSetupRemote true
-git config user.name "$4"
-git config user.email "$5"
+head=$(git rev-parse HEAD)
 case $mode in
-  detach) git checkout -q --detach "$base" ;;
+  detach) [ "$head" = "$base" ] || git checkout -q --detach "$base" ;;
   hub)
     git fetch -q origin "+refs/heads/$branch:refs/remotes/origin/$branch"
     git checkout -q -B "$branch" "refs/remotes/origin/$branch"
     git branch -q --set-upstream-to="origin/$branch" "$branch" ;;
   *)
-    git checkout -q -B "$branch" "$base"
+    if [ "$head" = "$base" ]; then
+      git update-ref "refs/heads/$branch" "$base"
+      git symbolic-ref HEAD "refs/heads/$branch"
+    else
+      git checkout -q -B "$branch" "$base"
+    fi
     if git rev-parse -q --verify "refs/remotes/origin/$branch" >/dev/null; then
       git branch -q --set-upstream-to="origin/$branch" "$branch"
     fi ;;
@@ -173,12 +179,29 @@ esac
 CheckoutMode = Literal["detach", "hub", "base"]
 
 
-def checkout_argv(
-    branch: str, base_commit: str, mode: CheckoutMode, ident: tuple[str, str]
-) -> list[str]:
+def checkout_argv(branch: str, base_commit: str, mode: CheckoutMode) -> list[str]:
     """The argv that puts a fresh workspace on ``branch`` (run in the workspace).
 
     ``hub``: the branch exists on the hub, continue from it; ``base``: start it at the
     base commit; ``detach``: stay on a detached HEAD at the base commit.
     """
-    return ["sh", "-c", CHECKOUT_SCRIPT, "sh", branch, base_commit, mode, *ident]
+    return ["sh", "-c", CHECKOUT_SCRIPT, "sh", branch, base_commit, mode]
+
+
+def configure_checkout(repo: Path, ident: tuple[str, str]) -> None:
+    """Settings every workspace made from ``repo`` inherits: who commits, how to push.
+
+    ``checkStat=minimal``: inside a sandbox files show another owner (a user namespace
+    maps root to uid 1000), and git would otherwise re-hash every file on each status.
+    """
+    git = Git(repo)
+    git.run("config", "core.checkStat", "minimal")
+    git.run("config", "push.autoSetupRemote", "true")
+    git.run("config", "user.name", ident[0])
+    git.run("config", "user.email", ident[1])
+
+
+def default_identity(host_root: Path | None, hub: Path, name: str) -> tuple[str, str]:
+    """The host user's git identity, or one naming the sandbox."""
+    ident = (host_root and identity(host_root)) or identity(hub)
+    return ident or (f"isollm {name}", f"{name}@isollm.invalid")

@@ -19,7 +19,7 @@ from typing import IO, Any
 
 from isollm import proc
 from isollm.git.facade import Git
-from isollm.sandbox import containers, lxcbase, meta
+from isollm.sandbox import containers, gitops, lxcbase, meta
 from isollm.sandbox.base import (
     DEV_UID,
     HostCommand,
@@ -38,8 +38,11 @@ START_TIMEOUT = 30.0
 
 
 def mount_entry(source: Path, target: str, *, readonly: bool = False) -> str:
-    """An fstab-style ``lxc.mount.entry`` (spaces escaped, target relative to the rootfs)."""
-    options = "bind,create=dir" + (",ro" if readonly else "")
+    """An fstab-style ``lxc.mount.entry`` (spaces escaped, target relative to the rootfs).
+
+    Writable entries create their mount point; read-only ones go over existing paths.
+    """
+    options = "bind,ro" if readonly else "bind,create=dir"
     src = str(source).replace(" ", "\\040")
     dst = target.lstrip("/").replace(" ", "\\040")
     return f"lxc.mount.entry = {src} {dst} none {options} 0 0"
@@ -51,13 +54,21 @@ def owner_line(project: str, name: str) -> str:
 
 
 def config_lines(
-    owner: str, workspace: Path, hub: Path, network: str, limits: list[tuple[str, str]], *, v2: bool
+    owner: str,
+    workspace: Path,
+    hub: Path,
+    network: str,
+    limits: list[tuple[str, str]],
+    *,
+    v2: bool,
+    protect: Sequence[Path] = (),
 ) -> list[str]:
     """The lines added to a worker clone's config."""
     lines = ["", owner]
     lines.append("lxc.net.0.type = " + ("none" if network == "host" else "empty"))
     lines.append(mount_entry(workspace, containers.WORKSPACE))
     lines.append(mount_entry(hub, str(hub)))
+    lines += [mount_entry(path, str(path), readonly=True) for path in protect]
     if network == "host":
         lines.append(
             "lxc.mount.entry = /etc/resolv.conf etc/resolv.conf none bind,ro,create=file 0 0"
@@ -142,6 +153,7 @@ class LxcSandbox(Sandbox):
             self.spec.network,
             limits,
             v2=CGROUP_V2.exists(),
+            protect=gitops.protected_hub_paths(self.spec.hub),
         )
         text = _without_network(config.read_text(encoding="utf-8"))
         config.write_text(text + "\n".join(lines) + "\n", encoding="utf-8")

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from isollm import fsutil
-from isollm.sandbox import meta
+from isollm.sandbox import gitops, meta
 from isollm.sandbox.base import (
     DEV_UID,
     DEV_USER,
@@ -80,7 +80,6 @@ class OverlaySandbox(Sandbox):
         self._write_identity_files()
         fsutil.ensure_dir(self.home, 0o755)
         self.record.log(f"built ({self.record.mode}) at {self.record.base_commit[:12]}")
-        meta.save(self.record)
 
     def rebuild(self) -> None:
         self.ws.discard()
@@ -108,16 +107,26 @@ class OverlaySandbox(Sandbox):
             return SandboxStatus.MISSING
         return self.ws.status()
 
+    @property
+    def etc(self) -> Path:
+        """passwd and group naming uid 1000 ``dev``, shared by the project's sandboxes."""
+        return meta.project_dir(self.spec.project) / ".etc"
+
     def _write_identity_files(self) -> None:
-        etc = self.record.directory / "etc"
-        fsutil.ensure_dir(etc, 0o755)
+        fsutil.ensure_dir(self.etc, 0o755)
         passwd = Path("/etc/passwd").read_text(encoding="utf-8")
         group = Path("/etc/group").read_text(encoding="utf-8")
-        fsutil.atomic_write_text(etc / "passwd", passwd_entries(passwd, DEV_UID, DEV_USER), 0o644)
-        fsutil.atomic_write_text(etc / "group", group_entries(group, DEV_UID, DEV_USER), 0o644)
+        wanted = {
+            "passwd": passwd_entries(passwd, DEV_UID, DEV_USER),
+            "group": group_entries(group, DEV_UID, DEV_USER),
+        }
+        for name, text in wanted.items():
+            path = self.etc / name
+            if not path.is_file() or path.read_text(encoding="utf-8") != text:
+                fsutil.atomic_write_text(path, text, 0o644)
 
     def layout(self) -> BwrapLayout:
-        etc = self.record.directory / "etc"
+        etc = self.etc
         hide = [Path(p) for p in ALWAYS_HIDDEN]
         hide += [Path.home(), fsutil.isollm_home()]
         return BwrapLayout(
@@ -125,6 +134,7 @@ class OverlaySandbox(Sandbox):
             hub=self.spec.hub,
             home=self.home,
             hide=tuple(p for p in hide if p.is_dir()),
+            protect=tuple(gitops.protected_hub_paths(self.spec.hub)),
             files=((etc / "passwd", "/etc/passwd"), (etc / "group", "/etc/group")),
             network=self.spec.network,
             hostname=self.name,

@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from isollm import fsutil, proc
 from isollm.git.facade import Git
-from isollm.sandbox import containers, lxcbase, meta
+from isollm.sandbox import containers, gitops, lxcbase, meta
 from isollm.sandbox.base import (
     DEV_UID,
     HostCommand,
@@ -71,12 +71,21 @@ WORKER_LABEL = "isollm.worker"
 
 
 def run_argv(
-    container: str, image: str, *, workspace: Path, hub: Path, network: str, limits: Limits
+    container: str,
+    image: str,
+    *,
+    workspace: Path,
+    hub: Path,
+    network: str,
+    limits: Limits,
+    protect: Sequence[Path] = (),
 ) -> list[str]:
     """``podman run`` for a worker container (pure)."""
     argv = ["run", "-d", "--name", container, *RUNTIME, "--network", network]
     argv += ["--hostname", container, "-v", f"{workspace}:{containers.WORKSPACE}"]
     argv += ["-v", f"{hub}:{hub}"]
+    for path in protect:
+        argv += ["-v", f"{path}:{path}:ro"]
     if limits.memory:
         argv += ["--memory", str(containers.memory_bytes(limits.memory))]
     if limits.pids:
@@ -151,6 +160,7 @@ class PodmanSandbox(Sandbox):
             hub=self.spec.hub,
             network=network,
             limits=self.spec.limits,
+            protect=gitops.protected_hub_paths(self.spec.hub),
         )
         labels = [f"{PROJECT_LABEL}={self.spec.project}", f"{WORKER_LABEL}={self.spec.name}"]
         _podman(argv[0], *[a for label in labels for a in ("--label", label)], *argv[1:])

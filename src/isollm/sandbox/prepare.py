@@ -57,24 +57,35 @@ def copy_includes(sb: Sandbox) -> list[str]:
         source = root / rel
         if not source.is_file():
             continue
-        target = dest / rel
-        _make_parents(target.parent, dest, sb.owner_uid)
-        shutil.copy2(source, target, follow_symlinks=True)
-        if sb.owner_uid:
-            os.chown(target, sb.owner_uid, sb.owner_uid)
+        if not _copy_into(source, dest, rel, sb.owner_uid):
+            sb.record.log(f"not copied: {name} (a symlink in the workspace is in the way)")
+            continue
         copied.append(name)
     return copied
 
 
-def _make_parents(directory: Path, top: Path, uid: int) -> None:
-    missing = []
-    while not directory.exists() and directory != top:
-        missing.append(directory)
-        directory = directory.parent
-    for path in reversed(missing):
-        path.mkdir(mode=0o755)
-        if uid:
-            os.chown(path, uid, uid)
+def _copy_into(source: Path, top: Path, rel: PurePosixPath, uid: int) -> bool:
+    """Copy ``source`` to ``top/rel`` without following a symlink in the checkout.
+
+    The checkout may come from a branch an agent pushed: ``config -> /etc`` must not
+    make the host write to /etc.
+    """
+    directory = top
+    for part in rel.parts[:-1]:
+        directory = directory / part
+        if directory.is_symlink() or (directory.exists() and not directory.is_dir()):
+            return False
+        if not directory.exists():
+            directory.mkdir(mode=0o755)
+            if uid:
+                os.chown(directory, uid, uid)
+    target = directory / rel.name
+    if target.is_symlink():
+        target.unlink()
+    shutil.copy2(source, target, follow_symlinks=True)
+    if uid:
+        os.chown(target, uid, uid)
+    return True
 
 
 def checkout_mode(sb: Sandbox) -> gitops.CheckoutMode:
@@ -84,16 +95,10 @@ def checkout_mode(sb: Sandbox) -> gitops.CheckoutMode:
     return "hub" if gitops.hub_commit(spec.hub, spec.branch) is not None else "base"
 
 
-def _ident(sb: Sandbox) -> tuple[str, str]:
-    root = sb.spec.host_root
-    ident = (root and gitops.identity(root)) or gitops.identity(sb.spec.hub)
-    return ident or (f"isollm {sb.name}", f"{sb.name}@isollm.invalid")
-
-
 def checkout(sb: Sandbox) -> None:
     """Put the workspace on the spec's branch (from the hub if it is there, else the base)."""
     spec = sb.spec
-    argv = gitops.checkout_argv(spec.branch, sb.record.base_commit, checkout_mode(sb), _ident(sb))
+    argv = gitops.checkout_argv(spec.branch, sb.record.base_commit, checkout_mode(sb))
     result = sb.exec(argv, cwd=sb.workspace, timeout=CHECKOUT_TIMEOUT)
     result.check(hint="check that the hub is readable: `isollm sync status`")
 

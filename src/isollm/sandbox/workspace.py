@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from isollm import fsutil, proc
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 OVERLAY = "overlay"
 CLONE = "clone"
 _UNSAFE_IN_OPTIONS = (",", ":", "\\", "\n")
+RACY_WINDOW = 1.05  # seconds: index timestamps are compared at one-second granularity
 
 
 class OverlayUnavailableError(SandboxError):
@@ -38,22 +40,43 @@ class OverlayUnavailableError(SandboxError):
 
 
 def chown_tree(path: Path, uid: int) -> None:
-    os.chown(path, uid, uid, follow_symlinks=False)
+    """Give ``path`` and everything below to ``uid`` (entries it owns are left untouched)."""
     for root, dirs, files in os.walk(path):
-        for name in dirs + files:
-            os.chown(os.path.join(root, name), uid, uid, follow_symlinks=False)
+        for entry in [root, *(os.path.join(root, name) for name in dirs + files)]:
+            if os.lstat(entry).st_uid != uid:
+                os.chown(entry, uid, uid, follow_symlinks=False)
 
 
 def lower_name(commit: str, uid: int) -> str:
     return commit if uid == 0 else f"{commit}.u{uid}"
 
 
-def _clone_checkout(hub: Path, target: Path, commit: str) -> None:
+def _clone_checkout(hub: Path, target: Path, commit: str, ident: tuple[str, str], uid: int) -> None:
+    """A checkout of ``commit`` from ``hub`` at ``target``, owned by ``uid``, index settled."""
     Git(target.parent).run("clone", "-q", "--no-checkout", str(hub), str(target))
-    Git(target).run("checkout", "-q", "--detach", commit)
+    git = Git(target)
+    git.run("checkout", "-q", "--detach", commit)
+    gitops.configure_checkout(target, ident)
+    if uid:
+        chown_tree(target, uid)
+    settle_index(git)
+    if uid:
+        chown_tree(target, uid)  # the index git just rewrote
 
 
-def ensure_lower(project: str, hub: Path, commit: str, uid: int) -> Path:
+def settle_index(git: Git) -> None:
+    """Rewrite the index once its files are older than it.
+
+    Files checked out in the same second as the index is written are "racily clean":
+    git smudges them and re-hashes their content on every ``git status`` until the
+    index is written again later. Every workspace over this checkout would pay that
+    (70 MB hashed per status); waiting one second here, once per base, pays it once.
+    """
+    time.sleep(RACY_WINDOW)
+    git.run("-c", "safe.directory=*", "update-index", "-q", "--really-refresh", check=False)
+
+
+def ensure_lower(project: str, hub: Path, commit: str, uid: int, ident: tuple[str, str]) -> Path:
     """The shared read-only checkout of ``commit`` owned by ``uid``; built once."""
     root = lowers_root(project)
     path = root / lower_name(commit, uid)
@@ -64,9 +87,7 @@ def ensure_lower(project: str, hub: Path, commit: str, uid: int) -> Path:
             return path
         tmp = Path(tempfile.mkdtemp(prefix=".new-", dir=root))
         try:
-            _clone_checkout(hub, tmp / "checkout", commit)
-            if uid:
-                chown_tree(tmp / "checkout", uid)
+            _clone_checkout(hub, tmp / "checkout", commit, ident, uid)
             (tmp / "checkout").rename(path)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -121,6 +142,11 @@ class OverlayWorkspace:
         self.merged = record.directory / "merged"
 
     @property
+    def ident(self) -> tuple[str, str]:
+        spec = self.record.spec
+        return gitops.default_identity(spec.host_root, spec.hub, spec.name)
+
+    @property
     def lower(self) -> Path:
         return meta.lowers_dir(self.record.spec.project) / lower_name(
             self.record.base_commit, self.uid
@@ -144,7 +170,7 @@ class OverlayWorkspace:
 
     def _build_overlay(self) -> None:
         spec = self.record.spec
-        lower = ensure_lower(spec.project, spec.hub, self.record.base_commit, self.uid)
+        lower = ensure_lower(spec.project, spec.hub, self.record.base_commit, self.uid, self.ident)
         for d in (self.upper, self.work, self.merged):
             d.mkdir(mode=0o755, exist_ok=True)
         if self.uid:
@@ -156,9 +182,7 @@ class OverlayWorkspace:
     def _build_clone(self) -> None:
         spec = self.record.spec
         self.merged.parent.mkdir(parents=True, exist_ok=True)
-        _clone_checkout(spec.hub, self.merged, self.record.base_commit)
-        if self.uid:
-            chown_tree(self.merged, self.uid)
+        _clone_checkout(spec.hub, self.merged, self.record.base_commit, self.ident, self.uid)
         self.record.mode = CLONE
         meta.save(self.record)
 

@@ -55,6 +55,9 @@ class WorktreeSandbox(Sandbox):
     def build(self) -> None:
         spec = self.spec
         clone = shared_clone(spec.project, spec.hub)
+        gitops.configure_checkout(
+            clone, gitops.default_identity(spec.host_root, spec.hub, "worktree")
+        )
         self.record.base_commit = gitops.require_hub_commit(spec.hub, spec.base_branch)
         self.record.mode = "worktree"
         meta.save(self.record)
