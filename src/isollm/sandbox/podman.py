@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -234,7 +235,8 @@ class PodmanSandbox(Sandbox):
     ) -> HostCommand:
         inner_env = containers.container_env(self.name, dict(env or {}))
         inner = ["env", "-C", cwd or self.workspace, *argv]
-        full = self._exec_argv(inner, inner_env, uid=DEV_UID, tty=interactive)
+        tty = interactive and sys.stdin.isatty()  # -t without a terminal echoes the input
+        full = self._exec_argv(inner, inner_env, uid=DEV_UID, tty=tty)
         return HostCommand(full, proc.clean_env(inner_env))
 
     def spawn(
