@@ -67,7 +67,7 @@ def receipt(paths: RunPaths, task: str, attempt: int) -> Receipt:
 def test_show_summarises_the_latest_run(project: Path) -> None:
     state = record_run(project)
 
-    data = as_json(project, "runs", "show")
+    data = as_json(project, "run", "show")
 
     assert data["run_id"] == state.id
     assert (data["status"], data["stale"], data["events"]) == ("running", True, 8)
@@ -82,7 +82,7 @@ def test_show_summarises_the_latest_run(project: Path) -> None:
     assert data["totals"]["in_flight"] == 1
     assert "truncated" in data["problems"][0]
 
-    text = isollm(project, "runs", "show", state.id)
+    text = isollm(project, "run", "show", state.id)
     assert f"run {state.id}: running (stale)" in text.stdout
     assert f"resume it with `isollm run --resume {state.id}`" in text.stdout
     assert "ar-0001" in text.stdout
@@ -97,28 +97,28 @@ def test_list_shows_every_run_oldest_first(project: Path) -> None:
     later = replace(first, id="99991231-235959-0000", agent="codex", status="completed")
     runstate.save_run(project, later)
 
-    rows = as_json(project, "runs", "list")
+    rows = as_json(project, "run", "list")
 
     assert [(r["id"], r["status"], r["stale"]) for r in rows] == [
         (first.id, "running", True),
         (later.id, "completed", False),
     ]
-    text = isollm(project, "runs", "list").stdout
+    text = isollm(project, "run", "list").stdout
     assert text.index(first.id) < text.index(later.id)
     assert "codex" in text
 
 
 def test_no_runs_yet(project: Path) -> None:
-    assert "no runs yet" in isollm(project, "runs", "list").stdout
-    failed = isollm(project, "runs", "show", code=1)
+    assert "no runs yet" in isollm(project, "run", "list").stdout
+    failed = isollm(project, "run", "show", code=1)
     assert "this project has no runs yet" in failed.stderr
     assert "Traceback" not in failed.stderr
 
 
 def test_an_unknown_or_unsafe_run_id_is_a_user_error(project: Path) -> None:
-    assert "there is no run nope" in isollm(project, "runs", "show", "nope", code=1).stderr
-    assert "cannot be used" in isollm(project, "runs", "show", "../x", code=1).stderr
+    assert "there is no run nope" in isollm(project, "run", "show", "nope", code=1).stderr
+    assert "cannot be used" in isollm(project, "run", "show", "../x", code=1).stderr
 
 
 def test_outside_a_project(tmp_path: Path) -> None:
-    assert "isollm init" in isollm(tmp_path, "runs", "list", code=1).stderr
+    assert "isollm init" in isollm(tmp_path, "run", "list", code=1).stderr

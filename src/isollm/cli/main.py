@@ -29,7 +29,7 @@ COMMANDS: dict[str, str] = {
     "server": "isollm.cli.server:server_group",
     "task": "isollm.cli.task:task_group",
     "config": "isollm.cli.config:config_group",
-    "runs": "isollm.cli.run:runs_group",
+    "run": "isollm.cli.run:run_group",
     "sync": "isollm.cli.sync:sync_group",
     "worker": "isollm.cli.worker:worker_group",
 }

@@ -1,7 +1,8 @@
-"""``isollm runs show|list``: what headless runs did, from their ledgers and receipts."""
+"""``isollm run``: parallel headless agents over the queue; ``run show|list``: what runs did."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -9,16 +10,69 @@ from rich.markup import escape
 
 from isollm import config as cfg
 from isollm.cli import output
+from isollm.cli.progress import make_observer
+from isollm.errors import ExitCode
 from isollm.runner.report import RunRows, list_run_rows, show_run
+from isollm.runner.service import RunRequest, run
 from isollm.runner.summary import RunSummary, TaskSummary
 
-
-@click.group("runs")
-def runs_group() -> None:
-    """Inspect headless runs (`isollm run`): their tasks, receipts and state."""
+LATEST = "latest"
 
 
-@runs_group.command("show")
+@click.group("run", invoke_without_command=True)
+@click.option(
+    "-n", "--workers", type=click.IntRange(1, 64), help="Agents at once (default: config)."
+)
+@click.option("--agent", help="Agent to run: claude, codex, gemini, aider or command.")
+@click.option("--watch", is_flag=True, help="Keep waiting for new tasks instead of ending.")
+@click.option(
+    "--resume",
+    "resume",
+    is_flag=False,
+    flag_value=LATEST,
+    default=None,
+    metavar="[RUN_ID]",
+    help="Resume a run that was killed (the latest one unless RUN_ID is given).",
+)
+@click.option("--plain", is_flag=True, help="Plain progress lines even on a terminal.")
+@click.pass_context
+def run_group(
+    ctx: click.Context,
+    workers: int | None,
+    agent: str | None,
+    watch: bool,
+    resume: str | None,
+    plain: bool,
+) -> None:
+    """Run agents headless over the task queue, each task in its own sandbox and branch.
+
+    Claims ready tasks for N workers, runs the agent with the task as prompt, commits
+    and pushes each task's branch to the hub and marks it done; failures are retried,
+    then blocked. Ends when no task is ready (or waits for more with --watch). First
+    Ctrl-C: finish running tasks and stop; second: stop the agents and release their
+    tasks. After a crash, `isollm run --resume` carries on without redoing finished work.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    request = RunRequest(
+        workers=workers,
+        agent=agent,
+        watch=watch,
+        resume=resume is not None,
+        run_id=None if resume in (None, LATEST) else resume,
+    )
+    with make_observer(plain=plain or not sys.stdout.isatty()) as observer:
+        result = run(_root(), request, observer)
+    _render_summary(result.summary)
+    for error in result.errors:
+        output.error(error)
+    if result.interrupted:
+        raise click.exceptions.Exit(ExitCode.INTERRUPTED)
+    if result.errors:
+        raise click.exceptions.Exit(ExitCode.USER_ERROR)
+
+
+@run_group.command("show")
 @click.argument("run_id", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON document instead of text.")
 def show(run_id: str | None, as_json: bool) -> None:
@@ -34,7 +88,7 @@ def show(run_id: str | None, as_json: bool) -> None:
     _render_summary(summary)
 
 
-@runs_group.command("list")
+@run_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON document instead of text.")
 def list_runs(as_json: bool) -> None:
     """List the runs of this project, oldest first."""

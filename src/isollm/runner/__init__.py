@@ -5,5 +5,5 @@ A run lives in ``.isollm/runs/<run-id>/`` (see :mod:`isollm.runner.layout`): ``r
 into a :class:`~isollm.runner.view.RunView`), ``snapshot.json``
 (:mod:`~isollm.runner.snapshot`), ``receipts/`` and ``logs/``
 (:mod:`~isollm.runner.receipts`). :mod:`~isollm.runner.summary` turns them into what
-``isollm runs show`` prints.
+``isollm run show`` prints.
 """

@@ -1,4 +1,4 @@
-"""Read a run from disk for ``isollm runs show`` / ``runs list`` (I/O here, rendering elsewhere)."""
+"""Read a run from disk for ``isollm run show`` / ``runs list`` (I/O here, rendering elsewhere)."""
 
 from __future__ import annotations
 

@@ -117,7 +117,7 @@ def save_run(project_root: Path, state: RunState) -> None:
 def load_run(project_root: Path, run_id: str) -> RunState:
     path = RunPaths.of(project_root, run_id).state
     if not path.exists():
-        raise RunError(f"there is no run {run_id}", hint="list the runs with `isollm runs list`")
+        raise RunError(f"there is no run {run_id}", hint="list the runs with `isollm run list`")
     return records.read(RunState, path, "run state")
 
 

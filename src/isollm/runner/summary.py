@@ -1,4 +1,4 @@
-"""What ``isollm runs show`` reports: a run's view and receipts condensed, per task and in total.
+"""What ``isollm run show`` reports: a run's view and receipts condensed, per task and in total.
 
 Pure: :func:`summarize` takes what was read (the run state, the replayed ledger, the
 receipts) and returns a :class:`RunSummary`; nothing here touches the disk.

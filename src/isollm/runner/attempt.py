@@ -1,0 +1,158 @@
+"""One attempt at one task inside a prepared sandbox: run the agent, keep the lease,
+commit what it left, push the branch to the hub.
+
+The agent's output streams to the attempt's log file. While it runs a heartbeat renews
+the claim; if the claim is lost (lease expired, task taken back) the agent is stopped,
+since whatever it does next could no longer be delivered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from isollm.errors import IsollmError
+from isollm.sandbox.base import Sandbox
+from isollm.tasks.errors import StaleClaimError
+
+log = logging.getLogger(__name__)
+
+_POLL_SECONDS = 0.05
+_OUTPUT_KEPT = 256 * 1024
+
+# Run in the workspace as `sh -c COMMIT_SCRIPT sh MESSAGE`: the message is a positional
+# parameter, never part of the script. Prints the head commit after committing what is left.
+COMMIT_SCRIPT = """set -e
+git add -A
+git diff --cached --quiet || git commit -q --no-verify -m "$1"
+git rev-parse HEAD
+"""
+
+
+@dataclass(frozen=True)
+class AgentRun:
+    exit_code: int | None  # None: it was stopped
+    timed_out: bool
+    lost_claim: str | None  # why the claim was lost, if it was
+    aborted: bool
+    output: str
+    duration: float
+
+    @property
+    def stopped_reason(self) -> str | None:
+        if self.lost_claim:
+            return f"the claim was lost while the agent ran: {self.lost_claim}"
+        if self.timed_out:
+            return "the agent ran past its timeout and was stopped"
+        if self.aborted:
+            return "the run was interrupted"
+        return None
+
+
+class Heartbeat:
+    """Calls ``beat`` every ``interval`` seconds until stopped; reports a lost claim."""
+
+    def __init__(self, beat: Callable[[], object], interval: float) -> None:
+        self._beat = beat
+        self._interval = interval
+        self._stop = threading.Event()
+        self.lost: str | None = None
+        self._thread = threading.Thread(target=self._loop, name="heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._beat()
+            except StaleClaimError as exc:
+                self.lost = str(exc)
+                return
+            except IsollmError as exc:  # the server may be restarting: try again next beat
+                log.warning("heartbeat failed: %s", exc)
+
+
+def run_agent(
+    sb: Sandbox,
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    log_path: Path,
+    timeout: float,
+    abort: threading.Event,
+    heartbeat: Heartbeat,
+) -> AgentRun:
+    """Run the agent in the sandbox's workspace until it exits, times out, loses its
+    claim or the run is aborted; its stdout and stderr go to ``log_path``."""
+    started = time.monotonic()
+    with log_path.open("ab") as out:
+        job = sb.spawn(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+        code: int | None = None
+        timed_out = aborted = False
+        while code is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                code = job.wait(timeout=_POLL_SECONDS)
+            if code is not None:
+                break
+            timed_out = time.monotonic() - started > timeout
+            aborted = abort.is_set()
+            if timed_out or aborted or heartbeat.lost:
+                job.kill()
+                job.wait()
+                break
+    return AgentRun(
+        code,
+        timed_out,
+        heartbeat.lost,
+        aborted,
+        _tail(log_path),
+        time.monotonic() - started,
+    )
+
+
+def _tail(path: Path) -> str:
+    with path.open("rb") as f:
+        f.seek(0, 2)
+        size = f.tell()
+        f.seek(max(0, size - _OUTPUT_KEPT))
+        return f.read().decode(errors="replace")
+
+
+def commit_leftovers(sb: Sandbox, message: str) -> str:
+    """Commit whatever the agent left uncommitted; return the head commit."""
+    result = sb.exec(["sh", "-c", COMMIT_SCRIPT, "sh", message], timeout=300)
+    if not result.ok:
+        raise IsollmError(f"committing the agent's work failed:\n{result.describe()}")
+    return result.stdout.strip().splitlines()[-1]
+
+
+def push_branch(sb: Sandbox, branch: str) -> None:
+    """Push the workspace's HEAD to ``branch`` on the hub (its ``origin``)."""
+    result = sb.exec(["git", "push", "-q", "origin", f"HEAD:refs/heads/{branch}"], timeout=300)
+    if not result.ok:
+        raise IsollmError(f"pushing {branch} to the hub failed:\n{result.describe()}")
+
+
+def merge_dependency(sb: Sandbox, branch: str) -> bool:
+    """Merge a dependency's branch from the hub into the workspace; False on a conflict
+    (the merge is undone and the workspace left as it was)."""
+    fetch = sb.exec(["git", "fetch", "-q", "origin", f"refs/heads/{branch}"], timeout=300)
+    if not fetch.ok:
+        return False
+    merge = sb.exec(["git", "merge", "-q", "--no-edit", "--no-verify", "FETCH_HEAD"], timeout=300)
+    if merge.ok:
+        return True
+    sb.exec(["git", "merge", "--abort"], timeout=60)
+    return False

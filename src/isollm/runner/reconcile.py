@@ -1,0 +1,93 @@
+"""Bring a resumed run's ledger in line with the task server and the hub.
+
+Each task the ledger knows gets one step from :func:`isollm.runner.resume.plan_task`;
+its effects are carried out here and recorded, so a completion is never executed again
+and a task that was in flight is finished (its work reached the hub) or given back.
+Tasks this run had claimed without a ledger record (a crash right after the claim) are
+given back too, so nothing waits for a lease to expire.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from isollm.errors import IsollmError
+from isollm.runner.context import RunContext
+from isollm.runner.events import Kind, Progress
+from isollm.runner.resume import Plan, Step, plan_task
+from isollm.runner.view import EventType, RunView, TaskView
+from isollm.tasks.errors import TaskNotFoundError
+from isollm.tasks.model import Status
+
+log = logging.getLogger(__name__)
+
+
+def reconcile(ctx: RunContext, view: RunView) -> list[Plan]:
+    plans = []
+    for seen in view.tasks.values():
+        plan = plan_task(seen.task_id, seen, _server_status(ctx, seen.task_id), _hub(ctx, seen))
+        _carry_out(ctx, seen, plan)
+        plans.append(plan)
+    _release_unrecorded(ctx, view)
+    return plans
+
+
+def _server_status(ctx: RunContext, task_id: str) -> str | None:
+    try:
+        return ctx.client.get_task(task_id).status.value
+    except TaskNotFoundError:
+        return None
+
+
+def _hub(ctx: RunContext, seen: TaskView) -> str | None:
+    return ctx.hub.head_of(seen.branch or f"{ctx.prefix}{seen.task_id}")
+
+
+def _claimant(ctx: RunContext, seen: TaskView) -> str:
+    number = (seen.worker or "w0").lstrip("w")
+    return ctx.agent_id(int(number) if number.isdigit() else 0)
+
+
+def _carry_out(ctx: RunContext, seen: TaskView, plan: Plan) -> None:
+    task_id = seen.task_id
+    if plan.step is Step.RECORD_DONE:
+        ctx.ledger.append(EventType.TASK_DONE, task=task_id, attempt=plan.attempt, recovered=True)
+    elif plan.step is Step.RECORD_BLOCKED:
+        ctx.ledger.append(EventType.TASK_BLOCKED, task=task_id, reason="blocked on the server")
+    elif plan.step is Step.COMPLETE:
+        _complete(ctx, seen, plan)
+    elif plan.step is Step.RETRY:
+        with contextlib.suppress(IsollmError):
+            ctx.client.release(task_id, _claimant(ctx, seen), force=True)
+        ctx.ledger.append(
+            EventType.TASK_RELEASED,
+            task=task_id,
+            attempt=seen.attempt,
+            reason="the runner stopped before this attempt's work reached the hub",
+        )
+        ctx.observer(Progress(Kind.RELEASED, seen.worker or "", task_id, detail="back to queue"))
+
+
+def _complete(ctx: RunContext, seen: TaskView, plan: Plan) -> None:
+    """The work is on the hub: mark the task done (claiming it again if the lease lapsed)."""
+    task_id, agent = seen.task_id, _claimant(ctx, seen)
+    task = ctx.client.get_task(task_id)
+    if task.status is Status.OPEN:
+        ctx.client.claim(task_id, agent, ctx.settings.lease_seconds)
+    elif task.status is Status.IN_PROGRESS and task.claimed_by != agent:
+        return  # someone else took it over; their run finishes it
+    ctx.client.done(task_id, agent)
+    ctx.ledger.append(
+        EventType.TASK_DONE, task=task_id, attempt=plan.attempt, sha=plan.commit, recovered=True
+    )
+    ctx.observer(Progress(Kind.DONE, seen.worker or "", task_id, detail="recovered from the hub"))
+
+
+def _release_unrecorded(ctx: RunContext, view: RunView) -> None:
+    ours = {ctx.agent_id(n) for n in range(0, ctx.settings.workers + 1)}
+    for task in ctx.client.all_tasks(Status.IN_PROGRESS):
+        if task.claimed_by in ours and task.id not in view.tasks:
+            with contextlib.suppress(IsollmError):
+                ctx.client.release(task.id, task.claimed_by, force=True)
+                log.info("released %s, claimed before the crash but never recorded", task.id)

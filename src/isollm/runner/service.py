@@ -1,0 +1,219 @@
+"""``isollm run``: start a headless run, or resume one a crash left behind.
+
+Start: validate the config, push the base to the hub, start (or find) the task server,
+snapshot the base, create the run's state and ledger, then let the scheduler work the
+queue. Resume: take over the run, replay its ledger, reconcile every task it touched
+with the task server and the hub (see :mod:`isollm.runner.resume`), and go on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from isollm import config as cfg
+from isollm import fsutil
+from isollm.agents import get_agent, require
+from isollm.agents.base import Agent
+from isollm.errors import RunError
+from isollm.git.hub import Hub
+from isollm.git.sync import push_base
+from isollm.runner import runstate, snapshot
+from isollm.runner.context import RunContext, RunSettings
+from isollm.runner.events import Kind, Observer, Progress
+from isollm.runner.layout import RunPaths
+from isollm.runner.ledger import LedgerWriter, Replay
+from isollm.runner.reconcile import reconcile
+from isollm.runner.report import show_run
+from isollm.runner.runstate import RunState, RunStatus
+from isollm.runner.scheduler import Scheduler, Tally
+from isollm.runner.summary import RunSummary
+from isollm.runner.view import EventType
+from isollm.tasks.service import ensure_server
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    workers: int | None = None
+    agent: str | None = None
+    watch: bool = False
+    resume: bool = False
+    run_id: str | None = None  # with resume: which run (default: the latest)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    status: RunStatus
+    interrupted: bool
+    summary: RunSummary
+    errors: tuple[str, ...] = ()
+
+
+def run(
+    root: Path,
+    request: RunRequest,
+    observer: Observer,
+    *,
+    host_env: Mapping[str, str] | None = None,
+    handle_signals: bool = True,
+) -> RunResult:
+    """Run (or resume) a headless run to its end and summarise it."""
+    config = cfg.load(root).valid()
+    env = dict(os.environ if host_env is None else host_env)
+    if request.resume:
+        state = _resumable(root, request.run_id)
+        settings = RunSettings.from_config(
+            config,
+            workers=request.workers or state.workers,
+            agent=request.agent or state.agent,
+            watch=request.watch,
+        )
+    else:
+        settings = RunSettings.from_config(
+            config, workers=request.workers, agent=request.agent, watch=request.watch
+        )
+    agent, reviewer = _agents(config, settings)
+    hub = Hub.for_project(config.project).ensure()
+    push_base(root, hub, config.git.base_branch)
+    base_commit = hub.head_of(config.git.base_branch)
+    if base_commit is None:  # pragma: no cover - push_base just put it there
+        raise RunError(f"the hub has no {config.git.base_branch} branch after pushing it")
+    client = ensure_server(
+        config, root, notify=lambda m: observer(Progress(Kind.WARNING, detail=m))
+    )
+    if request.resume:
+        state = runstate.take_over(root, state)
+    else:
+        state = _new_run(root, config, settings, agent)
+    paths = RunPaths.of(root, state.id)
+    fsutil.ensure_dir(paths.logs)
+    fsutil.ensure_dir(paths.receipts)
+    writer, replayed = LedgerWriter.open(paths.ledger, state.id)
+    with contextlib.closing(writer):
+        ctx = RunContext(
+            root,
+            config,
+            state.id,
+            paths,
+            client,
+            hub,
+            agent,
+            reviewer,
+            writer,
+            settings,
+            base_commit,
+            env,
+            observer,
+        )
+        tally = _go(ctx, state, replayed, request, handle_signals)
+        status = _final_status(ctx, tally)
+        writer.append(EventType.RUN_FINISHED, status=status.value, claimed=tally.claimed)
+    runstate.finish_run(root, state, status, reason="; ".join(tally.errors) or None)
+    observer(Progress(Kind.RUN_FINISHED, detail=status.value))
+    return RunResult(
+        state.id,
+        status,
+        ctx.stopping.is_set() and not tally.errors,
+        show_run(root, state.id),
+        tuple(tally.errors),
+    )
+
+
+def _go(
+    ctx: RunContext, state: RunState, replayed: Replay, request: RunRequest, signals: bool
+) -> Tally:
+    if replayed.damage is not None:
+        ctx.observer(Progress(Kind.WARNING, detail=f"ledger: {replayed.damage.describe()}"))
+    if request.resume:
+        ctx.ledger.append(EventType.RUN_RESUMED, workers=ctx.settings.workers)
+        reconcile(ctx, replayed.view)
+    else:
+        ctx.ledger.append(
+            EventType.RUN_STARTED,
+            workers=ctx.settings.workers,
+            agent=ctx.agent.name,
+            base=ctx.base_commit,
+            snapshot=state.snapshot_id,
+        )
+    ctx.observer(Progress(Kind.RUN_STARTED, detail=state.id))
+    scheduler = Scheduler(ctx, replayed.view)
+    with _interrupts(scheduler, signals):
+        return scheduler.run()
+
+
+def _final_status(ctx: RunContext, tally: Tally) -> RunStatus:
+    if tally.errors:
+        return RunStatus.FAILED
+    if ctx.stopping.is_set():
+        return RunStatus.ABORTED
+    return RunStatus.COMPLETED
+
+
+def _agents(config: cfg.Config, settings: RunSettings) -> tuple[Agent, Agent | None]:
+    agent = get_agent(settings.agent_name, config.agent)
+    require(agent)
+    reviewer = None
+    if settings.review and settings.review_agent:
+        reviewer = get_agent(settings.review_agent, config.agent)
+        require(reviewer)
+    return agent, reviewer
+
+
+def _new_run(root: Path, config: cfg.Config, settings: RunSettings, agent: Agent) -> RunState:
+    snap = snapshot.capture(root, config.git.base_branch)
+    state = runstate.create_run(
+        root,
+        workers=settings.workers,
+        agent=agent.name,
+        config_digest=runstate.config_digest(config),
+        base_branch=config.git.base_branch,
+        snapshot_id=snap.id,
+    )
+    snapshot.write(RunPaths.of(root, state.id).snapshot, snap)
+    return state
+
+
+def _resumable(root: Path, run_id: str | None) -> RunState:
+    """The run to resume (the latest by default), checked by ``take_over`` later."""
+    state = runstate.load_run(root, run_id) if run_id else runstate.latest_run(root)
+    if state is None:
+        raise RunError("this project has no run to resume", hint="start one with `isollm run`")
+    if state.run_status in runstate.FINAL:
+        raise RunError(
+            f"run {state.id} is {state.status}: there is nothing to resume",
+            hint="start a new run with `isollm run`",
+        )
+    return state
+
+
+@contextlib.contextmanager
+def _interrupts(scheduler: Scheduler, enabled: bool) -> Iterator[None]:
+    """First Ctrl-C: finish running tasks, claim no more. Second (or SIGTERM): stop the
+    agents and give their tasks back."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    presses = 0
+
+    def on_interrupt(signum: int, frame: FrameType | None) -> None:
+        nonlocal presses
+        presses += 1
+        if presses == 1 and signum == signal.SIGINT:
+            scheduler.stop()
+        else:
+            scheduler.abort()
+
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, on_interrupt) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)

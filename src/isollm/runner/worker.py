@@ -1,0 +1,381 @@
+"""One worker of a run: executes the tasks it claims, attempt after attempt.
+
+For each attempt: a clean sandbox on the task's branch, the dependencies' branches
+merged in, the agent run headless with the task as prompt (lease kept by heartbeat),
+an optional review round, then commit, push to the hub and done. Every step is written
+to the ledger before the next begins, so a resumed run knows exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from isollm.agents import Invocation, WorkerContext, from_config, install, keep_out_of_commits
+from isollm.agents.base import Agent, AgentOutcome
+from isollm.agents.environment import worker_env
+from isollm.errors import IsollmError
+from isollm.git.facade import Git
+from isollm.runner import attempt as att
+from isollm.runner import idempotency as ik
+from isollm.runner import receipts
+from isollm.runner.context import RunContext, StartGate
+from isollm.runner.events import Kind, Progress
+from isollm.runner.ledger import now
+from isollm.runner.prompt import DependencyOutput, TaskPrompt, render
+from isollm.runner.review import Verdict, review_prompt, verdict_of
+from isollm.runner.sandboxes import WorkerSandbox
+from isollm.runner.view import EventType
+from isollm.tasks.errors import StaleClaimError
+from isollm.tasks.model import Claim, Task
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    ok: bool
+    reason: str | None = None
+    head: str | None = None
+    files: tuple[str, ...] = ()
+    exit_code: int | None = None
+    outcome: AgentOutcome | None = None
+    lost_claim: bool = False
+    aborted: bool = False
+
+
+class Worker:
+    def __init__(self, ctx: RunContext, number: int, gate: StartGate) -> None:
+        self.ctx = ctx
+        self.number = number
+        self.name = f"w{number}"
+        self.agent_id = ctx.agent_id(number)
+        self.gate = gate
+        self.sandbox = WorkerSandbox(ctx, ctx.sandbox_name(number))
+
+    def _say(self, kind: Kind, task: Task | None = None, detail: str = "") -> None:
+        self.ctx.observer(
+            Progress(kind, self.name, task.id if task else "", task.title if task else "", detail)
+        )
+
+    # --- a claimed task, attempt after attempt ------------------------------------------
+    def execute(self, claim: Claim, first_attempt: int, failures: list[str]) -> int:
+        """Work on the task until done, blocked, released or lost; the last attempt made."""
+        ctx, task = self.ctx, claim.task
+        self._say(Kind.CLAIMED, task, f"attempt {first_attempt}")
+        last = "no attempt was made"
+        for attempt in range(first_attempt, ctx.settings.max_attempts + 1):
+            result = self._attempt(claim, attempt, failures)
+            if result.ok:
+                self._complete(claim, attempt, result)
+                return attempt
+            last = result.reason or "the attempt failed"
+            failures.append(last)
+            self._say(Kind.FAILED, task, f"attempt {attempt}: {last}")
+            if result.lost_claim:
+                return attempt  # the task is someone else's now
+            if result.aborted or ctx.aborting.is_set():
+                self._release(claim, attempt, "the run was interrupted")
+                return attempt
+            if attempt < ctx.settings.max_attempts:
+                pause = ctx.settings.backoff_seconds * 2 ** (attempt - first_attempt)
+                if ctx.aborting.wait(pause):
+                    self._release(claim, attempt, "the run was interrupted")
+                    return attempt
+        self._block(claim, ctx.settings.max_attempts, last)
+        return max(first_attempt, ctx.settings.max_attempts)
+
+    def _complete(self, claim: Claim, attempt: int, result: AttemptResult) -> None:
+        ctx, task = self.ctx, claim.task
+        try:
+            ctx.client.done(task.id, self.agent_id, claim.fence)
+        except StaleClaimError as exc:
+            ctx.ledger.append(
+                EventType.TASK_FAILED,
+                task=task.id,
+                attempt=attempt,
+                reason=str(exc),
+                ik=ik.execute_key(ctx.run_id, task.id, attempt),
+                end=True,
+            )
+            self._say(Kind.FAILED, task, f"pushed, but the claim was lost before done: {exc}")
+            return
+        ctx.ledger.append(
+            EventType.TASK_DONE,
+            task=task.id,
+            attempt=attempt,
+            sha=result.head,
+            ik=ik.execute_key(ctx.run_id, task.id, attempt),
+            end=True,
+        )
+        self._say(Kind.DONE, task, f"{len(result.files)} file(s) changed")
+
+    def _release(self, claim: Claim, attempt: int, reason: str) -> None:
+        with contextlib.suppress(IsollmError):
+            self.ctx.client.release(claim.task.id, self.agent_id, claim.fence)
+        self.ctx.ledger.append(
+            EventType.TASK_RELEASED, task=claim.task.id, attempt=attempt, reason=reason
+        )
+        self._say(Kind.RELEASED, claim.task, reason)
+
+    def _block(self, claim: Claim, attempts: int, reason: str) -> None:
+        why = f"failed {attempts} attempt(s); last: {reason}"
+        try:
+            self.ctx.client.block(claim.task.id, why[:2000], agent=self.agent_id)
+        except IsollmError as exc:
+            log.warning("could not block %s: %s", claim.task.id, exc)
+        self.ctx.ledger.append(EventType.TASK_BLOCKED, task=claim.task.id, reason=why)
+        self._say(Kind.BLOCKED, claim.task, why)
+
+    # --- one attempt --------------------------------------------------------------------
+    def _attempt(self, claim: Claim, attempt: int, failures: list[str]) -> AttemptResult:
+        ctx, task = self.ctx, claim.task
+        branch = f"{ctx.prefix}{task.id}"
+        key = ik.execute_key(ctx.run_id, task.id, attempt)
+        ctx.ledger.append(
+            EventType.TASK_CLAIMED,
+            task=task.id,
+            attempt=attempt,
+            ik=key,
+            worker=self.name,
+            agent=self.agent_id,
+            fence=claim.fence,
+            branch=branch,
+        )
+        started, started_at = time.monotonic(), now()
+        try:
+            result = self._work(claim, attempt, branch, failures)
+        except IsollmError as exc:
+            result = AttemptResult(False, str(exc))
+        if not result.ok:
+            ctx.ledger.append(
+                EventType.TASK_FAILED,
+                task=task.id,
+                attempt=attempt,
+                reason=result.reason,
+                ik=key,
+                end=True,
+            )
+        self._receipt(
+            claim,
+            attempt,
+            branch,
+            result,
+            started_at=started_at,
+            duration=time.monotonic() - started,
+        )
+        return result
+
+    def _work(self, claim: Claim, attempt: int, branch: str, failures: list[str]) -> AttemptResult:
+        ctx, task = self.ctx, claim.task
+        self.sandbox.prepare(branch)
+        ctx.ledger.append(EventType.SANDBOX_READY, task=task.id, attempt=attempt)
+        self._say(Kind.SANDBOX_READY, task, branch)
+        deps = self._merge_dependencies(task)
+        feedback = ""
+        rounds = ctx.settings.max_review_rounds if ctx.settings.review else 1
+        for round_no in range(1, rounds + 1):
+            prompt = TaskPrompt(
+                task.id,
+                task.title,
+                task.description or "",
+                branch,
+                ctx.config.git.base_branch,
+                attempt,
+                deps,
+                tuple(failures),
+                feedback,
+            )
+            run = self._run_agent(ctx.agent, claim, attempt, render(prompt), "agent")
+            if not run.ok:
+                return run
+            head = att.commit_leftovers(self.sandbox.current, _commit_message(task))
+            ctx.ledger.append(EventType.TASK_COMMITTED, task=task.id, attempt=attempt, sha=head)
+            if not ctx.settings.review:
+                break
+            verdict, feedback = self._review(claim, attempt, head, round_no)
+            if verdict is Verdict.APPROVE:
+                break
+        return self._deliver(claim, attempt, branch, head, run)
+
+    def _deliver(
+        self, claim: Claim, attempt: int, branch: str, head: str, run: AttemptResult
+    ) -> AttemptResult:
+        ctx, task = self.ctx, claim.task
+        att.push_branch(self.sandbox.current, branch)
+        ctx.ledger.append(
+            EventType.TASK_PUSHED, task=task.id, attempt=attempt, sha=head, branch=branch
+        )
+        files: tuple[str, ...] = ()
+        if head != ctx.base_commit:
+            files = tuple(Git(ctx.hub.path).changed_files(ctx.base_commit, head))
+        self.sandbox.delivered()
+        self._say(Kind.PUSHED, task, f"{branch} at {head[:10]}")
+        return dataclasses.replace(run, head=head, files=files)
+
+    def _run_agent(
+        self, agent: Agent, claim: Claim, attempt: int, prompt: str, role: str
+    ) -> AttemptResult:
+        ctx, task = self.ctx, claim.task
+        sb = self.sandbox.current
+        workdir = Path(sb.workspace)
+        inv = Invocation(
+            prompt,
+            task.id,
+            task.title,
+            workdir,
+            model=agent.settings.model,
+            home=self.sandbox.home_inside,
+            sandboxed=sb.isolated,
+        )
+        self._install_context(agent, task)
+        self.sandbox.prepare_agent(agent, workdir)
+        env = {**agent.env(ctx.host_env, inv), **worker_env(self._context(task))}
+        argv = agent.headless_argv(inv)
+        if not self.gate.enter(ctx.aborting):
+            return AttemptResult(False, "the run was interrupted", aborted=True)
+        ctx.ledger.append(EventType.AGENT_STARTED, task=task.id, attempt=attempt, role=role)
+        self._say(Kind.AGENT_STARTED, task, f"{agent.name} ({role})")
+        beat = att.Heartbeat(
+            lambda: ctx.client.heartbeat(
+                task.id, self.agent_id, claim.fence, ctx.settings.lease_seconds
+            ),
+            max(ctx.settings.lease_seconds / 3, 0.5),
+        )
+        with beat:
+            run = att.run_agent(
+                sb,
+                argv,
+                env=env,
+                log_path=ctx.paths.log(task.id, attempt),
+                timeout=ctx.settings.agent_timeout,
+                abort=ctx.aborting,
+                heartbeat=beat,
+            )
+        code = run.exit_code
+        outcome = agent.parse_result(code if code is not None else -1, run.output)
+        ctx.ledger.append(
+            EventType.AGENT_FINISHED,
+            task=task.id,
+            attempt=attempt,
+            exit=code,
+            role=role,
+            tokens_in=outcome.tokens_in,
+            tokens_out=outcome.tokens_out,
+            cost=outcome.cost_usd,
+        )
+        self._say(Kind.AGENT_FINISHED, task, f"exit {code}")
+        reason = run.stopped_reason or (
+            None if outcome.success else f"the agent failed (exit {code}): {outcome.summary}"
+        )
+        return AttemptResult(
+            reason is None,
+            reason,
+            exit_code=code,
+            outcome=outcome,
+            lost_claim=run.lost_claim is not None,
+            aborted=run.aborted,
+        )
+
+    def _review(self, claim: Claim, attempt: int, head: str, round_no: int) -> tuple[Verdict, str]:
+        ctx, task = self.ctx, claim.task
+        reviewer = ctx.reviewer or ctx.agent
+        diff = Git(self.sandbox.host_workspace).diff(ctx.base_commit, head)
+        prompt = review_prompt(task.id, task.title, task.description or "", diff)
+        run = self._run_agent(reviewer, claim, attempt, prompt, "reviewer")
+        self.sandbox.discard_changes()
+        summary = run.outcome.summary if run.outcome else ""
+        verdict, feedback = verdict_of(run.ok, summary, ctx.paths.log(task.id, attempt))
+        ctx.ledger.append(
+            "review.finished",
+            task=task.id,
+            attempt=attempt,
+            round=round_no,
+            verdict=verdict.value,
+        )
+        self._say(Kind.AGENT_FINISHED, task, f"review round {round_no}: {verdict.value}")
+        return verdict, feedback
+
+    # --- context for the agent ----------------------------------------------------------
+    def _context(self, task: Task) -> WorkerContext:
+        ctx = self.ctx
+        sb = self.sandbox.current
+        return from_config(
+            ctx.config,
+            self.name,
+            project_path=sb.workspace,
+            hub=str(ctx.hub.path),
+            airyra_agent=self.agent_id,
+        ).for_task(task.id, task.title)
+
+    def _install_context(self, agent: Agent, task: Task) -> None:
+        workdir = self.sandbox.host_workspace
+        install(workdir, agent.instruction_file, self._context(task))
+        if agent.workdir_ignores:
+            keep_out_of_commits(workdir, list(agent.workdir_ignores))
+
+    def _merge_dependencies(self, task: Task) -> tuple[DependencyOutput, ...]:
+        ctx = self.ctx
+        outputs = []
+        for dep in ctx.client.dependencies(task.id):
+            parent = dep.parent_id
+            branch = f"{ctx.prefix}{parent}"
+            commit = ctx.hub.head_of(branch)
+            if commit is None:
+                continue
+            title = ctx.client.get_task(parent).title
+            files = tuple(Git(ctx.hub.path).changed_files(ctx.base_commit, commit))
+            merged = att.merge_dependency(self.sandbox.current, branch)
+            outputs.append(DependencyOutput(parent, title, branch, commit, files, merged))
+        return tuple(outputs)
+
+    def _receipt(
+        self,
+        claim: Claim,
+        attempt: int,
+        branch: str,
+        result: AttemptResult,
+        *,
+        started_at: str,
+        duration: float,
+    ) -> None:
+        ctx, task = self.ctx, claim.task
+        outcome = result.outcome
+        receipt = receipts.Receipt(
+            run_id=ctx.run_id,
+            task_id=task.id,
+            attempt=attempt,
+            outcome="done" if result.ok else "failed",
+            worker=self.name,
+            agent=ctx.agent.name,
+            branch=branch,
+            base_commit=ctx.base_commit,
+            started=started_at,
+            ended=now(),
+            duration_s=round(duration, 3),
+            log_path=receipts.log_path(ctx.paths, task.id, attempt),
+            head_commit=result.head,
+            files_changed=list(result.files),
+            exit_code=result.exit_code,
+            reason=result.reason,
+            title=task.title,
+            tokens_in=outcome.tokens_in if outcome else None,
+            tokens_out=outcome.tokens_out if outcome else None,
+            cost_usd=outcome.cost_usd if outcome else None,
+        )
+        path = receipts.write_receipt(ctx.paths, receipt)
+        ctx.ledger.append(
+            EventType.RECEIPT_WRITTEN,
+            task=task.id,
+            attempt=attempt,
+            path=str(path.relative_to(ctx.paths.dir)),
+        )
+
+
+def _commit_message(task: Task) -> str:
+    title = " ".join(task.title.split())[:72] or task.id
+    return f"{title}\n\nisollm task {task.id}"
