@@ -44,6 +44,24 @@ WORK_STATE_TIMEOUT = 120.0
 SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
+def sandbox_env(
+    name: str, workspace: str, home: str, extra: Mapping[str, str] | None
+) -> dict[str, str]:
+    """The environment commands see inside: nothing of the host's unless passed in."""
+    env = {
+        "PATH": SANDBOX_PATH,
+        "HOME": home,
+        "USER": DEV_USER,
+        "LOGNAME": DEV_USER,
+        "SHELL": "/bin/bash",
+        "LANG": "C.UTF-8",
+        "ISOLLM_WORKER": name,
+        "ISOLLM_WORKSPACE": workspace,
+    }
+    env.update(extra or {})
+    return env
+
+
 class SandboxCommandError(SandboxError, CommandError):
     """A command a sandbox needed failed."""
 

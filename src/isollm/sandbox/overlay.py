@@ -19,12 +19,12 @@ from isollm.sandbox import gitops, meta
 from isollm.sandbox.base import (
     DEV_UID,
     DEV_USER,
-    SANDBOX_PATH,
     HostCommand,
     Sandbox,
     SandboxInfo,
     SandboxRecord,
     SandboxStatus,
+    sandbox_env,
 )
 from isollm.sandbox.bwrap import (
     ALWAYS_HIDDEN,
@@ -35,22 +35,6 @@ from isollm.sandbox.bwrap import (
     passwd_entries,
 )
 from isollm.sandbox.workspace import OverlayWorkspace, prune_lowers
-
-
-def sandbox_env(name: str, workspace: str, extra: Mapping[str, str] | None) -> dict[str, str]:
-    """The environment commands see inside: nothing of the host's unless passed in."""
-    env = {
-        "PATH": SANDBOX_PATH,
-        "HOME": SANDBOX_HOME,
-        "USER": DEV_USER,
-        "LOGNAME": DEV_USER,
-        "SHELL": "/bin/bash",
-        "LANG": "C.UTF-8",
-        "ISOLLM_WORKER": name,
-        "ISOLLM_WORKSPACE": workspace,
-    }
-    env.update(extra or {})
-    return env
 
 
 class OverlaySandbox(Sandbox):
@@ -148,7 +132,7 @@ class OverlaySandbox(Sandbox):
         cwd: str | None = None,
         interactive: bool = False,
     ) -> HostCommand:
-        inner_env = sandbox_env(self.name, self.workspace, env)
+        inner_env = sandbox_env(self.name, self.workspace, SANDBOX_HOME, env)
         if interactive and "TERM" in os.environ:
             inner_env.setdefault("TERM", os.environ["TERM"])
         full = bwrap_argv(

@@ -12,29 +12,15 @@ passed by name (``-e KEY``) so they never appear on a command line.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
 
 from isollm import fsutil, proc
-from isollm.git.facade import Git
 from isollm.sandbox import containers, gitops, lxcbase, meta
-from isollm.sandbox.base import (
-    DEV_UID,
-    HostCommand,
-    Job,
-    Limits,
-    Sandbox,
-    SandboxCommandError,
-    SandboxInfo,
-    SandboxRecord,
-    SandboxStatus,
-    kill_group,
-)
-from isollm.sandbox.workspace import OverlayWorkspace, prune_lowers
+from isollm.sandbox.base import DEV_UID, HostCommand, Limits, SandboxCommandError
+from isollm.sandbox.containers import ContainerSandbox
 
 RUNTIME = ("--runtime", "runc", "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768")
 TIMEOUT = 120.0
@@ -96,13 +82,8 @@ def run_argv(
     return [*argv, image, "/usr/bin/tini", "--", "/bin/sleep", "infinity"]
 
 
-class PodmanSandbox(Sandbox):
+class PodmanSandbox(ContainerSandbox):
     backend = "podman"
-    owner_uid = DEV_UID
-
-    def __init__(self, record: SandboxRecord) -> None:
-        super().__init__(record)
-        self.ws = OverlayWorkspace(record, uid=DEV_UID)
 
     @classmethod
     def unavailable(cls) -> str | None:
@@ -114,13 +95,14 @@ class PodmanSandbox(Sandbox):
     def leftovers(cls, project: str) -> list[str]:
         if shutil.which("podman") is None:
             return []
+        label = f'{{{{index .Labels "{WORKER_LABEL}"}}}}'
         result = _podman(
             "ps",
             "-a",
             "--filter",
             f"label={PROJECT_LABEL}={project}",
             "--format",
-            f'{{{{index .Labels "{WORKER_LABEL}"}}}}',
+            label,
             check=False,
         )
         names = [n for n in result.stdout.split() if n]
@@ -130,150 +112,47 @@ class PodmanSandbox(Sandbox):
     def remove_leftover(cls, project: str, name: str) -> bool:
         if name not in cls.leftovers(project):
             return False
-        _podman("rm", "-f", "-t", "0", f"isollm-{project}-{name}")
+        _podman("rm", "-f", "-t", "0", containers.container_name(project, name))
         return True
 
-    @property
-    def container(self) -> str:
-        return f"isollm-{self.spec.project}-{self.spec.name}"
-
-    @property
-    def workspace(self) -> str:
-        return containers.WORKSPACE
-
-    @property
-    def host_workspace(self) -> Path:
-        return self.ws.merged
-
-    def _state(self) -> str:
+    def state(self) -> str:
         result = _podman(
             "container", "inspect", "-f", "{{.State.Status}}", self.container, check=False
         )
-        return result.stdout.strip() if result.ok else "missing"
+        if not result.ok:
+            return containers.MISSING
+        return containers.RUNNING if result.stdout.strip() == "running" else containers.STOPPED
 
-    def _run(self) -> None:
-        image = ensure_image(self.spec.image)
-        network = "host" if self.spec.network == "host" else "none"
+    def create_container(self) -> None:
         argv = run_argv(
             self.container,
-            image,
+            ensure_image(self.spec.image),
             workspace=self.ws.merged,
             hub=self.spec.hub,
-            network=network,
+            network="host" if self.spec.network == "host" else "none",
             limits=self.spec.limits,
             protect=gitops.protected_hub_paths(self.spec.hub),
         )
         labels = [f"{PROJECT_LABEL}={self.spec.project}", f"{WORKER_LABEL}={self.spec.name}"]
         _podman(argv[0], *[a for label in labels for a in ("--label", label)], *argv[1:])
 
-    def _start_container(self) -> None:
-        state = self._state()
-        if state == "missing":
-            self._run()
-        elif state != "running":
-            _podman("start", self.container)
+    def start_container(self) -> None:
+        _podman("start", self.container)
 
-    def build(self) -> None:
-        containers.share_hub(Git(self.spec.hub))
-        self.ws.build()
-        self._start_container()
-        self.record.log(f"built container {self.container} at {self.record.base_commit[:12]}")
-        meta.save(self.record)
+    def stop_container(self) -> None:
+        _podman("stop", "-t", "0", self.container)
 
-    def _remove_container(self) -> None:
-        if self._state() != "missing":
-            _podman("rm", "-f", "-t", "0", self.container)
+    def remove_container(self) -> None:
+        _podman("rm", "-f", "-t", "0", self.container)
 
-    def rebuild(self) -> None:
-        self._remove_container()
-        self.ws.discard()
-        self.build()
-        prune_lowers(self.spec.project)
-
-    def ensure_workspace(self) -> None:
-        self.ws.start()
-
-    def start(self) -> None:
-        self.ws.start()
-        self._start_container()
-
-    def stop(self) -> None:
-        if self._state() == "running":
-            _podman("stop", "-t", "0", self.container)
-        self.ws.unmount()
-
-    def destroy(self) -> None:
-        self._remove_container()
-        if self.record.directory.exists():
-            self.ws.discard()
-            shutil.rmtree(self.record.directory, ignore_errors=True)
-        prune_lowers(self.spec.project)
-
-    def status(self) -> SandboxStatus:
-        if not self.record.directory.is_dir():
-            return SandboxStatus.MISSING
-        ws = self.ws.status()
-        if ws is SandboxStatus.BROKEN:
-            return ws
-        running = ws is SandboxStatus.RUNNING and self._state() == "running"
-        return SandboxStatus.RUNNING if running else SandboxStatus.STOPPED
-
-    def _exec_argv(
-        self, inner: Sequence[str], env: Mapping[str, str], *, uid: int, tty: bool
-    ) -> tuple[str, ...]:
-        flags = ["-it"] if tty else ["-i"]
-        names = [arg for key in env for arg in ("-e", key)]
-        return ("podman", "exec", *flags, "-u", f"{uid}:{uid}", *names, self.container, *inner)
-
-    def command(
-        self,
-        argv: Sequence[str],
-        *,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-        interactive: bool = False,
+    def enter(
+        self, inner: Sequence[str], env: Mapping[str, str], *, root: bool = False, tty: bool = False
     ) -> HostCommand:
-        inner_env = containers.container_env(self.name, dict(env or {}))
-        inner = ["env", "-C", cwd or self.workspace, *argv]
-        tty = interactive and sys.stdin.isatty()  # -t without a terminal echoes the input
-        full = self._exec_argv(inner, inner_env, uid=DEV_UID, tty=tty)
-        return HostCommand(full, proc.clean_env(inner_env))
-
-    def spawn(
-        self,
-        argv: Sequence[str],
-        *,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-        stdin: int | IO[Any] | None = subprocess.DEVNULL,
-        stdout: int | IO[Any] | None = None,
-        stderr: int | IO[Any] | None = None,
-    ) -> Job:
-        job = containers.wrap_job(list(argv), cwd or self.workspace)
-        inner_env = containers.container_env(self.name, dict(env or {}))
-        popen = proc.spawn(
-            self._exec_argv(job.argv, inner_env, uid=DEV_UID, tty=False),
-            env=proc.clean_env(inner_env),
-            stdin=stdin,
-            stdout=stdout,
-            stderr=stderr,
-            new_session=True,
-            error=SandboxCommandError,
-        )
-        return Job(popen, self._killer(popen, job.pidfile))
-
-    def _killer(self, popen: subprocess.Popen[bytes], pidfile: str) -> Callable[[], None]:
-        local = kill_group(popen)
-
-        def killer() -> None:
-            argv = self._exec_argv(containers.kill_argv(pidfile), {}, uid=0, tty=False)
-            proc.run(argv, check=False, timeout=TIMEOUT)
-            local()
-
-        return killer
-
-    def info(self) -> SandboxInfo:
-        return self.describe(ident=self.container, home=containers.HOME, address="127.0.0.1")
+        uid = 0 if root else DEV_UID
+        flags = ["-it"] if tty and sys.stdin.isatty() else ["-i"]  # -t without a terminal echoes
+        names = [arg for key in env for arg in ("-e", key)]
+        argv = ("podman", "exec", *flags, "-u", f"{uid}:{uid}", *names, self.container, *inner)
+        return HostCommand(argv, proc.clean_env(env))
 
 
 def lxcbase_unavailable() -> str | None:
