@@ -5,7 +5,9 @@ Real git, real bubblewrap, real LXC and podman; nothing faked.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -112,6 +114,20 @@ class TestSandboxContract:
         assert not result.ok
         assert time.monotonic() - started < 15
         assert_stopped_growing(sb, "ticks")
+
+    def test_a_timeout_returns_even_if_something_keeps_the_output_open(
+        self, factory: Factory
+    ) -> None:
+        sb = factory.make()
+        script = "setsid sh -c 'echo $$ > escaped.pid; exec sleep 30' & sleep 30"
+        started = time.monotonic()
+        result = sh(sb, script, timeout=1)
+        assert result.timed_out
+        assert time.monotonic() - started < 15
+        if not sb.isolated and sb.host_workspace is not None:  # a host process: ours to end
+            pid = int((sb.host_workspace / "escaped.pid").read_text())
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def test_spawn_streams_to_a_log_and_kill_stops_everything(
         self, factory: Factory, tmp_path: Path

@@ -41,6 +41,7 @@ Network = Literal["host", "none"]
 DEV_USER = "dev"
 DEV_UID = 1000
 WORK_STATE_TIMEOUT = 120.0
+DRAIN_SECONDS = 5.0
 SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -240,9 +241,19 @@ class Job:
             out, err = self.popen.communicate(data, timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            out, err = self.popen.communicate()
-            return out or b"", err or b"", True
+            return (*self._drain(), True)
         return out or b"", err or b"", False
+
+    def _drain(self) -> tuple[bytes, bytes]:
+        """What a killed job left in its pipes, without waiting on whoever still holds them."""
+        try:
+            out, err = self.popen.communicate(timeout=DRAIN_SECONDS)
+        except subprocess.TimeoutExpired:  # a process that left the job keeps a pipe open
+            for pipe in (self.popen.stdout, self.popen.stderr):
+                if pipe is not None:
+                    pipe.close()
+            return b"", b""
+        return out or b"", err or b""
 
 
 def kill_group(popen: subprocess.Popen[bytes]) -> Callable[[], None]:
