@@ -13,7 +13,8 @@ import shutil
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from isollm.errors import SandboxError
+from isollm import proc
+from isollm.errors import GitError, SandboxError
 from isollm.git.facade import Git, zsplit
 from isollm.sandbox import gitops
 
@@ -33,10 +34,15 @@ def worktree_includes(host_root: Path) -> tuple[str, ...]:
     if not (host_root / INCLUDE_FILE).is_file():
         return ()
     git = Git(host_root)
-    base = ("ls-files", "-z", "--others", "--ignored")
-    matched = zsplit(git.run(*base, f"--exclude-from={INCLUDE_FILE}").stdout)
-    ignored = set(zsplit(git.run(*base, "--exclude-standard").stdout))
-    return tuple(sorted(p for p in matched if p in ignored))
+    listed = git.run("ls-files", "-z", "--others", "--ignored", f"--exclude-from={INCLUDE_FILE}")
+    matched = zsplit(listed.stdout)
+    if not matched:
+        return ()
+    # of those, the ones git ignores (check-ignore exits 1 when none is)
+    check = git.run("check-ignore", "-z", "--stdin", input="\0".join(matched) + "\0", check=False)
+    if check.returncode not in (0, 1):
+        raise GitError(proc.describe_failure(check))
+    return tuple(sorted(zsplit(check.stdout)))
 
 
 def safe_relative(path: str) -> PurePosixPath:
