@@ -34,14 +34,26 @@ ISOLATING = [p for p in BACKENDS if p.values[0] != "worktree"]
 IMAGE = "debian:bookworm"
 
 
-def require_backend(name: str) -> None:
+@pytest.fixture(scope="session")
+def container_base() -> str:
+    """The LXC base container, built once per machine (a lock file makes xdist workers
+    that arrive together wait for one build; later sessions find it ready)."""
+    return lxcbase.ensure_base(IMAGE)
+
+
+@pytest.fixture(scope="session")
+def podman_image(container_base: str) -> str:
+    return podman.ensure_image(IMAGE)
+
+
+def require_backend(request: pytest.FixtureRequest, name: str) -> None:
     reason = registry.available(name)
     if reason:
         pytest.skip(f"{name} backend unavailable on this machine: {reason}")
-    if name in ("lxc", "podman"):
-        lxcbase.ensure_base(IMAGE)  # built once per machine, under a lock
+    if name == "lxc":
+        request.getfixturevalue("container_base")
     if name == "podman":
-        podman.ensure_image(IMAGE)
+        request.getfixturevalue("podman_image")
 
 
 def make_repo(root: Path) -> Path:
@@ -123,11 +135,13 @@ def unique_project() -> str:
 
 
 @pytest.fixture
-def factory_for(tmp_path: Path) -> Iterator[Callable[[str], Factory]]:
+def factory_for(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[[str], Factory]]:
     made: list[Factory] = []
 
     def build(backend: str) -> Factory:
-        require_backend(backend)
+        require_backend(request, backend)
         project = unique_project()
         repo = make_repo(tmp_path / f"repo-{project}")
         hub = Hub.for_project(project).ensure()

@@ -18,9 +18,16 @@ import pytest
 from isollm.sandbox import SandboxStatus, SetupError, meta, registry
 from isollm.sandbox.base import ExecResult, Sandbox, SandboxExistsError
 from isollm.sandbox.workspace import OVERLAY
-from tests.integration.sandbox_support import BACKENDS, Factory, factory_for, hub_git
+from tests.integration.sandbox_support import (
+    BACKENDS,
+    Factory,
+    container_base,
+    factory_for,
+    hub_git,
+    podman_image,
+)
 
-__all__ = ["factory_for"]
+__all__ = ["container_base", "factory_for", "podman_image"]
 
 Make = Callable[[str], Factory]
 

@@ -18,9 +18,16 @@ from pathlib import Path
 import pytest
 
 from isollm.sandbox.base import Sandbox
-from tests.integration.sandbox_support import ISOLATING, Factory, factory_for, unmount_under
+from tests.integration.sandbox_support import (
+    ISOLATING,
+    Factory,
+    container_base,
+    factory_for,
+    podman_image,
+    unmount_under,
+)
 
-__all__ = ["factory_for"]
+__all__ = ["container_base", "factory_for", "podman_image"]
 
 Make = Callable[[str], Factory]
 SECRET = "s3cret-token-of-the-host"
