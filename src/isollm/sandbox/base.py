@@ -5,7 +5,7 @@ isolation commands run in. Backends differ only in how they build and enter it; 
 lifecycle around them (prepare after create and reset, refuse to lose work, run commands
 with a timeout and kill everything they started) is written once here.
 
-    sb = registry.create(spec)            # workspace ready on spec.work_branch
+    sb = registry.create(spec, "overlay")  # workspace ready on spec.work_branch
     sb.exec(["make", "test"], timeout=60)  # -> ExecResult
     job = sb.spawn(["claude", "-p", ...], stdout=log)   # long-running; job.kill()
     sb.reset(work_branch="isollm/ar-12")   # back to a clean checkout of the base
@@ -111,6 +111,9 @@ class SandboxSpec:
     host_root: Path | None = None  # where .worktreeinclude files are copied from
     include: tuple[str, ...] = ()  # paths relative to host_root
     image: str = "debian:bookworm"
+    # Host paths shown read-only inside at the same path even where the sandbox hides
+    # their parent: tools installed under a home directory (an agent CLI, its runtime).
+    expose: tuple[str, ...] = ()
 
     @property
     def branch(self) -> str:
