@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "task": "isollm.cli.task:task_group",
     "config": "isollm.cli.config:config_group",
     "run": "isollm.cli.run:run_group",
+    "demo": "isollm.cli.demo:demo",
     "sync": "isollm.cli.sync:sync_group",
     "worker": "isollm.cli.worker:worker_group",
 }

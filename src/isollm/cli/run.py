@@ -63,7 +63,7 @@ def run_group(
     )
     with make_observer(plain=plain or not sys.stdout.isatty()) as observer:
         result = run(_root(), request, observer)
-    _render_summary(result.summary)
+    render_summary(result.summary)
     for error in result.errors:
         output.error(error)
     if result.interrupted:
@@ -85,7 +85,7 @@ def show(run_id: str | None, as_json: bool) -> None:
     if as_json:
         output.emit_json("run", summary.to_dict())
         return
-    _render_summary(summary)
+    render_summary(summary)
 
 
 @run_group.command("list")
@@ -126,7 +126,7 @@ def _columns(header: list[str], rows: list[list[str]]) -> list[str]:
     ]
 
 
-def _render_summary(s: RunSummary) -> None:
+def render_summary(s: RunSummary) -> None:
     for problem in s.problems:
         output.warn(escape(problem))
     output.info(f"run {s.run_id}: {_status(s.status, s.stale)}")

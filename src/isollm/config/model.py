@@ -70,6 +70,11 @@ class SandboxConfig:
         "Command (argv list) run once in each new sandbox, e.g. [npm, ci].", factory=list
     )
     setup_timeout: int = doc("Seconds the setup command may run before it is stopped.", 600)
+    expose: list[str] = doc(
+        "Host paths shown read-only inside overlay sandboxes although under a hidden home "
+        "directory (tools installed in your HOME); the agent's own install is found itself.",
+        factory=list,
+    )
 
 
 # Placeholders an agent.command argv element may hold; each is filled in per task.

@@ -201,6 +201,9 @@ def _sandbox(c: Config, r: Report) -> None:
         r.error("sandbox.setup_timeout", "must be at least 1 second")
     if any(not part for part in s.setup[:1]):
         r.error("sandbox.setup", "the command (first element) cannot be empty")
+    for i, path in enumerate(s.expose):
+        if not path.startswith("/") or path.rstrip("/") == "":
+            r.error(f"sandbox.expose[{i}]", f"{path!r} must be an absolute path other than /")
     if s.backend in ("overlay", "worktree") and (s.memory or s.pids or s.cpus):
         r.warn("sandbox", f"memory, pids and cpus limits are not applied by backend {s.backend}")
     if s.backend == "worktree":

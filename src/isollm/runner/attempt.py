@@ -138,6 +138,14 @@ def commit_leftovers(sb: Sandbox, message: str) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
+def head_commit(sb: Sandbox) -> str:
+    """The workspace's HEAD commit."""
+    result = sb.exec(["git", "rev-parse", "HEAD"], timeout=60)
+    if not result.ok:
+        raise IsollmError(f"reading the workspace's HEAD failed:\n{result.describe()}")
+    return result.stdout.strip()
+
+
 def push_branch(sb: Sandbox, branch: str) -> None:
     """Push the workspace's HEAD to ``branch`` on the hub (its ``origin``)."""
     result = sb.exec(["git", "push", "-q", "origin", f"HEAD:refs/heads/{branch}"], timeout=300)

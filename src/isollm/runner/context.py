@@ -71,6 +71,7 @@ class RunContext:
     base_commit: str
     host_env: Mapping[str, str]
     observer: Observer
+    expose: tuple[str, ...] = ()  # host paths the sandboxes show read-only (agent installs)
     stopping: threading.Event = field(default_factory=threading.Event)
     aborting: threading.Event = field(default_factory=threading.Event)
 

@@ -39,7 +39,26 @@ git push -q origin "HEAD:$2"
 
 DISCARD_SCRIPT = "git reset -q --hard HEAD && git clean -qfd"
 
-COPY_IN_SCRIPT = 'mkdir -p "$(dirname "$1")" && cat > "$1"'
+COPY_IN_SCRIPT = 'mkdir -p "$(dirname "$1")" && rm -f -- "$1" && cat > "$1"'
+
+# Run in the workspace as `sh -c CONTEXT_SCRIPT sh FILE [PATTERN...]`: replace FILE (a
+# symlink the agent left is removed, not followed) with stdin, and keep FILE and the
+# patterns out of commits (skip-worktree if tracked, else info/exclude). It runs inside
+# the sandbox as the sandbox's user, so nothing the agent planted can redirect a write.
+CONTEXT_SCRIPT = """set -e
+f=$1
+rm -f -- "$f"
+cat > "$f"
+ex=$(git rev-parse --git-path info/exclude)
+mkdir -p "$(dirname "$ex")"
+for p in "$@"; do
+  if git ls-files --error-unmatch -- "$p" >/dev/null 2>&1; then
+    git update-index --skip-worktree -- "$p"
+  elif ! grep -qxF -- "$p" "$ex" 2>/dev/null; then
+    printf '%s\\n' "$p" >> "$ex"
+  fi
+done
+"""
 
 
 class WorkerSandbox:
@@ -70,6 +89,7 @@ class WorkerSandbox:
             host_root=self.ctx.root,
             include=worktree_includes(self.ctx.root),
             image=c.image,
+            expose=self.ctx.expose,
         )
 
     def prepare(self, branch: str) -> Sandbox:
@@ -143,12 +163,32 @@ class WorkerSandbox:
             return fsutil.ensure_dir(sb.record.directory / "agent-home")
         return Path(sb.info().home)
 
+    def read_file(self, rel: str) -> str | None:
+        """A workspace file's text as the sandbox sees it, or None."""
+        result = self.current.exec(["cat", "--", rel], timeout=60)
+        return result.stdout if result.ok else None
+
+    def install_context_file(self, rel: str, text: str, keep_out: tuple[str, ...]) -> None:
+        """Write an instruction file into the workspace from inside the sandbox."""
+        self.current.exec(
+            ["sh", "-c", CONTEXT_SCRIPT, "sh", rel, *keep_out], input=text, timeout=60
+        ).check(SandboxError)
+
+    def diff(self, base: str, head: str) -> str:
+        """``git diff base head`` run inside (no textconv or external diff of the agent's)."""
+        result = self.current.exec(
+            ["git", "diff", "--no-textconv", "--no-ext-diff", base, head], timeout=300
+        )
+        result.check(SandboxError)
+        return result.stdout
+
     def prepare_agent(self, agent: Agent, workdir: Path) -> None:
-        """Write the agent's settings files into the sandbox's HOME (no secrets in them)."""
+        """Write the agent's settings files into the sandbox's HOME (no secrets in them).
+
+        Isolated sandboxes get them through a command run inside: the agent can write its
+        HOME, so a symlink it left there must not redirect a write made by the host.
+        """
         sb = self.current
-        if isinstance(sb, OverlaySandbox):
-            agent.prepare(sb.home, workdir)
-            return
         if not sb.isolated:
             agent.prepare(self.home_inside, workdir)
             return

@@ -27,6 +27,7 @@ from isollm.git.sync import push_base
 from isollm.runner import runstate, snapshot
 from isollm.runner.context import RunContext, RunSettings
 from isollm.runner.events import Kind, Observer, Progress
+from isollm.runner.expose import exposed_paths
 from isollm.runner.layout import RunPaths
 from isollm.runner.ledger import LedgerWriter, Replay
 from isollm.runner.reconcile import reconcile
@@ -111,6 +112,7 @@ def run(
             base_commit,
             env,
             observer,
+            _exposed(config, agent, reviewer, env),
         )
         tally = _go(ctx, state, replayed, request, handle_signals)
         status = _final_status(ctx, tally)
@@ -164,6 +166,13 @@ def _agents(config: cfg.Config, settings: RunSettings) -> tuple[Agent, Agent | N
         reviewer = get_agent(settings.review_agent, config.agent)
         require(reviewer)
     return agent, reviewer
+
+
+def _exposed(
+    config: cfg.Config, agent: Agent, reviewer: Agent | None, env: Mapping[str, str]
+) -> tuple[str, ...]:
+    programs = [a.binary for a in (agent, reviewer) if a is not None and a.binary]
+    return exposed_paths(programs, config.sandbox.expose, env.get("PATH"))
 
 
 def _new_run(root: Path, config: cfg.Config, settings: RunSettings, agent: Agent) -> RunState:

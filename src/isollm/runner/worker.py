@@ -15,9 +15,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from isollm.agents import Invocation, WorkerContext, from_config, install, keep_out_of_commits
+from isollm.agents import Invocation, WorkerContext, from_config
 from isollm.agents.base import Agent, AgentOutcome
 from isollm.agents.environment import worker_env
+from isollm.agents.instructions import merge
+from isollm.agents.instructions import render as render_instructions
 from isollm.errors import IsollmError
 from isollm.git.facade import Git
 from isollm.runner import attempt as att
@@ -176,6 +178,7 @@ class Worker:
         ctx.ledger.append(EventType.SANDBOX_READY, task=task.id, attempt=attempt)
         self._say(Kind.SANDBOX_READY, task, branch)
         deps = self._merge_dependencies(task)
+        start = att.head_commit(self.sandbox.current) if deps else ctx.base_commit
         feedback = ""
         rounds = ctx.settings.max_review_rounds if ctx.settings.review else 1
         for round_no in range(1, rounds + 1):
@@ -200,19 +203,22 @@ class Worker:
             verdict, feedback = self._review(claim, attempt, head, round_no)
             if verdict is Verdict.APPROVE:
                 break
-        return self._deliver(claim, attempt, branch, head, run)
+        return self._deliver(claim, attempt, branch, (start, head), run)
 
     def _deliver(
-        self, claim: Claim, attempt: int, branch: str, head: str, run: AttemptResult
+        self, claim: Claim, attempt: int, branch: str, span: tuple[str, str], run: AttemptResult
     ) -> AttemptResult:
+        """Push the branch; the files changed from ``span[0]`` (the base, or the base with
+        the dependencies merged) to ``span[1]`` (the head) are what the task produced."""
+        start, head = span
         ctx, task = self.ctx, claim.task
         att.push_branch(self.sandbox.current, branch)
         ctx.ledger.append(
             EventType.TASK_PUSHED, task=task.id, attempt=attempt, sha=head, branch=branch
         )
         files: tuple[str, ...] = ()
-        if head != ctx.base_commit:
-            files = tuple(Git(ctx.hub.path).changed_files(ctx.base_commit, head))
+        if head != start:
+            files = tuple(Git(ctx.hub.path).changed_files(start, head))
         self.sandbox.delivered()
         self._say(Kind.PUSHED, task, f"{branch} at {head[:10]}")
         return dataclasses.replace(run, head=head, files=files)
@@ -284,7 +290,7 @@ class Worker:
     def _review(self, claim: Claim, attempt: int, head: str, round_no: int) -> tuple[Verdict, str]:
         ctx, task = self.ctx, claim.task
         reviewer = ctx.reviewer or ctx.agent
-        diff = Git(self.sandbox.host_workspace).diff(ctx.base_commit, head)
+        diff = self.sandbox.diff(ctx.base_commit, head)
         prompt = review_prompt(task.id, task.title, task.description or "", diff)
         run = self._run_agent(reviewer, claim, attempt, prompt, "reviewer")
         self.sandbox.discard_changes()
@@ -313,10 +319,10 @@ class Worker:
         ).for_task(task.id, task.title)
 
     def _install_context(self, agent: Agent, task: Task) -> None:
-        workdir = self.sandbox.host_workspace
-        install(workdir, agent.instruction_file, self._context(task))
-        if agent.workdir_ignores:
-            keep_out_of_commits(workdir, list(agent.workdir_ignores))
+        """The instruction file (CLAUDE.md / AGENTS.md), written from inside the sandbox."""
+        name = agent.instruction_file
+        text = merge(self.sandbox.read_file(name), render_instructions(self._context(task)))
+        self.sandbox.install_context_file(name, text, (name, *agent.workdir_ignores))
 
     def _merge_dependencies(self, task: Task) -> tuple[DependencyOutput, ...]:
         ctx = self.ctx

@@ -28,6 +28,7 @@ class BwrapLayout:
     hide: tuple[Path, ...] = ()  # covered by empty tmpfs
     protect: tuple[Path, ...] = ()  # inside a writable bind, but read-only
     files: tuple[tuple[Path, str], ...] = ()  # (host file, path inside), read-only
+    expose: tuple[Path, ...] = ()  # shown read-only at the same path, even inside `hide`
     network: Network = "host"
     hostname: str = "sandbox"
     uid: int = DEV_UID
@@ -57,6 +58,8 @@ def bwrap_argv(
     args += ["--tmpfs", "/tmp"]  # noqa: S108 - a private, empty /tmp inside the sandbox
     for path in hidden_paths(layout.hide):
         args += ["--tmpfs", str(path)]
+    for path in layout.expose:
+        args += ["--ro-bind", str(path), str(path)]
     for source, target in layout.files:
         args += ["--ro-bind", str(source), target]
     args += ["--bind", str(layout.home), SANDBOX_HOME]

@@ -120,6 +120,7 @@ class OverlaySandbox(Sandbox):
             hide=tuple(p for p in hide if p.is_dir()),
             protect=tuple(gitops.protected_hub_paths(self.spec.hub)),
             files=((etc / "passwd", "/etc/passwd"), (etc / "group", "/etc/group")),
+            expose=tuple(Path(p) for p in self.spec.expose if Path(p).exists()),
             network=self.spec.network,
             hostname=self.name,
         )
