@@ -76,6 +76,7 @@ def spec_from_json(data: dict[str, Any]) -> SandboxSpec:
     values["limits"] = Limits(**values.get("limits", {}))
     values["setup"] = tuple(values.get("setup", ()))
     values["include"] = tuple(values.get("include", ()))
+    values["expose"] = tuple(values.get("expose", ()))
     known = {f.name for f in dataclasses.fields(SandboxSpec)}
     return SandboxSpec(**{k: v for k, v in values.items() if k in known})
 
