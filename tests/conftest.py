@@ -59,3 +59,11 @@ def git_repo(tmp_path: Path) -> Path:
     git(repo, "add", "README.md")
     git(repo, "commit", "-q", "-m", "initial commit")
     return repo
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip a test whose backend this machine lacks, but fail in CI (CI=true), where
+    `.ci/run` installs every backend and a silent skip would hide a broken install."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{reason} (CI installs it: see ./dev setup)")
+    pytest.skip(reason)

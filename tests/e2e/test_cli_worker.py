@@ -14,7 +14,7 @@ from isollm import config as cfg
 from isollm import fsutil
 from isollm.sandbox import registry
 from isollm.sandbox.workers import Project, ensure_hub, spec_for
-from tests.conftest import git
+from tests.conftest import git, skip_or_fail
 from tests.e2e.cli import ISOLLM, as_json, isollm
 from tests.integration.sandbox_support import unmount_under
 
@@ -135,7 +135,7 @@ def test_unknown_workers_and_bad_names_are_user_errors(project: Path) -> None:
 def test_lxc_workers_run_as_dev_in_a_container(project: Path) -> None:
     reason = registry.available("lxc")
     if reason:
-        pytest.skip(f"lxc backend unavailable on this machine: {reason}")
+        skip_or_fail(f"lxc backend unavailable on this machine: {reason}")
     configure(project, backend="lxc", network="none", pids=256, memory="512M")
     info = as_json(project, "worker", "add", "c1")
     assert (info["backend"], info["workspace"], info["address"]) == ("lxc", "/home/dev/project", "")

@@ -22,7 +22,7 @@ from isollm.git.hub import Hub
 from isollm.git.sync import push_base
 from isollm.sandbox import lxcbase, podman, prepare, registry
 from isollm.sandbox.base import Sandbox, SandboxSpec
-from tests.conftest import git
+from tests.conftest import git, skip_or_fail
 
 BACKENDS = [
     pytest.param("overlay", id="overlay"),
@@ -49,7 +49,7 @@ def podman_image(container_base: str) -> str:
 def require_backend(request: pytest.FixtureRequest, name: str) -> None:
     reason = registry.available(name)
     if reason:
-        pytest.skip(f"{name} backend unavailable on this machine: {reason}")
+        skip_or_fail(f"{name} backend unavailable on this machine: {reason}")
     if name == "lxc":
         request.getfixturevalue("container_base")
     if name == "podman":
