@@ -34,23 +34,33 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
-    """Replace ``path`` with ``data`` atomically and durably."""
-    parent = path.parent
-    ensure_dir(parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+def _temp_copy(path: Path, data: bytes, mode: int, suffix: str) -> str:
+    """A durable temp file holding ``data`` beside ``path``; its name."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fchmod(f.fileno(), mode)
             os.fsync(f.fileno())
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
+    """Replace ``path`` with ``data`` atomically and durably."""
+    ensure_dir(path.parent)
+    tmp = _temp_copy(path, data, mode, ".tmp")
+    try:
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    fsync_dir(parent)
+    fsync_dir(path.parent)
 
 
 def atomic_write_text(path: Path, text: str, mode: int = FILE_MODE) -> None:
@@ -72,20 +82,14 @@ def create_exclusive(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
     The content is written to a temp file first and then hard-linked into place, so
     the file appears complete or not at all (``link`` fails if the name exists).
     """
-    parent = path.parent
-    ensure_dir(parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=parent)
+    ensure_dir(path.parent)
+    tmp = _temp_copy(path, data, mode, ".new")
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fchmod(f.fileno(), mode)
-            os.fsync(f.fileno())
         os.link(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-    fsync_dir(parent)
+    fsync_dir(path.parent)
 
 
 @contextlib.contextmanager
