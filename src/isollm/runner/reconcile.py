@@ -3,8 +3,8 @@
 Each task the ledger knows gets one step from :func:`isollm.runner.resume.plan_task`;
 its effects are carried out here and recorded, so a completion is never executed again
 and a task that was in flight is finished (its work reached the hub) or given back.
-Tasks this run had claimed without a ledger record (a crash right after the claim) are
-given back too, so nothing waits for a lease to expire.
+Any other claim this run's workers still hold (made right before the crash, or kept
+between two attempts) is given back too, so nothing waits for a lease to expire.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def reconcile(ctx: RunContext, view: RunView) -> list[Plan]:
         plan = plan_task(seen.task_id, seen, _server_status(ctx, seen.task_id), _hub(ctx, seen))
         _carry_out(ctx, seen, plan)
         plans.append(plan)
-    _release_unrecorded(ctx, view)
+    _release_leftover_claims(ctx)
     return plans
 
 
@@ -71,12 +71,15 @@ def _carry_out(ctx: RunContext, seen: TaskView, plan: Plan) -> None:
 
 def _complete(ctx: RunContext, seen: TaskView, plan: Plan) -> None:
     """The work is on the hub: mark the task done (claiming it again if the lease lapsed)."""
-    task_id, agent = seen.task_id, _claimant(ctx, seen)
+    task_id = seen.task_id
     task = ctx.client.get_task(task_id)
     if task.status is Status.OPEN:
+        agent = _claimant(ctx, seen)
         ctx.client.claim(task_id, agent, ctx.settings.lease_seconds)
-    elif task.status is Status.IN_PROGRESS and task.claimed_by != agent:
-        return  # someone else took it over; their run finishes it
+    elif task.status is Status.IN_PROGRESS and _ours(ctx, task.claimed_by):
+        agent = task.claimed_by or ""
+    else:
+        return  # another run took it over; that run finishes it
     ctx.client.done(task_id, agent)
     ctx.ledger.append(
         EventType.TASK_DONE, task=task_id, attempt=plan.attempt, sha=plan.commit, recovered=True
@@ -84,10 +87,18 @@ def _complete(ctx: RunContext, seen: TaskView, plan: Plan) -> None:
     ctx.observer(Progress(Kind.DONE, seen.worker or "", task_id, detail="recovered from the hub"))
 
 
-def _release_unrecorded(ctx: RunContext, view: RunView) -> None:
-    ours = {ctx.agent_id(n) for n in range(0, ctx.settings.workers + 1)}
+def _ours(ctx: RunContext, agent: str | None) -> bool:
+    """Whether ``agent`` is one of this run's workers (with any worker count)."""
+    prefix = ctx.agent_id(0).removesuffix("0")
+    return agent is not None and agent.startswith(prefix) and agent[len(prefix) :].isdigit()
+
+
+def _release_leftover_claims(ctx: RunContext) -> None:
+    """Give back every task this run's workers still hold. None of them runs any more (the
+    run was taken over), and a claim the ledger does not explain — made just before the
+    crash, or kept between two attempts — would otherwise wait for its lease to expire."""
     for task in ctx.client.all_tasks(Status.IN_PROGRESS):
-        if task.claimed_by in ours and task.id not in view.tasks:
+        if _ours(ctx, task.claimed_by):
             with contextlib.suppress(IsollmError):
                 ctx.client.release(task.id, task.claimed_by, force=True)
-                log.info("released %s, claimed before the crash but never recorded", task.id)
+                log.info("released %s, still claimed by %s", task.id, task.claimed_by)

@@ -19,7 +19,7 @@ from isollm.agents.base import Agent
 from isollm.errors import IsollmError, SandboxError
 from isollm.runner.context import RunContext
 from isollm.runner.events import Kind, Progress
-from isollm.sandbox import registry
+from isollm.sandbox import meta, registry
 from isollm.sandbox.base import Limits, Sandbox, SandboxSpec
 from isollm.sandbox.bwrap import SANDBOX_HOME
 from isollm.sandbox.overlay import OverlaySandbox
@@ -61,9 +61,15 @@ done
 """
 
 
+# A sandbox that cannot be reused (a crash cut its reset short, its work cannot be saved)
+# is kept for inspection and the worker goes on in a new one: `<name>-2`, `<name>-3`, …
+MAX_GENERATIONS = 20
+
+
 class WorkerSandbox:
     def __init__(self, ctx: RunContext, name: str) -> None:
         self.ctx = ctx
+        self.base_name = name
         self.name = name
         self._sb: Sandbox | None = None
         self._maybe_dirty = True  # until an attempt has delivered everything
@@ -96,29 +102,67 @@ class WorkerSandbox:
         """A clean workspace on ``branch`` (continued from the hub if it is there)."""
         if self._sb is None:
             self._sb = self._open_existing()
+        if self._sb is not None:
+            self._reset(branch)
         if self._sb is None:
+            self.name = self._free_name()
             self._sb = registry.create(self._spec(branch), self.ctx.config.sandbox.backend)
-        else:
-            if self._maybe_dirty:
-                self.salvage()
-            self._sb.reset(work_branch=branch)
         self._maybe_dirty = True
         return self._sb
+
+    def _reset(self, branch: str) -> None:
+        """Reset the sandbox for the next task, or set it aside if it cannot be."""
+        sb = self.current
+        try:
+            if self._maybe_dirty:
+                self.salvage()
+        except IsollmError as exc:
+            self._set_aside(str(exc))  # its work could not be saved: keep it
+            return
+        try:
+            sb.reset(work_branch=branch)
+        except IsollmError as exc:
+            self._set_aside(str(exc))
+            with contextlib.suppress(IsollmError):
+                sb.destroy()  # nothing unsaved in it
+
+    def _set_aside(self, why: str) -> None:
+        detail = f"kept sandbox {self.name} and went on in a new one: {why}"
+        log.warning("%s", detail)
+        self.ctx.observer(Progress(Kind.WARNING, self.name, detail=detail))
+        self._sb = None
 
     def delivered(self) -> None:
         """The last attempt's work is all on the hub: the next reset loses nothing."""
         self._maybe_dirty = False
 
+    def _names(self) -> list[str]:
+        later = [f"{self.base_name}-{n}" for n in range(2, MAX_GENERATIONS + 1)]
+        return [self.base_name, *later]
+
+    def _free_name(self) -> str:
+        """The first of this worker's names no sandbox (or leftover of one) holds."""
+        for name in self._names():
+            if not meta.sandbox_dir(self.ctx.project, name).exists():
+                return name
+        raise SandboxError(
+            f"worker {self.base_name} has set aside {MAX_GENERATIONS} broken sandboxes",
+            hint="inspect them with `isollm worker list`, remove them with `isollm worker remove`",
+        )
+
     def _open_existing(self) -> Sandbox | None:
-        """The sandbox a killed run left (resume), if there is one."""
-        try:
-            sb = registry.open_sandbox(self.ctx.project, self.name)
-        except IsollmError:
-            return None
-        with contextlib.suppress(IsollmError):
-            sb.ensure_workspace()
-            sb.start()
-        return sb
+        """The latest sandbox a killed run left this worker (resume), if there is one."""
+        for name in reversed(self._names()):
+            try:
+                sb = registry.open_sandbox(self.ctx.project, name)
+            except IsollmError:
+                continue
+            with contextlib.suppress(IsollmError):
+                sb.ensure_workspace()
+                sb.start()
+            self.name = name
+            return sb
+        return None
 
     def salvage(self) -> str | None:
         """Save uncommitted or unpushed work of the workspace to the hub; the ref, or None."""
@@ -134,7 +178,7 @@ class WorkerSandbox:
         )
         if not result.ok:
             raise SandboxError(
-                f"sandbox {self.name} holds work that could not be saved, so it was kept:\n"
+                f"sandbox {self.name} holds {state.describe()}, which could not be saved:\n"
                 f"{result.describe()}",
                 hint=f"inspect it with `isollm worker shell {self.name}`",
             )
@@ -202,14 +246,33 @@ class WorkerSandbox:
                 ).check(SandboxError)
 
     def finish(self) -> None:
-        """At the end of a run: remove the sandbox if nothing in it is unsaved."""
-        if self._sb is None:
-            return
+        """At the end of a run: remove the sandbox if nothing in it is unsaved, and the
+        ones set aside earlier if they turn out to hold nothing."""
+        if self._sb is not None:
+            try:
+                if self._maybe_dirty:
+                    self.salvage()
+                self._sb.destroy()
+            except IsollmError as exc:
+                self._warn_kept(self.name, str(exc))
+            self._sb = None
+        for name in self._names():
+            if name != self.name and meta.sandbox_dir(self.ctx.project, name).exists():
+                self._remove_if_empty(name)
+
+    def _remove_if_empty(self, name: str) -> None:
         try:
-            if self._maybe_dirty:
-                self.salvage()
-            self._sb.destroy()
+            sb = registry.open_sandbox(self.ctx.project, name)
         except IsollmError as exc:
-            log.warning("kept sandbox %s: %s", self.name, exc)
-            self.ctx.observer(Progress(Kind.WARNING, self.name, detail=f"kept: {exc}"))
-        self._sb = None
+            self._warn_kept(name, str(exc))
+            return
+        state = sb.work_state()
+        if not state.clean:
+            self._warn_kept(name, f"it holds {state.describe()}")
+            return
+        with contextlib.suppress(IsollmError):
+            sb.destroy()
+
+    def _warn_kept(self, name: str, why: str) -> None:
+        log.warning("kept sandbox %s: %s", name, why)
+        self.ctx.observer(Progress(Kind.WARNING, name, detail=f"kept: {why}"))

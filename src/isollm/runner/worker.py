@@ -17,6 +17,7 @@ from pathlib import Path
 
 from isollm.agents import Invocation, WorkerContext, from_config
 from isollm.agents.base import Agent, AgentOutcome
+from isollm.agents.common import exit_summary
 from isollm.agents.environment import worker_env
 from isollm.agents.instructions import merge
 from isollm.agents.instructions import render as render_instructions
@@ -66,30 +67,34 @@ class Worker:
 
     # --- a claimed task, attempt after attempt ------------------------------------------
     def execute(self, claim: Claim, first_attempt: int, failures: list[str]) -> int:
-        """Work on the task until done, blocked, released or lost; the last attempt made."""
+        """Work on the task until done, blocked, released or lost; the last attempt made.
+
+        Only failed attempts count towards ``max_attempts``: one a crash of the runner cut
+        short (released on resume, never recorded as failed) is not the task's fault.
+        """
         ctx, task = self.ctx, claim.task
         self._say(Kind.CLAIMED, task, f"attempt {first_attempt}")
-        last = "no attempt was made"
-        for attempt in range(first_attempt, ctx.settings.max_attempts + 1):
+        attempt = first_attempt
+        while len(failures) < ctx.settings.max_attempts:
             result = self._attempt(claim, attempt, failures)
             if result.ok:
                 self._complete(claim, attempt, result)
                 return attempt
-            last = result.reason or "the attempt failed"
-            failures.append(last)
-            self._say(Kind.FAILED, task, f"attempt {attempt}: {last}")
+            failures.append(result.reason or "the attempt failed")
+            self._say(Kind.FAILED, task, f"attempt {attempt}: {failures[-1]}")
             if result.lost_claim:
                 return attempt  # the task is someone else's now
             if result.aborted or ctx.aborting.is_set():
                 self._release(claim, attempt, "the run was interrupted")
                 return attempt
-            if attempt < ctx.settings.max_attempts:
-                pause = ctx.settings.backoff_seconds * 2 ** (attempt - first_attempt)
+            if len(failures) < ctx.settings.max_attempts:
+                pause = ctx.settings.backoff_seconds * 2 ** (len(failures) - 1)
                 if ctx.aborting.wait(pause):
                     self._release(claim, attempt, "the run was interrupted")
                     return attempt
-        self._block(claim, ctx.settings.max_attempts, last)
-        return max(first_attempt, ctx.settings.max_attempts)
+                attempt += 1
+        self._block(claim, len(failures), failures[-1] if failures else "no attempt was made")
+        return attempt
 
     def _complete(self, claim: Claim, attempt: int, result: AttemptResult) -> None:
         ctx, task = self.ctx, claim.task
@@ -275,9 +280,7 @@ class Worker:
             cost=outcome.cost_usd,
         )
         self._say(Kind.AGENT_FINISHED, task, f"exit {code}")
-        reason = run.stopped_reason or (
-            None if outcome.success else f"the agent failed (exit {code}): {outcome.summary}"
-        )
+        reason = run.stopped_reason or (None if outcome.success else _failure(code, outcome))
         return AttemptResult(
             reason is None,
             reason,
@@ -380,6 +383,13 @@ class Worker:
             attempt=attempt,
             path=str(path.relative_to(ctx.paths.dir)),
         )
+
+
+def _failure(code: int | None, outcome: AgentOutcome) -> str:
+    """``the agent failed (exit 3): no compiler``, saying how it ended only once."""
+    ended = exit_summary(code) if code is not None else "stopped"
+    summary = outcome.summary.removeprefix(ended).lstrip(": ")
+    return f"the agent failed ({ended}): {summary}" if summary else f"the agent failed ({ended})"
 
 
 def _commit_message(task: Task) -> str:
