@@ -120,8 +120,13 @@ class RunProject:
 
     # --- running isollm --------------------------------------------------------------
     def isollm(
-        self, *args: str, code: int | None = 0, timeout: float = RUN_TIMEOUT
+        self,
+        *args: str,
+        code: int | None = 0,
+        timeout: float = RUN_TIMEOUT,
+        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
+        """``isollm *args`` (with ``env`` added to this process's environment)."""
         result = subprocess.run(
             [ISOLLM, *args],
             cwd=self.root,
@@ -129,6 +134,7 @@ class RunProject:
             text=True,
             timeout=timeout,
             check=False,
+            env={**os.environ, **env} if env else None,
         )
         if code is not None:
             assert result.returncode == code, story(result)
