@@ -203,6 +203,47 @@ class TestClaims:
         assert claim is not None
         assert claim.task.id == blocked_urgent
 
+    def test_claim_next_returns_the_task_as_stored(self, store: TaskStore) -> None:
+        parent = add(store, "parent")
+        spec = store.add_spec("spec", None, "human").id
+        task_id = add(store, "child", description="all of it", parent_id=parent, spec_id=spec)
+        store.block(parent, "human", None)
+        claim = store.claim_next("w1", 60)
+        assert claim is not None
+        assert claim.task == store.get_task(task_id)
+        assert (claim.task.claimed_by, claim.task.lease_expires_at) == ("w1", claim.expires_at)
+        assert claim.task.claimed_at == claim.task.updated_at
+        again = store.claim_next("w2", 60)
+        assert again is None
+        store.release(task_id, "w1", claim.fence, force=False)
+        second = store.claim_next("w2", 60)
+        assert second is not None
+        assert second.fence == claim.fence + 1
+        claims = [h for h in store.history(task_id) if h.action == "claim"]
+        assert [(h.changed_by, h.field, h.old_value, h.new_value) for h in claims] == [
+            ("w2", "status", "open", "in_progress"),
+            ("w1", "status", "open", "in_progress"),
+        ]
+        assert claims[1].changed_at == claim.task.claimed_at
+
+    def test_claim_next_first_returns_expired_leases_to_the_queue(
+        self, store: TaskStore, clock: FakeClock
+    ) -> None:
+        urgent, normal = add(store, "urgent", priority=0), add(store, "normal")
+        store.claim(urgent, "w1", 10)
+        clock.advance(11)
+        claim = store.claim_next("w2", 60)
+        assert claim is not None
+        assert (claim.task.id, claim.task.claimed_by) == (urgent, "w2")
+        assert store.get_task(normal).status is Status.OPEN
+
+    def test_tasks_in_progress_list_by_priority_not_by_lease(self, store: TaskStore) -> None:
+        low, urgent = add(store, "low", priority=3), add(store, "urgent", priority=0)
+        store.claim(low, "w1", 10)
+        store.claim(urgent, "w1", 1000)
+        listed = store.list_tasks(Status.IN_PROGRESS, ALL)
+        assert ([t.id for t in listed.items], listed.total) == ([urgent, low], 2)
+
     def test_claim_next_many_serves_requests_in_order(self, store: TaskStore) -> None:
         urgent, normal = add(store, "urgent", priority=0), add(store, "normal")
         claims = store.claim_next_many([("w1", 60), ("w2", 30), ("w3", 60)])

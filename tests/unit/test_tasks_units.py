@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -148,6 +149,29 @@ class TestQueries:
                     conn.execute(f"EXPLAIN {sql}", _null_params(sql))
                 except sqlite3.Error as exc:  # pragma: no cover - reported with the query name
                     pytest.fail(f"query {name}: {exc}")
+
+    def test_a_version_1_database_is_migrated(self, tmp_path: Path) -> None:
+        db, now = tmp_path / "demo.db", "2025-01-01T00:00:00.000000Z"
+        with closing(sqlite3.connect(db)) as conn:
+            conn.executescript(migrations()[0].sql)
+            conn.execute("PRAGMA user_version = 1")
+            conn.execute(
+                "INSERT INTO tasks (id, title, created_at, updated_at) VALUES (?, 'old', ?, ?)",
+                ("ar-0001", now, now),
+            )
+            conn.commit()
+        store = SqliteBackend(tmp_path).open("demo")
+        try:
+            claim = store.claim_next("w", 60)
+        finally:
+            store.close()
+        assert claim is not None
+        assert claim.task.id == "ar-0001"
+        with closing(sqlite3.connect(db)) as conn:
+            assert conn.execute("PRAGMA user_version").fetchone() == (len(migrations()),)
+            indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        assert "idx_tasks_queue" in indexes
+        assert not {"idx_tasks_status", "idx_tasks_lease"} & indexes
 
     def test_a_newer_schema_is_refused(self, tmp_path: Path) -> None:
         db = tmp_path / "demo.db"

@@ -79,11 +79,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(value: datetime) -> datetime:
+    """The same instant with UTC as its time zone."""
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
+
+
 def format_time(value: datetime) -> str:
     """RFC 3339 in UTC with microseconds; fixed width, so text order is time order."""
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.isoformat(timespec="microseconds")[:-6] + "Z"  # "+00:00" -> "Z"
+    return as_utc(value).isoformat(timespec="microseconds")[:-6] + "Z"  # "+00:00" -> "Z"
 
 
 def parse_time(text: str) -> datetime:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from isollm.tasks import errors, validate
-from isollm.tasks.model import Claim, Clock, Status, Task, format_time, parse_time
+from isollm.tasks.model import Claim, Clock, Status, Task, as_utc, format_time, parse_time
 from isollm.tasks.sqlite_db import Database, Row, task_from_row
 from isollm.tasks.store import REAPER
 
@@ -79,37 +79,55 @@ class ClaimQueries:
                 raise errors.NotReadyError.of(task_id, waiting)
             params = {"id": task_id, "agent": agent, "now": now, "expires": expires}
             row = self._db.one(conn, "claim_task", params)
-            self._audit(
-                conn, task_id, "claim", agent, now, field="status", old="open", new="in_progress"
-            )
+            self._db.run(conn, "audit_claim", {"task_id": task_id, "now": now, "by": agent})
             return Claim(task_from_row(row), _fence(row), parse_time(expires))
 
     def claim_next(self, agent: str, lease_seconds: float) -> Claim | None:
-        return self.claim_next_many([(agent, lease_seconds)])[0]
+        return self.claim_next_many(((agent, lease_seconds),))[0]
 
     def claim_next_many(self, requests: Sequence[tuple[str, float]]) -> list[Claim | None]:
         for agent, lease_seconds in requests:
             validate.check_agent(agent)
             validate.check_lease(lease_seconds)
+        claims: list[Claim | None] = [None] * len(requests)
         with self._db.write() as conn:
-            now = self._clock()
+            now = as_utc(self._clock())
             stamp = format_time(now)
             if self._db.scalar(conn, "any_lease_expired", {"now": stamp}):
                 self._reap(conn, stamp)
-            return [self._claim_next(conn, agent, lease, now) for agent, lease in requests]
+            for index, (agent, lease_seconds) in enumerate(requests):
+                claims[index] = claim = self._claim_next(conn, agent, lease_seconds, now, stamp)
+                if claim is None:
+                    break  # nothing else is ready in this transaction either
+        return claims
 
     def _claim_next(
-        self, conn: sqlite3.Connection, agent: str, lease_seconds: float, now: datetime
+        self, conn: sqlite3.Connection, agent: str, lease_seconds: float, now: datetime, stamp: str
     ) -> Claim | None:
-        stamp, expires = format_time(now), now + timedelta(seconds=lease_seconds)
-        params = {"agent": agent, "now": stamp, "expires": format_time(expires)}
-        row = self._db.one(conn, "claim_next", params)
-        if row is None:
+        found = self._db.one(conn, "next_ready", {})
+        if found is None:
             return None
-        self._audit(
-            conn, row[0], "claim", agent, stamp, field="status", old="open", new="in_progress"
+        rowid, task_id, title, priority, created, description, parent, spec, fence = found
+        expires = now + timedelta(seconds=lease_seconds)
+        params = {"rowid": rowid, "agent": agent, "now": stamp, "expires": format_time(expires)}
+        if self._db.run(conn, "claim_row", params) != 1:
+            raise RuntimeError(f"task {task_id} changed inside a write transaction")
+        self._db.run(conn, "audit_claim", {"task_id": task_id, "now": stamp, "by": agent})
+        task = Task(
+            id=task_id,
+            title=title,
+            status=Status.IN_PROGRESS,
+            priority=priority,
+            created_at=parse_time(created),
+            updated_at=now,
+            description=description,
+            parent_id=parent,
+            spec_id=spec,
+            claimed_by=agent,
+            claimed_at=now,
+            lease_expires_at=expires,
         )
-        return Claim(task_from_row(row), _fence(row), expires)
+        return Claim(task, fence + 1, expires)
 
     def _current_claim(
         self,

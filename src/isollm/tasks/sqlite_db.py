@@ -4,7 +4,8 @@ Writes run in ``BEGIN IMMEDIATE`` transactions, so two processes never both read
 row and then both update it: the second waits (up to the busy timeout) for the
 first to commit. ``synchronous=NORMAL`` in WAL mode means a committed transaction
 survives the process being killed; only an operating-system crash or power loss can
-lose the last few commits (never corrupt the file).
+lose the last few commits (never corrupt the file): commits do not fsync, checkpoints
+(in a thread of their own, see :class:`Checkpointer`) do.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import contextlib
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,11 @@ from isollm.tasks.model import Status, Task, parse_time
 from isollm.tasks.queries import migrations, queries
 
 BUSY_TIMEOUT_MS = 5000
+CACHE_KIB = 16384
 CHECKPOINT_SECONDS = 0.25
+# A checkpoint cannot catch up with a writer that never pauses, so under sustained load
+# the WAL grows; once the load pauses it starts over, cut back to this size.
+WAL_LIMIT_BYTES = 64 * 1024 * 1024
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +46,8 @@ class Database:
         self._lock = threading.RLock()
         self._checkpointer: Checkpointer | None = None
         self._conn = _connect(path)
+        self._write = _Transaction(self._conn, self._lock, "BEGIN IMMEDIATE", writes=True)
+        self._read = _Transaction(self._conn, self._lock, "BEGIN", writes=False)
         try:
             self._configure()
             self._migrate()
@@ -62,6 +69,9 @@ class Database:
             "PRAGMA synchronous = NORMAL",
             "PRAGMA foreign_keys = ON",
             f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
+            f"PRAGMA cache_size = -{CACHE_KIB}",
+            "PRAGMA temp_store = MEMORY",
+            f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}",
         ):
             self._conn.execute(pragma)
 
@@ -84,29 +94,13 @@ class Database:
     def schema_version(self) -> int:
         return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
 
-    @contextlib.contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self) -> _Transaction:
         """A ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on error."""
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-                self._conn.execute("COMMIT")
-            except BaseException:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise
+        return self._write
 
-    @contextlib.contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
+    def read(self) -> _Transaction:
         """A read transaction: several queries see one consistent snapshot."""
-        with self._lock:
-            self._conn.execute("BEGIN")
-            try:
-                yield self._conn
-            finally:
-                if self._conn.in_transaction:
-                    self._conn.execute("COMMIT")
+        return self._read
 
     def one(self, conn: sqlite3.Connection, name: str, params: Params) -> Any:
         return conn.execute(self._sql[name], params).fetchone()
@@ -134,7 +128,11 @@ class Database:
 
 def _connect(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(
-        path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+        path,
+        isolation_level=None,
+        check_same_thread=False,
+        timeout=BUSY_TIMEOUT_MS / 1000,
+        cached_statements=256,  # every named query stays prepared
     )
 
 
@@ -172,6 +170,56 @@ class Checkpointer:
         self._thread.join()
 
 
+class _Transaction:
+    """``with`` block holding the connection's lock around one transaction.
+
+    A write commits on success and rolls back on error; a read (a consistent snapshot)
+    always ends with ``COMMIT``. A plain class rather than ``contextlib.contextmanager``:
+    it is entered on every claim, and a generator costs several times as much.
+    """
+
+    __slots__ = ("_begin", "_conn", "_lock", "_writes")
+
+    def __init__(
+        self, conn: sqlite3.Connection, lock: threading.RLock, begin: str, *, writes: bool
+    ) -> None:
+        self._conn = conn
+        self._lock = lock
+        self._begin = begin
+        self._writes = writes
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._lock.acquire()
+        try:
+            self._conn.execute(self._begin)
+        except BaseException:
+            self._lock.release()
+            raise
+        return self._conn
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        try:
+            if self._writes:
+                _end_write(self._conn, committed=kind is None)
+            elif self._conn.in_transaction:
+                self._conn.execute("COMMIT")
+        finally:
+            self._lock.release()
+
+
+def _end_write(conn: sqlite3.Connection, *, committed: bool) -> None:
+    if not committed:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        return
+    try:
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 def _statements(script: str) -> list[str]:
     """Split a migration into statements (sqlite3 runs one per execute)."""
     statements, current = [], ""
@@ -187,12 +235,15 @@ def _statements(script: str) -> list[str]:
     return statements
 
 
+_STATUSES = {status.value: status for status in Status}
+
+
 def task_from_row(row: Row) -> Task:
     """A Task from the columns every task query selects, in their order."""
     return Task(
         id=row[0],
         title=row[1],
-        status=Status(row[2]),
+        status=_STATUSES[row[2]],
         priority=row[3],
         created_at=parse_time(row[4]),
         updated_at=parse_time(row[5]),

@@ -172,8 +172,11 @@ class SqliteTaskStore(ClaimQueries, SpecQueries):
         if status is None:
             total, rows = self._page("count_tasks", "list_tasks", page, {})
         else:
+            query = (
+                "list_tasks_in_progress" if status is Status.IN_PROGRESS else "list_tasks_by_status"
+            )
             params = {"status": status.value}
-            total, rows = self._page("count_tasks_by_status", "list_tasks_by_status", page, params)
+            total, rows = self._page("count_tasks_by_status", query, page, params)
         return Page([task_from_row(r) for r in rows], page.page, page.per_page, total)
 
     def ready(self, page: PageRequest) -> Page[Task]:

@@ -32,14 +32,21 @@ FROM tasks ORDER BY priority, created_at, rowid LIMIT :limit OFFSET :offset;
 SELECT COUNT(*) FROM tasks WHERE status = :status;
 
 -- name: list_tasks_by_status
+-- Any status but in_progress: those tasks have no lease, so idx_tasks_queue is in order.
 SELECT id, title, status, priority, created_at, updated_at, description, parent_id, spec_id,
        claimed_by, claimed_at, lease_expires_at, fence
-FROM tasks WHERE status = :status
+FROM tasks WHERE status = :status AND lease_expires_at IS NULL
+ORDER BY priority, created_at, rowid LIMIT :limit OFFSET :offset;
+
+-- name: list_tasks_in_progress
+SELECT id, title, status, priority, created_at, updated_at, description, parent_id, spec_id,
+       claimed_by, claimed_at, lease_expires_at, fence
+FROM tasks WHERE status = 'in_progress'
 ORDER BY priority, created_at, rowid LIMIT :limit OFFSET :offset;
 
 -- name: count_ready
 SELECT COUNT(*) FROM tasks t
-WHERE t.status = 'open' AND NOT EXISTS (
+WHERE t.status = 'open' AND t.lease_expires_at IS NULL AND NOT EXISTS (
     SELECT 1 FROM dependencies d JOIN tasks p ON p.id = d.parent_id
     WHERE d.child_id = t.id AND p.status != 'done');
 
@@ -47,7 +54,7 @@ WHERE t.status = 'open' AND NOT EXISTS (
 SELECT id, title, status, priority, created_at, updated_at, description, parent_id, spec_id,
        claimed_by, claimed_at, lease_expires_at, fence
 FROM tasks t
-WHERE t.status = 'open' AND NOT EXISTS (
+WHERE t.status = 'open' AND t.lease_expires_at IS NULL AND NOT EXISTS (
     SELECT 1 FROM dependencies d JOIN tasks p ON p.id = d.parent_id
     WHERE d.child_id = t.id AND p.status != 'done')
 ORDER BY t.priority, t.created_at, t.rowid LIMIT :limit OFFSET :offset;
@@ -56,18 +63,25 @@ ORDER BY t.priority, t.created_at, t.rowid LIMIT :limit OFFSET :offset;
 SELECT d.parent_id FROM dependencies d JOIN tasks p ON p.id = d.parent_id
 WHERE d.child_id = :id AND p.status != 'done' ORDER BY d.parent_id;
 
--- name: claim_next
+-- name: next_ready
+-- The most urgent ready task: open (so it has no lease), every task it depends on done;
+-- by priority, then age: the head of idx_tasks_queue's 'open' entries. Selects
+-- rowid, id, title, priority, created_at, description, parent_id, spec_id, fence.
+SELECT t.rowid, t.id, t.title, t.priority, t.created_at, t.description, t.parent_id,
+       t.spec_id, t.fence
+FROM tasks t
+WHERE t.status = 'open' AND t.lease_expires_at IS NULL AND NOT EXISTS (
+    SELECT 1 FROM dependencies d JOIN tasks p ON p.id = d.parent_id
+    WHERE d.child_id = t.id AND p.status != 'done')
+ORDER BY t.priority, t.created_at, t.rowid LIMIT 1;
+
+-- name: claim_row
+-- Claims the task next_ready found, in the same transaction. No RETURNING: the caller
+-- knows every value it sets, and RETURNING costs SQLite as much as the update.
 UPDATE tasks
 SET status = 'in_progress', claimed_by = :agent, claimed_at = :now, updated_at = :now,
     lease_expires_at = :expires, fence = fence + 1
-WHERE id = (
-    SELECT t.id FROM tasks t
-    WHERE t.status = 'open' AND NOT EXISTS (
-        SELECT 1 FROM dependencies d JOIN tasks p ON p.id = d.parent_id
-        WHERE d.child_id = t.id AND p.status != 'done')
-    ORDER BY t.priority, t.created_at, t.rowid LIMIT 1)
-RETURNING id, title, status, priority, created_at, updated_at, description, parent_id, spec_id,
-          claimed_by, claimed_at, lease_expires_at, fence;
+WHERE rowid = :rowid AND status = 'open';
 
 -- name: claim_task
 UPDATE tasks
@@ -141,11 +155,11 @@ SELECT id FROM tasks WHERE status = 'done' AND id NOT IN (SELECT id FROM keep)
 ORDER BY priority, created_at, rowid;
 
 -- name: any_lease_expired
-SELECT 1 FROM tasks WHERE lease_expires_at IS NOT NULL AND lease_expires_at <= :now LIMIT 1;
+SELECT 1 FROM tasks WHERE status = 'in_progress' AND lease_expires_at <= :now LIMIT 1;
 
 -- name: expired_leases
 SELECT id, claimed_by FROM tasks
-WHERE lease_expires_at IS NOT NULL AND lease_expires_at <= :now
+WHERE status = 'in_progress' AND lease_expires_at <= :now
 ORDER BY lease_expires_at LIMIT :limit;
 
 -- name: expire_lease
@@ -172,6 +186,10 @@ DELETE FROM dependencies WHERE child_id = :child_id AND parent_id = :parent_id;
 -- name: insert_audit
 INSERT INTO audit_log (task_id, action, field, old_value, new_value, changed_at, changed_by)
 VALUES (:task_id, :action, :field, :old_value, :new_value, :now, :by);
+
+-- name: audit_claim
+INSERT INTO audit_log (task_id, action, field, old_value, new_value, changed_at, changed_by)
+VALUES (:task_id, 'claim', 'status', 'open', 'in_progress', :now, :by);
 
 -- name: history
 SELECT id, task_id, action, changed_at, changed_by, field, old_value, new_value
