@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -208,7 +209,14 @@ class WorkerSandbox:
         return Path(sb.info().home)
 
     def read_file(self, rel: str) -> str | None:
-        """A workspace file's text as the sandbox sees it, or None."""
+        """A workspace file's text as the sandbox sees it, or None.
+
+        A top-level name the workspace does not hold at all (checked from the host with
+        ``lexists``, which follows nothing) costs no command in the sandbox.
+        """
+        host = self.current.host_workspace
+        if host is not None and "/" not in rel and not os.path.lexists(host / rel):
+            return None
         result = self.current.exec(["cat", "--", rel], timeout=60)
         return result.stdout if result.ok else None
 

@@ -1,0 +1,304 @@
+"""``isollm run`` orchestration cost: many tasks whose agent does nothing.
+
+    python bench/bench_run.py [--tasks 1000] [--workers 16] [--backend overlay]
+
+A small repository, its own task server (a free port) and ISOLLM_HOME; ``--tasks``
+tasks whose agent is ``command: [true]``; ``isollm run -n WORKERS`` with no stagger
+and ``max_concurrent_starts`` = WORKERS, in a subprocess as a user runs it. Reported:
+
+- throughput: tasks/s over the whole command, and over the ledger's first claim to
+  its last done;
+- per-task orchestration overhead from the ledger's timestamps, p50 and p99: claim to
+  agent start (sandbox reset on the task's branch, context files, the start gate) and
+  agent exit to done (commit, push to the hub, done on the server, receipt);
+- replay speed of that run's ledger (``ledger.replay``) against ``json.loads`` of the
+  same lines.
+
+Baselines measured in the same run: a bare claim-next + done loop against the same
+server (the queue's floor), one ``git worktree add`` + ``remove`` of the same
+repository, and one command run in an overlay sandbox (``true`` in bubblewrap).
+Targets on 2 cores: >= 20 tasks/s, overhead p50 < 100 ms, replay >= 500,000 events/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+TARGET_TASKS_PER_S = 20.0
+TARGET_P50_MS = 100.0
+TARGET_REPLAY = 500_000
+ISOLLM = str(Path(sys.executable).parent / "isollm")
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "isollm bench",
+    "GIT_AUTHOR_EMAIL": "bench@isollm.invalid",
+    "GIT_COMMITTER_NAME": "isollm bench",
+    "GIT_COMMITTER_EMAIL": "bench@isollm.invalid",
+}
+
+
+def sh(cwd: Path, *argv: str) -> str:
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_project(root: Path, port: int, workers: int, backend: str) -> None:
+    """A repository with a few files and an isollm.yaml for the bench, committed."""
+    import dataclasses
+
+    from isollm import config as cfg
+
+    root.mkdir()
+    sh(root, "git", "init", "-q", "-b", "main")
+    for i in range(20):
+        (root / f"mod{i:02d}.py").write_text(f"VALUE = {i}\n" * 50)
+    (root / ".gitignore").write_text(".isollm/\n")
+    sh(root, ISOLLM, "init")
+    loaded = cfg.load(root)
+    c = loaded.config
+    c = dataclasses.replace(
+        c,
+        workers=workers,
+        airyra=dataclasses.replace(c.airyra, port=port),
+        sandbox=dataclasses.replace(c.sandbox, backend=backend),
+        agent=dataclasses.replace(c.agent, name="command", command=["true"], timeout=60),
+        runner=dataclasses.replace(
+            c.runner, stagger_seconds=0.0, max_concurrent_starts=workers, backoff_seconds=0.1
+        ),
+    )
+    cfg.save(loaded.path, c)
+    sh(root, "git", "add", "-A")
+    sh(root, "git", "commit", "-q", "-m", "bench project")
+
+
+def add_tasks(client: Any, count: int, prefix: str) -> None:
+    from isollm.tasks.model import ImportItem, NewTask
+
+    for start in range(0, count, 500):
+        items = [
+            ImportItem(NewTask(f"{prefix} {n}")) for n in range(start, min(count, start + 500))
+        ]
+        client.import_tasks(items)
+
+
+# --- the ledger's story ---------------------------------------------------------------
+
+
+@dataclass
+class Figures:
+    tasks_done: int
+    span_s: float
+    to_start_ms: list[float]
+    to_done_ms: list[float]
+
+
+def stamp(event: dict[str, Any]) -> float:
+    return datetime.fromisoformat(event["ts"]).timestamp()
+
+
+def figures(events: list[dict[str, Any]]) -> Figures:
+    """Per attempt: claimed -> agent.started, agent.finished -> task.done."""
+    seen: dict[tuple[str, int], dict[str, float]] = defaultdict(dict)
+    for e in events:
+        if "task" in e and e["type"] in (
+            "task.claimed",
+            "agent.started",
+            "agent.finished",
+            "task.done",
+        ):
+            seen[e["task"], e.get("attempt") or 0].setdefault(e["type"], stamp(e))
+    to_start, to_done = [], []
+    for s in seen.values():
+        if "task.claimed" in s and "agent.started" in s:
+            to_start.append((s["agent.started"] - s["task.claimed"]) * 1000)
+        if "agent.finished" in s and "task.done" in s:
+            to_done.append((s["task.done"] - s["agent.finished"]) * 1000)
+    claims = [s["task.claimed"] for s in seen.values() if "task.claimed" in s]
+    dones = [s["task.done"] for s in seen.values() if "task.done" in s]
+    span = max(dones) - min(claims) if dones else 0.0
+    return Figures(len(dones), span, to_start, to_done)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+# --- baselines ------------------------------------------------------------------------
+
+
+def median_seconds(action: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bare_claim_loop(url: str, count: int) -> float:
+    """Seconds per task of claim-next + done, one client, on a project of its own."""
+    from isollm.tasks.client import TaskClient
+    from isollm.tasks.service import agent_token
+    from isollm.tasks.tokens import ADMIN
+
+    with TaskClient(url, "bench-baseline", agent="bench", token=agent_token(ADMIN)) as client:
+        add_tasks(client, count, "baseline")
+        start = time.perf_counter()
+        while (claim := client.claim_next("bench", 300)) is not None:
+            client.done(claim.task.id, "bench", claim.fence)
+        return (time.perf_counter() - start) / count
+
+
+def worktree_add_remove(repo: Path, repeat: int) -> float:
+    counter = iter(range(repeat))
+
+    def once() -> None:
+        path = repo.parent / f"wt{next(counter)}"
+        sh(repo, "git", "worktree", "add", "-q", "--detach", str(path), "main")
+        sh(repo, "git", "worktree", "remove", "--force", str(path))
+
+    return median_seconds(once, repeat)
+
+
+def sandbox_exec(repo: Path, repeat: int, backend: str) -> float:
+    """One command (``true``) run in a sandbox of the run's backend."""
+    from isollm.git.hub import Hub
+    from isollm.sandbox import registry
+    from isollm.sandbox.base import SandboxSpec
+
+    hub = Hub.for_project("bench-exec").ensure()
+    sh(repo, "git", "push", "-q", str(hub.path), "main")
+    sb = registry.create(SandboxSpec(name="x1", project="bench-exec", hub=hub.path), backend)
+    try:
+        return median_seconds(lambda: sb.exec(["true"]).check(), repeat)
+    finally:
+        sb.destroy()
+
+
+def replay_rates(path: Path, repeat: int) -> tuple[float, float, int]:
+    """events/s of ``ledger.replay`` and of ``json.loads`` per line, and the event count."""
+    from isollm.runner import ledger
+
+    n = len(path.read_bytes().splitlines())
+
+    def stdlib() -> None:
+        for line in path.read_bytes().splitlines():
+            json.loads(line)
+
+    ours = n / median_seconds(lambda: ledger.replay(path), repeat)
+    base = n / median_seconds(stdlib, repeat)
+    return ours, base, n
+
+
+# --- the run --------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--backend", default="overlay")
+    parser.add_argument("--repeat", type=int, default=5)
+    args, _ = parser.parse_known_args()  # ./dev bench passes its arguments to every script
+    with tempfile.TemporaryDirectory(prefix="isollm-bench-run-", dir="/var/tmp") as tmp:
+        os.environ.update(IDENTITY, ISOLLM_HOME=f"{tmp}/home", GIT_CONFIG_NOSYSTEM="1")
+        port = free_port()
+        try:
+            bench(Path(tmp), port, args)
+        finally:
+            from isollm.tasks import service
+
+            service.stop(port)
+
+
+def bench(tmp: Path, port: int, args: argparse.Namespace) -> None:
+    from isollm import config as cfg
+    from isollm.tasks.service import ensure_server
+
+    root = tmp / "repo"
+    make_project(root, port, args.workers, args.backend)
+    sh(root, ISOLLM, "server", "start")
+    client = ensure_server(cfg.load(root).config, root)
+    add_tasks(client, args.tasks, "bench task")
+    print(f"{args.tasks} tasks, agent `true`, {args.workers} workers, {args.backend} sandboxes")
+
+    start = time.perf_counter()
+    sh(root, ISOLLM, "run", "--plain", "-n", str(args.workers))
+    wall = time.perf_counter() - start
+    run_dir = max((root / ".isollm" / "runs").iterdir())
+    ledger_path = run_dir / "events.ndjson"
+    events = [json.loads(line) for line in ledger_path.read_bytes().splitlines()]
+    f = figures(events)
+    if f.tasks_done != args.tasks:
+        raise SystemExit(f"only {f.tasks_done} of {args.tasks} tasks were done: see {run_dir}")
+
+    claim_s = bare_claim_loop(client.base_url, min(args.tasks, 500))
+    worktree_s = worktree_add_remove(root, args.repeat)
+    exec_s = sandbox_exec(root, args.repeat * 4, args.backend)
+    ours, json_base, n = replay_rates(ledger_path, args.repeat)
+    client.close()
+    report(args, wall, f, (claim_s, worktree_s, exec_s), (ours, json_base, n))
+
+
+def report(
+    args: argparse.Namespace,
+    wall: float,
+    f: Figures,
+    baselines: tuple[float, float, float],
+    replay: tuple[float, float, int],
+) -> None:
+    claim_s, worktree_s, exec_s = baselines
+    rate = args.tasks / wall
+    print("\nthroughput")
+    line(f"whole command ({wall:.1f} s)", f"{rate:8.1f} tasks/s", rate >= TARGET_TASKS_PER_S)
+    line(f"first claim to last done ({f.span_s:.1f} s)", f"{args.tasks / f.span_s:8.1f} tasks/s")
+    line("baseline: bare claim-next + done loop", f"{1 / claim_s:8.1f} tasks/s (one client)")
+    print("\nper-task orchestration overhead (ledger timestamps)")
+    for name, values in (
+        ("claim -> agent start", f.to_start_ms),
+        ("agent exit -> done", f.to_done_ms),
+    ):
+        p50, p99 = percentile(values, 50), percentile(values, 99)
+        line(name, f"p50 {p50:7.1f} ms, p99 {p99:7.1f} ms", p50 < TARGET_P50_MS)
+    line("baseline: bare claim-next + done", f"{claim_s * 1000:7.1f} ms per task")
+    line("baseline: git worktree add + remove", f"{worktree_s * 1000:7.1f} ms")
+    line(f"baseline: one command in a {args.backend} sandbox", f"{exec_s * 1000:7.1f} ms")
+    ours, base, n = replay
+    print(f"\nledger replay of this run ({n:,} events)")
+    line(
+        "ledger.replay",
+        f"{ours:12,.0f} events/s ({ours / base:.2f}x json.loads)",
+        ours >= TARGET_REPLAY,
+    )
+    line("baseline: json.loads per line", f"{base:12,.0f} events/s")
+
+
+def line(name: str, figure: str, ok: bool | None = None) -> None:
+    mark = "" if ok is None else ("  ok" if ok else "  MISSES the target")
+    print(f"  {name:44} {figure}{mark}")
+
+
+if __name__ == "__main__":
+    main()
