@@ -8,6 +8,7 @@ task leaves exactly one file and one commit on its branch.
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import signal
@@ -76,6 +77,23 @@ def test_run_delivers_a_commit_per_task(project: RunProject, backend: str) -> No
     assert shown["status"] == "completed"
     assert {t["task_id"]: t["status"] for t in shown["tasks"]} == dict.fromkeys(ids, "done")
     assert project.isollm("run", "list").stdout.count("completed") == 1
+
+
+def test_starts_are_staggered_and_heartbeats_keep_long_claims(project: RunProject) -> None:
+    """Agents start at least ``stagger_seconds`` apart, and an agent that runs past its
+    lease keeps its claim (heartbeats renew it): it is done, not taken back."""
+    project.use_agent(f"sleep 7; {WRITE_TASK_FILE}", stagger_seconds=0.6)
+    project.configure(workers=3, airyra={"lease_seconds": 5})
+    ids = [project.add(f"long task {n}") for n in range(3)]
+
+    project.isollm("run", "--plain")
+
+    for task_id in ids:
+        assert_delivered(project, task_id, project.task(task_id).title)
+        assert not project.actions(task_id, "release")
+    starts = sorted(events_of(project.ledger(), "agent.started"), key=lambda e: e["seq"])
+    gaps = [seconds_between(a, b) for a, b in itertools.pairwise(starts)]
+    assert all(gap >= 0.55 for gap in gaps), gaps
 
 
 # --- failures ------------------------------------------------------------------------
