@@ -9,7 +9,6 @@ nothing is gained by a thread hop.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -197,7 +196,7 @@ class App:
         if self._authenticate is not None:
             self._authenticate(request)
         response = route.handler(request)
-        return await response if inspect.isawaitable(response) else response
+        return response if isinstance(response, Response) else await response
 
     async def _body(self, headers: dict[str, str], receive: Receive) -> bytes:
         declared = headers.get("content-length", "")
@@ -221,6 +220,8 @@ def _too_large(limit: int) -> errors.PayloadTooLargeError:
 
 def _query(raw: bytes) -> dict[str, str]:
     """The first value of each query parameter."""
+    if not raw:
+        return {}
     query: dict[str, str] = {}
     for key, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
         query.setdefault(key, value)

@@ -7,6 +7,7 @@ shape: optional fields are left out when empty, as Go's ``omitempty`` does.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -84,8 +85,13 @@ def as_utc(value: datetime) -> datetime:
     return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
+@functools.lru_cache(maxsize=4096)
 def format_time(value: datetime) -> str:
-    """RFC 3339 in UTC with microseconds; fixed width, so text order is time order."""
+    """RFC 3339 in UTC with microseconds; fixed width, so text order is time order.
+
+    Cached: a claim's time and lease end are written to the database, the JSON body and
+    a header, and every claim of one transaction shares the time.
+    """
     return as_utc(value).isoformat(timespec="microseconds")[:-6] + "Z"  # "+00:00" -> "Z"
 
 

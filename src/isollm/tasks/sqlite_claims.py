@@ -22,6 +22,31 @@ def _fence(row: Row) -> int:
     return int(row[12])
 
 
+def _claim(found: Row, agent: str, now: datetime, expires: datetime) -> Claim:
+    """The claim ``claim_row`` makes of a task ``next_ready`` found: every value it sets
+    is known here, so the row is not read back."""
+    _rowid, task_id, title, priority, created, description, parent, spec, fence = found
+    task = Task(
+        id=task_id,
+        title=title,
+        status=Status.IN_PROGRESS,
+        priority=priority,
+        created_at=parse_time(created),
+        updated_at=now,
+        description=description,
+        parent_id=parent,
+        spec_id=spec,
+        claimed_by=agent,
+        claimed_at=now,
+        lease_expires_at=expires,
+    )
+    return Claim(task, fence + 1, expires)
+
+
+def _stamp(claim: Claim) -> str:
+    return format_time(claim.expires_at)
+
+
 class ClaimQueries:
     """Claim operations; expects the store's ``_db``, ``_clock``, ``_now``, ``_expiry``,
     ``_row`` and ``_audit``."""
@@ -89,45 +114,32 @@ class ClaimQueries:
         for agent, lease_seconds in requests:
             validate.check_agent(agent)
             validate.check_lease(lease_seconds)
-        claims: list[Claim | None] = [None] * len(requests)
         with self._db.write() as conn:
             now = as_utc(self._clock())
             stamp = format_time(now)
             if self._db.scalar(conn, "any_lease_expired", {"now": stamp}):
                 self._reap(conn, stamp)
-            for index, (agent, lease_seconds) in enumerate(requests):
-                claims[index] = claim = self._claim_next(conn, agent, lease_seconds, now, stamp)
-                if claim is None:
-                    break  # nothing else is ready in this transaction either
-        return claims
+            # Claiming a task makes no other task ready or unready, so the first n ready
+            # tasks are what n claims in a row would take.
+            found = self._db.all(conn, "next_ready", {"limit": len(requests)})
+            claims = [
+                _claim(row, agent, now, now + timedelta(seconds=lease))
+                for row, (agent, lease) in zip(found, requests, strict=False)
+            ]
+            self._record_claims(conn, [row[0] for row in found], claims, stamp)
+        return [*claims, *[None] * (len(requests) - len(claims))]
 
-    def _claim_next(
-        self, conn: sqlite3.Connection, agent: str, lease_seconds: float, now: datetime, stamp: str
-    ) -> Claim | None:
-        found = self._db.one(conn, "next_ready", {})
-        if found is None:
-            return None
-        rowid, task_id, title, priority, created, description, parent, spec, fence = found
-        expires = now + timedelta(seconds=lease_seconds)
-        params = {"rowid": rowid, "agent": agent, "now": stamp, "expires": format_time(expires)}
-        if self._db.run(conn, "claim_row", params) != 1:
-            raise RuntimeError(f"task {task_id} changed inside a write transaction")
-        self._db.run(conn, "audit_claim", {"task_id": task_id, "now": stamp, "by": agent})
-        task = Task(
-            id=task_id,
-            title=title,
-            status=Status.IN_PROGRESS,
-            priority=priority,
-            created_at=parse_time(created),
-            updated_at=now,
-            description=description,
-            parent_id=parent,
-            spec_id=spec,
-            claimed_by=agent,
-            claimed_at=now,
-            lease_expires_at=expires,
-        )
-        return Claim(task, fence + 1, expires)
+    def _record_claims(
+        self, conn: sqlite3.Connection, rowids: list[int], claims: list[Claim], stamp: str
+    ) -> None:
+        updates = [
+            {"rowid": rowid, "agent": c.task.claimed_by, "now": stamp, "expires": _stamp(c)}
+            for rowid, c in zip(rowids, claims, strict=True)
+        ]
+        if self._db.many(conn, "claim_row", updates) != len(updates):
+            raise RuntimeError("a ready task changed inside a write transaction")
+        audits = [{"task_id": c.task.id, "now": stamp, "by": c.task.claimed_by} for c in claims]
+        self._db.many(conn, "audit_claim", audits)
 
     def _current_claim(
         self,

@@ -116,6 +116,10 @@ class Database:
         """Execute a statement; the number of rows it changed."""
         return conn.execute(self._sql[name], params).rowcount
 
+    def many(self, conn: sqlite3.Connection, name: str, params: Sequence[Params]) -> int:
+        """Execute a statement once per parameter set; the number of rows changed."""
+        return conn.executemany(self._sql[name], params).rowcount
+
     def close(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()

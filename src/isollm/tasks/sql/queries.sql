@@ -64,8 +64,8 @@ SELECT d.parent_id FROM dependencies d JOIN tasks p ON p.id = d.parent_id
 WHERE d.child_id = :id AND p.status != 'done' ORDER BY d.parent_id;
 
 -- name: next_ready
--- The most urgent ready task: open (so it has no lease), every task it depends on done;
--- by priority, then age: the head of idx_tasks_queue's 'open' entries. Selects
+-- The :limit most urgent ready tasks: open (so without a lease), every task they depend
+-- on done; by priority, then age: the head of idx_tasks_queue's 'open' entries. Selects
 -- rowid, id, title, priority, created_at, description, parent_id, spec_id, fence.
 SELECT t.rowid, t.id, t.title, t.priority, t.created_at, t.description, t.parent_id,
        t.spec_id, t.fence
@@ -73,11 +73,11 @@ FROM tasks t
 WHERE t.status = 'open' AND t.lease_expires_at IS NULL AND NOT EXISTS (
     SELECT 1 FROM dependencies d JOIN tasks p ON p.id = d.parent_id
     WHERE d.child_id = t.id AND p.status != 'done')
-ORDER BY t.priority, t.created_at, t.rowid LIMIT 1;
+ORDER BY t.priority, t.created_at, t.rowid LIMIT :limit;
 
 -- name: claim_row
--- Claims the task next_ready found, in the same transaction. No RETURNING: the caller
--- knows every value it sets, and RETURNING costs SQLite as much as the update.
+-- Claims a task next_ready found, in the same transaction. No RETURNING: the caller
+-- knows every value it sets, and RETURNING costs SQLite about half the update again.
 UPDATE tasks
 SET status = 'in_progress', claimed_by = :agent, claimed_at = :now, updated_at = :now,
     lease_expires_at = :expires, fence = fence + 1
