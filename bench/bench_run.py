@@ -10,7 +10,10 @@ and ``max_concurrent_starts`` = WORKERS, in a subprocess as a user runs it. Repo
   its last done;
 - per-task orchestration overhead from the ledger's timestamps, p50 and p99: claim to
   agent start (sandbox reset on the task's branch, context files, the start gate) and
-  agent exit to done (commit, push to the hub, done on the server, receipt);
+  agent exit to done (commit, push to the hub, done on the server, receipt); for that
+  run, and for a second one of ``--alone-tasks`` tasks with one worker (no contention:
+  with N workers busy on C cores a task waits its turn for a CPU at every step);
+- how busy the machine's CPUs were and its CPU time per task (every process);
 - replay speed of that run's ledger (``ledger.replay``) against ``json.loads`` of the
   same lines.
 
@@ -148,6 +151,14 @@ def percentile(values: list[float], p: float) -> float:
 # --- baselines ------------------------------------------------------------------------
 
 
+def machine_cpu() -> float:
+    """CPU-seconds every process and the kernel spent so far (``/proc/stat``)."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    busy = sum(fields) - fields[3] - fields[4]  # all but idle and iowait
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
 def median_seconds(action: Callable[[], object], repeat: int) -> float:
     times = []
     for _ in range(repeat):
@@ -221,6 +232,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--backend", default="overlay")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--alone-tasks", type=int, default=100, help="tasks of the uncontended 1-worker run"
+    )
     args, _ = parser.parse_known_args()  # ./dev bench passes its arguments to every script
     with tempfile.TemporaryDirectory(prefix="isollm-bench-run-", dir="/var/tmp") as tmp:
         os.environ.update(IDENTITY, ISOLLM_HOME=f"{tmp}/home", GIT_CONFIG_NOSYSTEM="1")
@@ -233,6 +247,33 @@ def main() -> None:
             service.stop(port)
 
 
+@dataclass
+class Measured:
+    workers: int
+    tasks: int
+    wall: float
+    busy: float  # machine CPU-seconds during the run
+    load: float  # load average before it
+    ledger: Path
+    figures: Figures
+
+
+def measure_run(root: Path, client: Any, tasks: int, workers: int) -> Measured:
+    """Queue ``tasks`` tasks, run ``isollm run -n workers`` over them, read its ledger."""
+    add_tasks(client, tasks, f"bench task ({workers} workers)")
+    load = os.getloadavg()[0]
+    cpu_before, start = machine_cpu(), time.perf_counter()
+    sh(root, ISOLLM, "run", "--plain", "-n", str(workers))
+    wall = time.perf_counter() - start
+    busy = machine_cpu() - cpu_before
+    ledger_path = max((root / ".isollm" / "runs").iterdir()) / "events.ndjson"
+    events = [json.loads(line) for line in ledger_path.read_bytes().splitlines()]
+    f = figures(events)
+    if f.tasks_done != tasks:
+        raise SystemExit(f"only {f.tasks_done} of {tasks} tasks were done: see {ledger_path}")
+    return Measured(workers, tasks, wall, busy, load, ledger_path, f)
+
+
 def bench(tmp: Path, port: int, args: argparse.Namespace) -> None:
     from isollm import config as cfg
     from isollm.tasks.service import ensure_server
@@ -241,58 +282,78 @@ def bench(tmp: Path, port: int, args: argparse.Namespace) -> None:
     make_project(root, port, args.workers, args.backend)
     sh(root, ISOLLM, "server", "start")
     client = ensure_server(cfg.load(root).config, root)
-    add_tasks(client, args.tasks, "bench task")
-    print(f"{args.tasks} tasks, agent `true`, {args.workers} workers, {args.backend} sandboxes")
-
-    start = time.perf_counter()
-    sh(root, ISOLLM, "run", "--plain", "-n", str(args.workers))
-    wall = time.perf_counter() - start
-    run_dir = max((root / ".isollm" / "runs").iterdir())
-    ledger_path = run_dir / "events.ndjson"
-    events = [json.loads(line) for line in ledger_path.read_bytes().splitlines()]
-    f = figures(events)
-    if f.tasks_done != args.tasks:
-        raise SystemExit(f"only {f.tasks_done} of {args.tasks} tasks were done: see {run_dir}")
-
+    print(f"agent `true`, {args.backend} sandboxes, {os.cpu_count()} cores")
+    main_run = measure_run(root, client, args.tasks, args.workers)
+    alone = measure_run(root, client, args.alone_tasks, 1)
     claim_s = bare_claim_loop(client.base_url, min(args.tasks, 500))
     worktree_s = worktree_add_remove(root, args.repeat)
     exec_s = sandbox_exec(root, args.repeat * 4, args.backend)
-    ours, json_base, n = replay_rates(ledger_path, args.repeat)
+    replay = replay_rates(main_run.ledger, args.repeat)
     client.close()
-    report(args, wall, f, (claim_s, worktree_s, exec_s), (ours, json_base, n))
+    report(args, (main_run, alone), (claim_s, worktree_s, exec_s), replay)
 
 
 def report(
     args: argparse.Namespace,
-    wall: float,
-    f: Figures,
+    runs: tuple[Measured, Measured],
     baselines: tuple[float, float, float],
     replay: tuple[float, float, int],
 ) -> None:
     claim_s, worktree_s, exec_s = baselines
-    rate = args.tasks / wall
-    print("\nthroughput")
-    line(f"whole command ({wall:.1f} s)", f"{rate:8.1f} tasks/s", rate >= TARGET_TASKS_PER_S)
-    line(f"first claim to last done ({f.span_s:.1f} s)", f"{args.tasks / f.span_s:8.1f} tasks/s")
+    main_run = runs[0]
+    f = main_run.figures
+    print(f"\nthroughput, {main_run.tasks} tasks, {main_run.workers} workers")
+    rate = main_run.tasks / main_run.wall
+    line(
+        f"whole command ({main_run.wall:.1f} s)", f"{rate:8.1f} tasks/s", rate >= TARGET_TASKS_PER_S
+    )
+    line(
+        f"first claim to last done ({f.span_s:.1f} s)", f"{main_run.tasks / f.span_s:8.1f} tasks/s"
+    )
     line("baseline: bare claim-next + done loop", f"{1 / claim_s:8.1f} tasks/s (one client)")
-    print("\nper-task orchestration overhead (ledger timestamps)")
-    for name, values in (
-        ("claim -> agent start", f.to_start_ms),
-        ("agent exit -> done", f.to_done_ms),
-    ):
-        p50, p99 = percentile(values, 50), percentile(values, 99)
-        line(name, f"p50 {p50:7.1f} ms, p99 {p99:7.1f} ms", p50 < TARGET_P50_MS)
+    print("\nper-task orchestration overhead (ledger timestamps): p50, p99")
+    for run in runs:
+        report_overhead(run)
     line("baseline: bare claim-next + done", f"{claim_s * 1000:7.1f} ms per task")
     line("baseline: git worktree add + remove", f"{worktree_s * 1000:7.1f} ms")
     line(f"baseline: one command in a {args.backend} sandbox", f"{exec_s * 1000:7.1f} ms")
+    report_replay(main_run, replay)
+    print("\nmachine (every process, kernel included)")
+    for run in runs:
+        report_machine(run)
+
+
+def report_overhead(run: Measured) -> None:
+    segments = (
+        ("claim -> agent start", run.figures.to_start_ms),
+        ("agent exit -> done", run.figures.to_done_ms),
+    )
+    for name, values in segments:
+        p50, p99 = percentile(values, 50), percentile(values, 99)
+        line(
+            f"{name}, {run.workers} worker(s)", f"{p50:7.1f} ms {p99:7.1f} ms", p50 < TARGET_P50_MS
+        )
+
+
+def report_replay(run: Measured, replay: tuple[float, float, int]) -> None:
     ours, base, n = replay
-    print(f"\nledger replay of this run ({n:,} events)")
+    print(f"\nledger replay of the {run.workers}-worker run ({n:,} events)")
     line(
         "ledger.replay",
         f"{ours:12,.0f} events/s ({ours / base:.2f}x json.loads)",
         ours >= TARGET_REPLAY,
     )
     line("baseline: json.loads per line", f"{base:12,.0f} events/s")
+
+
+def report_machine(run: Measured) -> None:
+    cores = os.cpu_count() or 1
+    busy = run.busy / (run.wall * cores)
+    per_task = run.busy / run.tasks * 1000
+    line(
+        f"{run.workers} worker(s), load {run.load:.1f} before",
+        f"CPUs {busy:.0%} busy, {per_task:.0f} ms of CPU per task",
+    )
 
 
 def line(name: str, figure: str, ok: bool | None = None) -> None:
