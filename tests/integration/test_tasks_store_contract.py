@@ -402,6 +402,79 @@ class TestDependencies:
             store.dependencies("ar-none")
 
 
+class TestReadiness:
+    """A task is ready when it is open and everything it depends on is done; every
+    change to either keeps claim-next, claim and the ready list agreeing."""
+
+    @staticmethod
+    def ready(store: TaskStore) -> set[str]:
+        return {t.id for t in store.ready(ALL).items}
+
+    def test_done_parents_release_their_children(self, store: TaskStore) -> None:
+        first, second, child = add(store, "first"), add(store, "second"), add(store, "child")
+        store.add_dependency(child, first, "human")
+        store.add_dependency(child, second, "human")
+        assert self.ready(store) == {first, second}
+        for parent in (first, second):
+            claim = store.claim(parent, "w", 60)
+            store.done(parent, "w", claim.fence)
+        assert self.ready(store) == {child}
+        store.claim(child, "w", 60)
+
+    def test_an_edge_to_a_done_task_does_not_wait(self, store: TaskStore) -> None:
+        parent, child = add(store, "parent"), add(store, "child")
+        store.done(parent, "w", store.claim(parent, "w", 60).fence)
+        store.add_dependency(child, parent, "human")
+        assert self.ready(store) == {child}
+        store.remove_dependency(child, parent, "human")
+        assert self.ready(store) == {child}
+
+    def test_a_done_task_blocked_again_holds_its_children_back(self, store: TaskStore) -> None:
+        parent, child = add(store, "parent"), add(store, "child")
+        store.add_dependency(child, parent, "human")
+        store.done(parent, "w", store.claim(parent, "w", 60).fence)
+        store.block(parent, "human", "redo it")
+        assert self.ready(store) == set()
+        with pytest.raises(errors.NotReadyError):
+            store.claim(child, "w", 60)
+        store.unblock(parent, "human")
+        assert self.ready(store) == {parent}
+
+    def test_deleting_a_parent_or_its_subtree_frees_the_dependents(self, store: TaskStore) -> None:
+        top = add(store, "top")
+        sub = add(store, "sub", parent_id=top)
+        waits_on_top, waits_on_sub = add(store, "on top"), add(store, "on sub")
+        store.add_dependency(waits_on_top, top, "human")
+        store.add_dependency(waits_on_sub, sub, "human")
+        both = add(store, "both")
+        store.add_dependency(both, sub, "human")
+        store.add_dependency(both, waits_on_top, "human")
+        store.delete_task(top, "human")
+        assert self.ready(store) == {waits_on_top, waits_on_sub}
+        store.delete_task(waits_on_top, "human")
+        assert self.ready(store) == {waits_on_sub, both}
+
+    def test_clearing_done_tasks_changes_nothing_ready(self, store: TaskStore) -> None:
+        parent, child = add(store, "parent"), add(store, "child")
+        store.add_dependency(child, parent, "human")
+        store.done(parent, "w", store.claim(parent, "w", 60).fence)
+        assert store.clear_done("human") == [parent]
+        assert self.ready(store) == {child}
+
+    def test_imported_edges_wait(self, store: TaskStore) -> None:
+        existing = add(store, "existing")
+        result = store.import_tasks(
+            [
+                ImportItem(NewTask("first"), key="a"),
+                ImportItem(NewTask("second"), key="b", after=("a", existing)),
+            ],
+            "human",
+        )
+        assert self.ready(store) == {existing, result.keys["a"]}
+        order = [store.claim_next("w", 60) for _ in range(3)]
+        assert [c.task.id if c else None for c in order] == [existing, result.keys["a"], None]
+
+
 class TestAudit:
     def test_history_is_newest_first(self, store: TaskStore) -> None:
         task_id = add(store)

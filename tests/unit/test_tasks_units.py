@@ -155,18 +155,19 @@ class TestQueries:
         with closing(sqlite3.connect(db)) as conn:
             conn.executescript(migrations()[0].sql)
             conn.execute("PRAGMA user_version = 1")
-            conn.execute(
-                "INSERT INTO tasks (id, title, created_at, updated_at) VALUES (?, 'old', ?, ?)",
-                ("ar-0001", now, now),
+            conn.executemany(
+                "INSERT INTO tasks (id, title, priority, created_at, updated_at) "
+                "VALUES (?, 'old', ?, ?, ?)",
+                [("ar-0001", 0, now, now), ("ar-0002", 4, now, now)],
             )
+            conn.execute("INSERT INTO dependencies VALUES ('ar-0001', 'ar-0002')")
             conn.commit()
         store = SqliteBackend(tmp_path).open("demo")
         try:
-            claim = store.claim_next("w", 60)
+            claims = [store.claim_next("w", 60) for _ in range(2)]
         finally:
             store.close()
-        assert claim is not None
-        assert claim.task.id == "ar-0001"
+        assert [c.task.id if c else None for c in claims] == ["ar-0002", None]
         with closing(sqlite3.connect(db)) as conn:
             assert conn.execute("PRAGMA user_version").fetchone() == (len(migrations()),)
             indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}

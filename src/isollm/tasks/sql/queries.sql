@@ -46,17 +46,13 @@ ORDER BY priority, created_at, rowid LIMIT :limit OFFSET :offset;
 
 -- name: count_ready
 SELECT COUNT(*) FROM tasks t
-WHERE t.status = 'open' AND t.lease_expires_at IS NULL AND NOT EXISTS (
-    SELECT 1 FROM dependencies d JOIN tasks p ON p.id = d.parent_id
-    WHERE d.child_id = t.id AND p.status != 'done');
+WHERE t.status = 'open' AND t.lease_expires_at IS NULL AND t.waiting = 0;
 
 -- name: list_ready
 SELECT id, title, status, priority, created_at, updated_at, description, parent_id, spec_id,
        claimed_by, claimed_at, lease_expires_at, fence
 FROM tasks t
-WHERE t.status = 'open' AND t.lease_expires_at IS NULL AND NOT EXISTS (
-    SELECT 1 FROM dependencies d JOIN tasks p ON p.id = d.parent_id
-    WHERE d.child_id = t.id AND p.status != 'done')
+WHERE t.status = 'open' AND t.lease_expires_at IS NULL AND t.waiting = 0
 ORDER BY t.priority, t.created_at, t.rowid LIMIT :limit OFFSET :offset;
 
 -- name: waiting_for
@@ -70,9 +66,7 @@ WHERE d.child_id = :id AND p.status != 'done' ORDER BY d.parent_id;
 SELECT t.rowid, t.id, t.title, t.priority, t.created_at, t.description, t.parent_id,
        t.spec_id, t.fence
 FROM tasks t
-WHERE t.status = 'open' AND t.lease_expires_at IS NULL AND NOT EXISTS (
-    SELECT 1 FROM dependencies d JOIN tasks p ON p.id = d.parent_id
-    WHERE d.child_id = t.id AND p.status != 'done')
+WHERE t.status = 'open' AND t.lease_expires_at IS NULL AND t.waiting = 0
 ORDER BY t.priority, t.created_at, t.rowid LIMIT :limit;
 
 -- name: claim_row
