@@ -7,12 +7,20 @@ ISOLLM_HOME; the load generator is one asyncio process in this script holding 1,
 or 64 keep-alive connections, each sending ``POST .../tasks/claim-next`` back to back
 (a closed loop, so latency = concurrency / throughput). Server and load generator
 share the machine's cores. Baseline, same run: ``GET /v1/health`` at 64 clients (the
-HTTP stack alone). Store: ``SqliteTaskStore.claim_next`` in a loop (one claim per
-transaction), and ``claim_next_many`` with 32 claims per transaction (what the server's
-group commit does under load), against a baseline of the same number of bare SQLite
-``UPDATE`` transactions. Every figure is
-the median of ``--rounds`` runs. The server's CPU time per request is printed too: it
-says what a claim costs even when other work on the machine slows the wall clock.
+HTTP stack alone). The server's CPU time per request is printed too: it says what a
+claim costs even when other work on the machine slows the wall clock.
+
+Store, in this process, each run until no task is ready, against a baseline of as
+many bare SQLite transactions on the same disk (WAL, ``synchronous=NORMAL``, each
+updating one row by primary key in a table without other indexes):
+
+- ``claim_next``: one claim per call, each its own transaction with its audit row;
+- ``claim_next_many x32``: 32 claims per transaction, what the server's group commit
+  does under load;
+- ``claim_next, 2000 waiting ahead``: one claim per call while 2000 tasks of the most
+  urgent priority wait for a blocked task (a claim skips them all).
+
+Every figure is the median of ``--rounds`` runs; docs/tasks.md records results.
 """
 
 from __future__ import annotations
@@ -65,8 +73,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def fill(db: Path, count: int) -> None:
+def fill(db: Path, count: int, *, waiting: int = 0) -> None:
+    """``count`` ready tasks; with ``waiting``, that many more of the most urgent
+    priority ahead of them, all depending on a blocked task."""
     store = SqliteTaskStore(db)
+    if waiting:
+        gate = store.add_task(NewTask("gate", priority=4), "bench").id
+        store.block(gate, "bench", None)
+        after = (gate,)
+        store.import_tasks(
+            [ImportItem(NewTask(f"waits {i}", priority=0), after=after) for i in range(waiting)],
+            "bench",
+        )
     for start in range(0, count, 5000):
         n = min(5000, count - start)
         store.import_tasks(
@@ -204,25 +222,41 @@ def _median(runs: list[Run]) -> Run:
 
 def store_bench(rounds: int, quick: bool) -> None:
     count = 5000 if quick else 20000
-    single, batched, baselines = [], [], []
+    runs: dict[str, list[float]] = {run.label: [] for run in STORE_RUNS}
+    baselines = []
     for _ in range(rounds):
         with tempfile.TemporaryDirectory() as tmp:
-            single.append(store_rate(Path(tmp) / "one.db", count, 1))
-            batched.append(store_rate(Path(tmp) / "many.db", count, BATCH))
+            for run in STORE_RUNS:
+                db = Path(tmp) / f"{run.batch}-{run.waiting}.db"
+                runs[run.label].append(store_rate(db, count // run.fewer, run.batch, run.waiting))
             baselines.append(bare_sqlite(Path(tmp) / "bare.db", count))
     base = statistics.median(baselines)
-    print(f"SQL baseline   bare UPDATE transactions:  {base:8.0f} txn/s")
-    for label, rates in (("claim_next", single), (f"claim_next_many x{BATCH}", batched)):
+    print(f"{'SQL baseline   bare UPDATE transactions:':<50}{base:8.0f} txn/s")
+    for label, rates in runs.items():
         rate = statistics.median(rates)
-        print(f"Store {label + ' in process:':<35}{rate:8.0f} claims/s  ({rate / base:.2f}x)")
+        print(f"Store {label + ' in process:':<44}{rate:8.0f} claims/s  ({rate / base:.2f}x)")
+
+
+@dataclass(frozen=True)
+class StoreRun:
+    label: str
+    batch: int  # claims per transaction
+    waiting: int = 0  # tasks ahead of the ready ones, waiting for a blocked task
+    fewer: int = 1  # claim count // fewer tasks
 
 
 BATCH = 32
+WAITING = 2000
+STORE_RUNS = [
+    StoreRun("claim_next", 1),
+    StoreRun(f"claim_next_many x{BATCH}", BATCH),
+    StoreRun(f"claim_next, {WAITING} waiting ahead", 1, WAITING, fewer=10),
+]
 
 
-def store_rate(db: Path, count: int, batch: int) -> float:
-    """Claims per second, ``batch`` claims per transaction, until the queue is empty."""
-    fill(db, count)
+def store_rate(db: Path, count: int, batch: int, waiting: int) -> float:
+    """Claims per second, ``batch`` claims per transaction, until no task is ready."""
+    fill(db, count, waiting=waiting)
     store = SqliteTaskStore(db)
     requests = [("agent", 300.0)] * batch
     started = time.perf_counter()

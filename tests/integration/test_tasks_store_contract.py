@@ -252,6 +252,7 @@ class TestClaims:
             (normal, "w2"),
             None,
         ]
+        assert store.claim_next_many([]) == []
         with pytest.raises(errors.ValidationFailedError):
             store.claim_next_many([("w4", 60), ("w5", 0)])
 

@@ -132,6 +132,8 @@ class ClaimQueries:
     def _record_claims(
         self, conn: sqlite3.Connection, rowids: list[int], claims: list[Claim], stamp: str
     ) -> None:
+        if not claims:
+            return
         updates = [
             {"rowid": rowid, "agent": c.task.claimed_by, "now": stamp, "expires": _stamp(c)}
             for rowid, c in zip(rowids, claims, strict=True)
