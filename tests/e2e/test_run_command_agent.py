@@ -8,8 +8,10 @@ task leaves exactly one file and one commit on its branch.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import pty
 import random
 import signal
 import subprocess
@@ -21,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from isollm.runner import runstate
+from tests.e2e.cli import ISOLLM
 from tests.e2e.run_support import (
     WRITE_TASK_FILE,
     RunProject,
@@ -94,6 +97,34 @@ def test_starts_are_staggered_and_heartbeats_keep_long_claims(project: RunProjec
     starts = sorted(events_of(project.ledger(), "agent.started"), key=lambda e: e["seq"])
     gaps = [seconds_between(a, b) for a, b in itertools.pairwise(starts)]
     assert all(gap >= 0.55 for gap in gaps), gaps
+
+
+def test_live_progress_on_a_terminal(project: RunProject) -> None:
+    """On a terminal the progress is a live table (rich), then the summary."""
+    project.use_agent(WRITE_TASK_FILE)
+    ids = [project.add(f"task {n}") for n in range(2)]
+    screen = on_a_terminal(project.root, [ISOLLM, "run"])
+    for task_id in ids:
+        assert project.task(task_id).status == "done"
+    assert "worker" in screen
+    assert "done 2" in screen
+    assert "2 tasks: 2 done" in screen
+
+
+def on_a_terminal(cwd: Path, argv: list[str]) -> str:
+    """Run ``argv`` with a pseudo-terminal as stdin, stdout and stderr; what it showed."""
+    main_fd, child_fd = pty.openpty()
+    child = subprocess.Popen(
+        argv, cwd=cwd, stdin=child_fd, stdout=child_fd, stderr=child_fd, start_new_session=True
+    )
+    os.close(child_fd)
+    shown = bytearray()
+    with contextlib.suppress(OSError):  # EIO once the child is gone
+        while chunk := os.read(main_fd, 65536):
+            shown += chunk
+    os.close(main_fd)
+    assert child.wait(timeout=60) == 0, shown.decode(errors="replace")
+    return shown.decode(errors="replace")
 
 
 # --- failures ------------------------------------------------------------------------
@@ -259,6 +290,23 @@ def test_first_ctrl_c_finishes_running_tasks_and_claims_no_more(project: RunProj
     [waiting] = set(ids) - claimed
     assert project.task(waiting).status == "open"
     assert project.json("run", "show")["status"] == "aborted"
+
+
+def test_first_ctrl_c_gives_back_a_task_waiting_to_retry(project: RunProject) -> None:
+    project.use_agent("echo broken >&2; exit 1", max_attempts=3, backoff_seconds=30)
+    task_id = project.add("failing task")
+    runner = project.start("run", "--plain")
+    wait_for(lambda: ledger_count(project, "task.failed") == 1, 60, "the first failure")
+
+    os_killpg(runner, signal.SIGINT)
+    out, err = runner.communicate(timeout=20)  # not after the 30 s backoff
+
+    assert runner.returncode == 130, out + err
+    assert project.task(task_id).status == "open"
+    ledger = project.ledger()
+    assert len(events_of(ledger, "task.claimed", task_id)) == 1
+    [released] = events_of(ledger, "task.released", task_id)
+    assert released["reason"] == "the run was stopped before the next attempt"
 
 
 def test_second_ctrl_c_stops_the_agents_and_releases_their_claims(project: RunProject) -> None:

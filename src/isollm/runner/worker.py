@@ -89,8 +89,8 @@ class Worker:
                 return attempt
             if len(failures) < ctx.settings.max_attempts:
                 pause = ctx.settings.backoff_seconds * 2 ** (len(failures) - 1)
-                if ctx.aborting.wait(pause):
-                    self._release(claim, attempt, "the run was interrupted")
+                if ctx.stopping.wait(pause):  # no new attempt once the run is stopping
+                    self._release(claim, attempt, "the run was stopped before the next attempt")
                     return attempt
                 attempt += 1
         self._block(claim, len(failures), failures[-1] if failures else "no attempt was made")
