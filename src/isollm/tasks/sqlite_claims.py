@@ -43,10 +43,6 @@ def _claim(found: Row, agent: str, now: datetime, expires: datetime) -> Claim:
     return Claim(task, fence + 1, expires)
 
 
-def _stamp(claim: Claim) -> str:
-    return format_time(claim.expires_at)
-
-
 class ClaimQueries:
     """Claim operations; expects the store's ``_db``, ``_clock``, ``_now``, ``_expiry``,
     ``_row`` and ``_audit``."""
@@ -126,17 +122,22 @@ class ClaimQueries:
                 _claim(row, agent, now, now + timedelta(seconds=lease))
                 for row, (agent, lease) in zip(found, requests, strict=False)
             ]
-            self._record_claims(conn, [row[0] for row in found], claims, stamp)
+            self._record_claims(conn, found, claims, stamp)
         return [*claims, *[None] * (len(requests) - len(claims))]
 
     def _record_claims(
-        self, conn: sqlite3.Connection, rowids: list[int], claims: list[Claim], stamp: str
+        self, conn: sqlite3.Connection, found: list[Row], claims: list[Claim], stamp: str
     ) -> None:
         if not claims:
             return
         updates = [
-            {"rowid": rowid, "agent": c.task.claimed_by, "now": stamp, "expires": _stamp(c)}
-            for rowid, c in zip(rowids, claims, strict=True)
+            {
+                "rowid": row[0],
+                "agent": claim.task.claimed_by,
+                "now": stamp,
+                "expires": format_time(claim.expires_at),
+            }
+            for row, claim in zip(found, claims, strict=True)
         ]
         if self._db.many(conn, "claim_row", updates) != len(updates):
             raise RuntimeError("a ready task changed inside a write transaction")
