@@ -388,12 +388,12 @@ sleep 1
 """
 
 
-def next_command(p: RunProject) -> list[str]:
-    """Resume the latest run if it did not finish, else start a new one."""
+def next_command(p: RunProject, by_id: bool = False) -> list[str]:
+    """Resume the latest run if it did not finish (naming it, or not), else start one."""
     state = runstate.latest_run(p.root)
     if state is None or state.run_status in runstate.FINAL:
         return ["run", "--plain"]
-    return ["run", "--plain", "--resume"]
+    return ["run", "--plain", "--resume", *([state.id] if by_id else [])]
 
 
 def tear_last_line(p: RunProject) -> None:
@@ -425,7 +425,7 @@ def test_crash_campaign_every_task_done_exactly_once(project: RunProject) -> Non
                 break
             more = range(len(titles), len(titles) + 4)  # a quick machine: more work to hit
             titles |= {project.add(f"crash task {n}"): f"crash task {n}" for n in more}
-        command = next_command(project)
+        command = next_command(project, by_id=rng.random() < 0.5)
         runner = project.start(*command)
         time.sleep(rng.uniform(0.2, 2.5))
         runner.kill()
@@ -458,6 +458,7 @@ def test_crash_campaign_every_task_done_exactly_once(project: RunProject) -> Non
     assert not agents_running(list(titles))
     assert hits >= CRASH_MIN_HITS, told
     assert told.count("ledger: last line") >= torn > 0, told
-    assert len(project.runs()) >= 1
+    finished = project.isollm("run", "--resume", code=1)
+    assert "there is nothing to resume" in finished.stderr
     for run in project.runs():
         assert project.json("run", "show", run.name)["run_id"] == run.name
