@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from isollm.runner import runstate
+from tests.conftest import git
 from tests.e2e.cli import ISOLLM
 from tests.e2e.run_support import (
     WRITE_TASK_FILE,
@@ -78,6 +79,8 @@ def test_run_delivers_a_commit_per_task(project: RunProject, backend: str, worke
         assert r["branch"] == project.branch(r["task_id"])
         assert r["head_commit"] == project.git_hub("rev-parse", r["branch"]), head
         assert "wrote the file" in project.log_text(r["task_id"])
+    tree = project.git_hub("ls-tree", "-r", "--name-only", project.branch(ids[0])).split()
+    assert "AGENTS.md" not in tree  # the instruction file reached the agent, not the commit
     shown = project.json("run", "show")
     assert shown["status"] == "completed"
     assert {t["task_id"]: t["status"] for t in shown["tasks"]} == dict.fromkeys(ids, "done")
@@ -127,6 +130,26 @@ def on_a_terminal(cwd: Path, argv: list[str]) -> str:
     os.close(main_fd)
     assert child.wait(timeout=60) == 0, shown.decode(errors="replace")
     return shown.decode(errors="replace")
+
+
+def test_the_instruction_file_keeps_the_projects_own_text_out_of_the_commit(
+    project: RunProject,
+) -> None:
+    """A tracked AGENTS.md: the agent reads isollm's section above the project's text;
+    the branch keeps the project's file as it was."""
+    (project.root / "AGENTS.md").write_text("Project rules: be nice.\n")
+    git(project.root, "add", "AGENTS.md")
+    git(project.root, "commit", "-q", "-m", "project instructions")
+    project.use_agent(
+        "grep -q 'isollm:begin' AGENTS.md && grep -q 'be nice' AGENTS.md && "
+        f'grep -q "$ISOLLM_TASK_ID" AGENTS.md && {WRITE_TASK_FILE}'
+    )
+    task_id = project.add("read the instructions")
+
+    project.isollm("run", "--plain")
+
+    assert_delivered(project, task_id, "read the instructions")
+    assert project.hub_show(task_id, "AGENTS.md") == "Project rules: be nice."
 
 
 # --- failures ------------------------------------------------------------------------

@@ -46,18 +46,25 @@ COPY_IN_SCRIPT = 'mkdir -p "$(dirname "$1")" && rm -f -- "$1" && cat > "$1"'
 # symlink the agent left is removed, not followed) with stdin, and keep FILE and the
 # patterns out of commits (skip-worktree if tracked, else info/exclude). It runs inside
 # the sandbox as the sandbox's user, so nothing the agent planted can redirect a write.
+# Shell builtins where they do (this runs before every agent start): cat and two gits.
 CONTEXT_SCRIPT = """set -e
 f=$1
-rm -f -- "$f"
+if [ -L "$f" ]; then rm -f -- "$f"; fi
 cat > "$f"
 ex=$(git rev-parse --git-path info/exclude)
-mkdir -p "$(dirname "$ex")"
+[ -d "${ex%/*}" ] || mkdir -p "${ex%/*}"
+nl='
+'
+tracked=$nl$(git ls-files -- "$@")$nl
+have=$nl
+if [ -f "$ex" ]; then
+  while IFS= read -r line || [ -n "$line" ]; do have=$have$line$nl; done < "$ex"
+fi
 for p in "$@"; do
-  if git ls-files --error-unmatch -- "$p" >/dev/null 2>&1; then
-    git update-index --skip-worktree -- "$p"
-  elif ! grep -qxF -- "$p" "$ex" 2>/dev/null; then
-    printf '%s\\n' "$p" >> "$ex"
-  fi
+  case $tracked in
+    *"$nl$p$nl"*) git update-index --skip-worktree -- "$p" ;;
+    *) case $have in *"$nl$p$nl"*) ;; *) printf '%s\\n' "$p" >> "$ex"; have=$have$p$nl ;; esac ;;
+  esac
 done
 """
 
