@@ -218,8 +218,8 @@ def replay_rates(path: Path, repeat: int) -> tuple[float, float, int]:
         for line in path.read_bytes().splitlines():
             json.loads(line)
 
-    ours = n / median_seconds(lambda: ledger.replay(path), repeat)
-    base = n / median_seconds(stdlib, repeat)
+    ours = n / median_seconds(lambda: ledger.replay(path), repeat * 3)
+    base = n / median_seconds(stdlib, repeat * 3)
     return ours, base, n
 
 
