@@ -81,6 +81,9 @@ def run(
             capture_output=True,
             timeout=timeout,
             check=False,
+            # Its own process group: a Ctrl-C meant for isollm does not kill a git
+            # command midway; isollm decides what to stop (and kills this on the way out).
+            process_group=0,
         )
     except FileNotFoundError as exc:
         raise error(

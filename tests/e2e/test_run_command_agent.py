@@ -173,8 +173,9 @@ def test_failures_are_retried_with_backoff_then_blocked_with_the_reason(
     flaky = project.add("flaky task")
     broken = project.add("broken task")
 
-    result = project.isollm("run", "--plain", "-n", "2")
+    result = project.isollm("run", "--plain", "-n", "2", code=1)
 
+    assert "1 task(s) blocked after failing every attempt" in result.stderr
     assert_delivered(project, flaky, "flaky task")
     second_prompt = project.log_text(flaky, 2)
     assert "attempt 1: the agent failed (exit 4): first try fails" in second_prompt
@@ -215,7 +216,7 @@ def test_an_agent_past_its_timeout_is_stopped_and_its_work_salvaged(
     slow = project.add("slow task")
 
     started = time.monotonic()
-    project.isollm("run", "--plain")
+    project.isollm("run", "--plain", code=1)
 
     assert time.monotonic() - started < 30
     assert project.task(slow).status == "blocked"

@@ -68,7 +68,15 @@ def run_group(
         output.error(error)
     if result.interrupted:
         raise click.exceptions.Exit(ExitCode.INTERRUPTED)
-    if result.errors:
+    totals = result.summary.totals
+    if totals.tasks == 0:
+        output.info("No task was ready. Add some with `isollm task add TITLE`.")
+    if totals.blocked:
+        output.error(
+            f"{totals.blocked} task(s) blocked after failing every attempt; the reasons are "
+            "above and in `isollm task show ID`. Fix the cause, then `isollm task unblock ID`."
+        )
+    if result.errors or totals.blocked:
         raise click.exceptions.Exit(ExitCode.USER_ERROR)
 
 
