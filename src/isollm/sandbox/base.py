@@ -304,6 +304,11 @@ class Sandbox(ABC):
         """Remove what :meth:`leftovers` reported for ``name``; True if there was something."""
         return False
 
+    def checkout_lock(self) -> contextlib.AbstractContextManager[None]:
+        """Held while the workspace goes on its branch (backends whose workspaces share
+        one repository serialise the config and ref writes that involves)."""
+        return contextlib.nullcontext()
+
     def ensure_workspace(self) -> None:  # noqa: B027 - optional hook, nothing by default
         """Make the workspace readable from the host (mount it again after a reboot)."""
 

@@ -105,7 +105,8 @@ def checkout(sb: Sandbox) -> None:
     """Put the workspace on the spec's branch (from the hub if it is there, else the base)."""
     spec = sb.spec
     argv = gitops.checkout_argv(spec.branch, sb.record.base_commit, checkout_mode(sb))
-    result = sb.exec(argv, cwd=sb.workspace, timeout=CHECKOUT_TIMEOUT)
+    with sb.checkout_lock():
+        result = sb.exec(argv, cwd=sb.workspace, timeout=CHECKOUT_TIMEOUT)
     result.check(hint="check that the hub is readable: `isollm sync status`")
 
 

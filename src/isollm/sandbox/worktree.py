@@ -13,8 +13,9 @@ a worker that is on the base branch stays on a detached HEAD at the base commit.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from isollm import fsutil, proc
@@ -23,15 +24,26 @@ from isollm.sandbox import gitops, meta
 from isollm.sandbox.base import HostCommand, Sandbox, SandboxInfo, SandboxStatus
 
 
-def shared_clone(project: str, hub: Path) -> Path:
-    """The bare clone of ``hub`` all worktrees of ``project`` belong to, fetched fresh."""
-    path = meta.project_dir(project) / ".worktrees.git"
+@contextlib.contextmanager
+def clone_lock(project: str) -> Iterator[None]:
+    """Held around every write to the shared clone's config, worktree list or branches:
+    concurrent creates would otherwise fail on git's own lock files (``config.lock``) or
+    pick the same admin directory under ``worktrees/``."""
     with fsutil.file_lock(meta.project_dir(project) / ".worktrees.lock"):
-        if not (path / "HEAD").is_file():
-            shutil.rmtree(path, ignore_errors=True)
-            Git(path.parent).run("clone", "-q", "--bare", str(hub), str(path))
-            Git(path).run("config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*")
-        Git(path).run("fetch", "-q", "--prune", "origin")
+        yield
+
+
+def shared_clone(project: str, hub: Path) -> Path:
+    """The bare clone of ``hub`` all worktrees of ``project`` belong to, fetched fresh.
+
+    Call with :func:`clone_lock` held.
+    """
+    path = meta.project_dir(project) / ".worktrees.git"
+    if not (path / "HEAD").is_file():
+        shutil.rmtree(path, ignore_errors=True)
+        Git(path.parent).run("clone", "-q", "--bare", str(hub), str(path))
+        Git(path).run("config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*")
+    Git(path).run("fetch", "-q", "--prune", "origin")
     return path
 
 
@@ -52,18 +64,29 @@ class WorktreeSandbox(Sandbox):
     def host_workspace(self) -> Path:
         return self.checkout
 
+    def checkout_lock(self) -> contextlib.AbstractContextManager[None]:
+        return clone_lock(self.spec.project)
+
     def build(self) -> None:
         spec = self.spec
-        clone = shared_clone(spec.project, spec.hub)
-        gitops.configure_checkout(
-            clone, gitops.default_identity(spec.host_root, spec.hub, "worktree")
-        )
+        ident = gitops.default_identity(spec.host_root, spec.hub, "worktree")
         self.record.base_commit = gitops.require_hub_commit(spec.hub, spec.base_branch)
         self.record.mode = "worktree"
         meta.save(self.record)
-        Git(clone).run(
-            "worktree", "add", "-q", "--detach", str(self.checkout), self.record.base_commit
-        )
+        with clone_lock(spec.project):
+            clone = shared_clone(spec.project, spec.hub)
+            gitops.configure_checkout(clone, ident)
+            Git(clone).run(
+                "worktree",
+                "add",
+                "-q",
+                "--no-checkout",
+                "--detach",
+                str(self.checkout),
+                self.record.base_commit,
+            )
+        # filling the working tree only writes this worktree's own index: no lock needed
+        Git(self.checkout).run("reset", "-q", "--hard")
         self.record.log(f"built (git worktree) at {self.record.base_commit[:12]}")
 
     def _remove_worktree(self) -> None:
@@ -75,12 +98,13 @@ class WorktreeSandbox(Sandbox):
         head = git.run(
             "-C", str(self.checkout), "symbolic-ref", "-q", "--short", "HEAD", check=False
         )
-        git.run("worktree", "remove", "--force", str(self.checkout), check=False)
-        shutil.rmtree(self.checkout, ignore_errors=True)
-        git.run("worktree", "prune", check=False)
-        branch = head.stdout.strip()
-        if branch:
-            git.run("branch", "-q", "-D", branch, check=False)
+        with clone_lock(self.spec.project):
+            git.run("worktree", "remove", "--force", str(self.checkout), check=False)
+            shutil.rmtree(self.checkout, ignore_errors=True)
+            git.run("worktree", "prune", check=False)
+            branch = head.stdout.strip()
+            if branch:
+                git.run("branch", "-q", "-D", branch, check=False)
 
     def rebuild(self) -> None:
         self._remove_worktree()
