@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -43,9 +44,11 @@ def _render(result: DemoResult) -> None:
             output.info(f"  --- {rel}")
             for line in text.rstrip("\n").splitlines():
                 output.info(f"  | {line}")
+    program = sys.argv[0] if "/" in sys.argv[0] else "isollm"
+    again = shlex.join([program, "-C", str(result.directory), "run", "show"])
     output.info(
         f"\nThe branches are in {result.directory} too (`git branch -a` there); "
-        f"see the run with `isollm -C {result.directory} run show`."
+        f"see the run again with `{again}`."
     )
     if result.run.errors or not all(p.commit for p in result.produced):
         raise click.exceptions.Exit(1)
