@@ -45,8 +45,9 @@ def test_the_demo_runs_every_sample_task_to_a_commit_on_its_branch(tmp_path: Pat
     assert {"textkit/slug.py", "tests/test_slug.py"} <= set(files)
     # the task server the demo started is stopped again
     config = (target / "isollm.yaml").read_text()
-    port = int(re.search(r"^  port: (\d+)$", config, re.M).group(1))  # type: ignore[union-attr]
-    assert not port_in_use(port)
+    port = re.search(r"^  port: (\d+)$", config, re.M)
+    assert port is not None
+    assert not port_in_use(int(port.group(1)))
 
 
 def test_the_demo_refuses_a_directory_that_is_not_empty(tmp_path: Path) -> None:
