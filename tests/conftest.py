@@ -7,6 +7,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# No per-example deadline: CI machines are shared and slow moments are not bugs.
+settings.register_profile("isollm", deadline=None)
+settings.load_profile("isollm")
 
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "isollm test",
