@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import shutil
 import subprocess
 from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +20,7 @@ from typing import IO, Any
 from isollm import proc
 from isollm.errors import SandboxError
 from isollm.git.facade import Git
+from isollm.sandbox import meta
 from isollm.sandbox.base import (
     DEV_UID,
     HostCommand,
@@ -209,7 +209,7 @@ class ContainerSandbox(Sandbox):
             self.remove_container()
         if self.record.directory.exists():
             self.ws.discard()
-            shutil.rmtree(self.record.directory, ignore_errors=True)
+            meta.remove_directory(self.record.directory)
         prune_lowers(self.spec.project)
 
     def status(self) -> SandboxStatus:

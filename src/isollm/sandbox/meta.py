@@ -9,8 +9,12 @@ $ISOLLM_HOME/lowers/<project>/<commit>                 shared read-only checkout
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
+import os
 import re
+import shutil
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -98,20 +102,70 @@ def save(record: SandboxRecord) -> None:
 
 
 def claim(spec: SandboxSpec, backend: str) -> SandboxRecord:
-    """Create the sandbox's directory and first record; SandboxExistsError if taken."""
+    """Create the sandbox's directory and first record; SandboxExistsError if taken.
+
+    The directory appears with its record already inside (a staged directory renamed into
+    place), so a sandbox directory without a record is always what an interrupted destroy
+    left: it is cleared and claimed, unless something is still mounted in it.
+    """
     check_name(spec.name)
     directory = sandbox_dir(spec.project, spec.name)
     fsutil.ensure_dir(directory.parent)
+    staged = Path(tempfile.mkdtemp(prefix=f".claim-{spec.name}-", dir=directory.parent))
     try:
-        directory.mkdir(mode=fsutil.DIR_MODE)
-    except FileExistsError as exc:
-        raise SandboxExistsError(
-            f"a sandbox named {spec.name!r} already exists for project {spec.project}",
-            hint=f"pick another name, or remove it with `isollm worker remove {spec.name}`",
-        ) from exc
-    record = SandboxRecord(backend, spec, directory, created_at=now())
-    save(record)
+        staged.chmod(fsutil.DIR_MODE)
+        record = SandboxRecord(backend, spec, staged, created_at=now())
+        save(record)
+        _clear_leftover(directory)
+        try:
+            os.rename(staged, directory)  # fails when the directory exists and is not empty
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            raise SandboxExistsError(
+                f"a sandbox named {spec.name!r} already exists for project {spec.project}",
+                hint=f"pick another name, or remove it with `isollm worker remove {spec.name}`",
+            ) from exc
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    record.directory = directory
     return record
+
+
+def _clear_leftover(directory: Path) -> None:
+    """Remove a sandbox directory that has no record and nothing mounted below it."""
+    if not directory.is_dir() or (directory / RECORD_FILE).exists():
+        return
+    if mounted_below(directory):
+        return
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def mounted_below(directory: Path) -> bool:
+    """Whether anything is mounted below ``directory`` (a live overlay, a bind mount)."""
+    mounts = Path("/proc/self/mounts").read_text(encoding="utf-8").splitlines()
+    escaped = str(directory)  # /proc/self/mounts escapes these as octal
+    for char in "\\ \t\n":
+        escaped = escaped.replace(char, f"\\{ord(char):03o}")
+    prefix = f"{escaped}/"
+    return any(len(m.split()) > 1 and m.split()[1].startswith(prefix) for m in mounts)
+
+
+def remove_directory(directory: Path) -> None:
+    """Delete a sandbox directory with its record last: an interrupted removal leaves a
+    readable sandbox to remove again, or a directory without a record that
+    :func:`claim` clears."""
+    if not directory.is_dir():
+        return
+    for child in directory.iterdir():
+        if child.name == RECORD_FILE:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+    (directory / RECORD_FILE).unlink(missing_ok=True)
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def load(project: str, name: str) -> SandboxRecord:

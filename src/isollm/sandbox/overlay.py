@@ -72,10 +72,22 @@ class OverlaySandbox(Sandbox):
         prune_lowers(self.spec.project)
 
     def ensure_workspace(self) -> None:
+        self._repair()
         self.ws.start()
 
     def start(self) -> None:
+        self._repair()
         self.ws.start()
+
+    def _repair(self) -> None:
+        """Recreate what an interrupted create or reset left missing (home, passwd/group)."""
+        if not self.record.directory.is_dir():
+            return
+        if not self.home.is_dir():
+            fsutil.ensure_dir(self.home, 0o755)
+            self.record.log("recreated the missing home directory")
+        if not all((self.etc / name).is_file() for name in ("passwd", "group")):
+            self._write_identity_files()
 
     def stop(self) -> None:
         self.ws.unmount()
@@ -83,7 +95,7 @@ class OverlaySandbox(Sandbox):
     def destroy(self) -> None:
         if self.record.directory.exists():
             self.ws.discard()
-            shutil.rmtree(self.record.directory, ignore_errors=True)
+            meta.remove_directory(self.record.directory)
         prune_lowers(self.spec.project)
 
     def status(self) -> SandboxStatus:
@@ -110,6 +122,7 @@ class OverlaySandbox(Sandbox):
                 fsutil.atomic_write_text(path, text, 0o644)
 
     def layout(self) -> BwrapLayout:
+        self._repair()
         etc = self.etc
         hide = [Path(p) for p in ALWAYS_HIDDEN]
         hide += [Path.home(), fsutil.isollm_home()]

@@ -171,13 +171,16 @@ class OverlayWorkspace:
     def _build_overlay(self) -> None:
         spec = self.record.spec
         lower = ensure_lower(spec.project, spec.hub, self.record.base_commit, self.uid, self.ident)
+        self._make_dirs()
+        self.record.mode = OVERLAY
+        meta.save(self.record)
+        self._mount(lower)
+
+    def _make_dirs(self) -> None:
         for d in (self.upper, self.work, self.merged):
             d.mkdir(mode=0o755, exist_ok=True)
         if self.uid:
             os.chown(self.upper, self.uid, self.uid)
-        self.record.mode = OVERLAY
-        meta.save(self.record)
-        self._mount(lower)
 
     def _build_clone(self) -> None:
         spec = self.record.spec
@@ -202,7 +205,11 @@ class OverlayWorkspace:
         return os.path.ismount(self.merged)
 
     def start(self) -> None:
-        """Mount again after a reboot or stop (the upper directory kept the work)."""
+        """Mount again after a reboot or stop (the upper directory kept the work).
+
+        A reset interrupted after discarding the workspace left no upper directory: the
+        work is gone already, so empty ones give a clean checkout of the recorded base.
+        """
         if self.record.mode == OVERLAY and not self.is_mounted():
             if not self.lower.is_dir():
                 raise SandboxError(
@@ -210,6 +217,9 @@ class OverlayWorkspace:
                     hint="reset the worker (its changes are in "
                     f"{self.upper}), or remove it with --force",
                 )
+            if self.record.directory.is_dir() and not self.upper.is_dir():
+                self._make_dirs()
+                self.record.log("recreated the discarded workspace at the recorded base")
             self._mount(self.lower)
 
     def unmount(self) -> None:

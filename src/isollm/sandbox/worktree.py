@@ -119,7 +119,7 @@ class WorktreeSandbox(Sandbox):
     def destroy(self) -> None:
         if self.record.directory.exists():
             self._remove_worktree()
-            shutil.rmtree(self.record.directory, ignore_errors=True)
+            meta.remove_directory(self.record.directory)
 
     def status(self) -> SandboxStatus:
         if not self.record.directory.is_dir():
