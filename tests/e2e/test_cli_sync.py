@@ -2,31 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.conftest import git
-
-ISOLLM = str(Path(sys.executable).parent / "isollm")
-
-
-def isollm(cwd: Path, *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [ISOLLM, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert result.returncode == code, result
-    return result
-
-
-def as_json(cwd: Path, *args: str) -> Any:
-    doc = json.loads(isollm(cwd, *args, "--json").stdout)
-    assert doc["schema"] == 1
-    return doc["data"]
+from tests.e2e.cli import as_json, isollm
 
 
 @pytest.fixture
