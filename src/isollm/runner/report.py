@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from isollm.errors import RunError
 from isollm.runner import ledger, runstate
 from isollm.runner.layout import RunPaths
 from isollm.runner.receipts import load_receipts
@@ -15,7 +14,7 @@ from isollm.runner.view import RunView
 
 def show_run(project_root: Path, run_id: str | None = None) -> RunSummary:
     """The summary of run ``run_id`` (the latest run when None)."""
-    state = _pick(project_root, run_id)
+    state = runstate.pick_run(project_root, run_id)
     paths = RunPaths.of(project_root, state.id)
     view, problems = _replay(paths)
     found = load_receipts(paths)
@@ -27,15 +26,6 @@ def show_run(project_root: Path, run_id: str | None = None) -> RunSummary:
         stale=runstate.is_stale(state),
         problems=problems + found.problems,
     )
-
-
-def _pick(project_root: Path, run_id: str | None) -> runstate.RunState:
-    if run_id is not None:
-        return runstate.load_run(project_root, run_id)
-    state = runstate.latest_run(project_root)
-    if state is None:
-        raise RunError("this project has no runs yet", hint="start one with `isollm run`")
-    return state
 
 
 def _replay(paths: RunPaths) -> tuple[RunView, list[str]]:

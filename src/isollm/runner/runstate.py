@@ -141,7 +141,7 @@ def take_over(project_root: Path, state: RunState) -> RunState:
     """Make this process the owner of ``state`` to resume it; RunError if it must not be."""
     if state.run_status in FINAL:
         raise RunError(
-            f"run {state.id} is {state.status} and cannot be resumed",
+            f"run {state.id} is {state.status} and cannot be resumed: there is nothing to resume",
             hint="start a new run with `isollm run`",
         )
     if state.run_status is RunStatus.RUNNING and not is_stale(state):
@@ -192,3 +192,13 @@ def latest_run(project_root: Path) -> RunState | None:
         reverse=True,
     )
     return load_run(project_root, names[0]) if names else None
+
+
+def pick_run(project_root: Path, run_id: str | None = None) -> RunState:
+    """Run ``run_id``, or the latest run when None; RunError when there is none."""
+    if run_id is not None:
+        return load_run(project_root, run_id)
+    state = latest_run(project_root)
+    if state is None:
+        raise RunError("this project has no runs yet", hint="start one with `isollm run`")
+    return state

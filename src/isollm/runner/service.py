@@ -69,7 +69,7 @@ def run(
     config = cfg.load(root).valid()
     env = dict(os.environ if host_env is None else host_env)
     if request.resume:
-        state = _resumable(root, request.run_id)
+        state = runstate.take_over(root, runstate.pick_run(root, request.run_id))
         settings = RunSettings.from_config(
             config,
             workers=request.workers or state.workers,
@@ -89,9 +89,7 @@ def run(
     client = ensure_server(
         config, root, notify=lambda m: observer(Progress(Kind.WARNING, detail=m))
     )
-    if request.resume:
-        state = runstate.take_over(root, state)
-    else:
+    if not request.resume:
         state = _new_run(root, config, settings, agent)
     paths = RunPaths.of(root, state.id)
     fsutil.ensure_dir(paths.logs)
@@ -186,19 +184,6 @@ def _new_run(root: Path, config: cfg.Config, settings: RunSettings, agent: Agent
         snapshot_id=snap.id,
     )
     snapshot.write(RunPaths.of(root, state.id).snapshot, snap)
-    return state
-
-
-def _resumable(root: Path, run_id: str | None) -> RunState:
-    """The run to resume (the latest by default), checked by ``take_over`` later."""
-    state = runstate.load_run(root, run_id) if run_id else runstate.latest_run(root)
-    if state is None:
-        raise RunError("this project has no run to resume", hint="start one with `isollm run`")
-    if state.run_status in runstate.FINAL:
-        raise RunError(
-            f"run {state.id} is {state.status}: there is nothing to resume",
-            hint="start a new run with `isollm run`",
-        )
     return state
 
 
