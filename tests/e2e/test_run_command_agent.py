@@ -46,7 +46,8 @@ def project(git_repo: Path) -> Iterator[RunProject]:
 
 def assert_delivered(p: RunProject, task_id: str, title: str) -> None:
     """The task is done and its branch on the hub holds one commit with its file."""
-    assert p.task(task_id).status == "done"
+    story = [e for e in p.ledger() if e.get("task") == task_id]
+    assert p.task(task_id).status == "done", story
     assert p.hub_show(task_id, task_file(task_id)) == title
     assert p.hub_log(task_id) == [title]
 
