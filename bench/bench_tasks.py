@@ -260,8 +260,12 @@ def store_rate(db: Path, count: int, batch: int, waiting: int) -> float:
     store = SqliteTaskStore(db)
     requests = [("agent", 300.0)] * batch
     started = time.perf_counter()
-    while store.claim_next_many(requests)[-1] is not None:
-        pass
+    if batch == 1:
+        while store.claim_next("agent", 300.0) is not None:
+            pass
+    else:
+        while store.claim_next_many(requests)[-1] is not None:
+            pass
     elapsed = time.perf_counter() - started
     store.close()
     return count / elapsed

@@ -174,6 +174,91 @@ class TestQueries:
         assert "idx_tasks_queue" in indexes
         assert not {"idx_tasks_status", "idx_tasks_lease"} & indexes
 
+    def test_a_version_3_database_keeps_every_history_in_the_chain(self, tmp_path: Path) -> None:
+        # Histories written under the audit index (v3), a deleted task's among them,
+        # read the same after migration 4 turns them into chains; deleted ids stay taken.
+        db, now = tmp_path / "demo.db", "2025-01-01T00:00:00.000000Z"
+        with closing(sqlite3.connect(db)) as conn:
+            for migration in migrations()[:3]:
+                conn.executescript(migration.sql)
+            conn.execute("PRAGMA user_version = 3")
+            conn.executemany(
+                "INSERT INTO tasks (id, title, created_at, updated_at) VALUES (?, 't', ?, ?)",
+                [("ar-0001", now, now), ("ar-0002", now, now)],
+            )
+            audit = [
+                ("ar-0001", "create"),
+                ("ar-0002", "create"),
+                ("ar-0009", "create"),
+                ("ar-0001", "update"),
+                ("ar-0009", "delete"),
+                ("ar-0002", "update"),
+            ]
+            conn.executemany(
+                "INSERT INTO audit_log (task_id, action, changed_at, changed_by) "
+                "VALUES (?, ?, ?, 'old')",
+                [(task, action, now) for task, action in audit],
+            )
+            conn.commit()
+        store = SqliteBackend(tmp_path).open("demo")
+        try:
+            before = {
+                task: [a for t, a in reversed(audit) if t == task]
+                for task in ("ar-0001", "ar-0002", "ar-0009")
+            }
+            assert {t: [h.action for h in store.history(t)] for t in before} == before
+            store.done(store.claim("ar-0001", "w", 60).task.id, "w", None)
+            assert [h.action for h in store.history("ar-0001")] == [
+                "done",
+                "claim",
+                "update",
+                "create",
+            ]
+            with store._db.read() as conn:  # the id check itself: drawing ids is random
+                taken = store._taken(conn)
+                assert [taken(i) for i in ("ar-0009", "ar-0001", "ar-0003")] == [True, True, False]
+        finally:
+            store.close()
+        with closing(sqlite3.connect(db)) as conn:
+            indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        assert "idx_audit_task" not in indexes
+
+    def test_every_history_chain_holds_exactly_its_tasks_rows(self, tmp_path: Path) -> None:
+        # The chain is kept by hand on every path that writes audit rows: claims one
+        # at a time and in batches, expiry, block with a reason, edits, dependencies,
+        # deletes with cascades. Following it must find what a scan finds.
+        clock = _StepClock()
+        store = SqliteBackend(tmp_path, clock=clock).open("demo")
+        try:
+            top = store.add_task(NewTask("top"), "h").id
+            child = store.add_task(NewTask("child", parent_id=top), "h").id
+            ids = [store.add_task(NewTask(f"t{i}", priority=i % 5), "h").id for i in range(6)]
+            store.add_dependency(ids[5], ids[0], "h")
+            store.claim_next("a", 60)
+            store.claim_next_many([("b", 60), ("c", 1)])
+            clock.now += timedelta(seconds=5)  # c's lease runs out; the next claim reaps it
+            first = store.claim_next("d", 60)
+            assert first is not None
+            store.done(first.task.id, "d", first.fence)
+            store.block(ids[3], "h", "needs a human")
+            store.unblock(ids[3], "h")
+            store.remove_dependency(ids[5], ids[0], "h")
+            store.delete_task(top, "h")
+            with closing(sqlite3.connect(tmp_path / "demo.db")) as conn:
+                scanned = {
+                    task: [
+                        r[0]
+                        for r in conn.execute(
+                            "SELECT id FROM audit_log WHERE task_id = ? ORDER BY id DESC", (task,)
+                        )
+                    ]
+                    for (task,) in conn.execute("SELECT DISTINCT task_id FROM audit_log")
+                }
+            assert {top, child, *ids} <= scanned.keys()
+            assert {task: [h.id for h in store.history(task)] for task in scanned} == scanned
+        finally:
+            store.close()
+
     def test_a_newer_schema_is_refused(self, tmp_path: Path) -> None:
         db = tmp_path / "demo.db"
         SqliteBackend(tmp_path).open("demo").close()
@@ -181,6 +266,17 @@ class TestQueries:
             conn.execute("PRAGMA user_version = 99")
         with pytest.raises(Exception, match="newer than this isollm understands"):
             SqliteBackend(tmp_path).open("demo")
+
+
+class _StepClock:
+    """A clock that moves on a microsecond per reading, and by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2025, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(microseconds=1)
+        return self.now
 
 
 def _null_params(sql: str) -> dict[str, None]:

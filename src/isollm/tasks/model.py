@@ -7,7 +7,6 @@ shape: optional fields are left out when empty, as Go's ``omitempty`` does.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -85,19 +84,29 @@ def as_utc(value: datetime) -> datetime:
     return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
-@functools.lru_cache(maxsize=4096)
 def format_time(value: datetime) -> str:
     """RFC 3339 in UTC with microseconds; fixed width, so text order is time order.
 
-    Cached: a claim's time and lease end are written to the database, the JSON body and
-    a header, and every claim of one transaction shares the time.
+    On every claim's path: %-formatting the fields takes half the time of
+    ``isoformat``, and an ``lru_cache`` here measured slower than no cache at all.
     """
-    return as_utc(value).isoformat(timespec="microseconds")[:-6] + "Z"  # "+00:00" -> "Z"
+    t = as_utc(value)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031 - measured faster
+        t.year,
+        t.month,
+        t.day,
+        t.hour,
+        t.minute,
+        t.second,
+        t.microsecond,
+    )
 
 
 def parse_time(text: str) -> datetime:
     """An RFC 3339 timestamp (``Z`` or an offset) as an aware UTC datetime."""
     value = datetime.fromisoformat(text)
+    if value.tzinfo is UTC:  # what the store writes: no conversion to make
+        return value
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC)

@@ -98,7 +98,7 @@ class SqliteTaskStore(ClaimQueries, SpecQueries):
         old: str | None = None,
         new: str | None = None,
     ) -> None:
-        self._db.run(
+        audit = self._db.insert(
             conn,
             "insert_audit",
             {
@@ -111,6 +111,7 @@ class SqliteTaskStore(ClaimQueries, SpecQueries):
                 "by": by,
             },
         )
+        self._db.run(conn, "chain_audit", {"audit": audit, "task_id": task_id})
 
     def _row(self, conn: sqlite3.Connection, task_id: str) -> Row:
         row = self._db.one(conn, "get_task", {"id": task_id})

@@ -8,8 +8,9 @@ SELECT id, title, status, priority, created_at, updated_at, description, parent_
 FROM tasks WHERE id = :id;
 
 -- name: id_taken
+-- A deleted task's id stays taken (retired_tasks), like its history.
 SELECT 1 FROM tasks WHERE id = :id
-UNION ALL SELECT 1 FROM audit_log WHERE task_id = :id
+UNION ALL SELECT 1 FROM retired_tasks WHERE id = :id
 LIMIT 1;
 
 -- name: spec_id_taken
@@ -62,19 +63,24 @@ WHERE d.child_id = :id AND p.status != 'done' ORDER BY d.parent_id;
 -- name: next_ready
 -- The :limit most urgent ready tasks: open (so without a lease), every task they depend
 -- on done; by priority, then age: the head of idx_tasks_queue's 'open' entries. Selects
--- rowid, id, title, priority, created_at, description, parent_id, spec_id, fence.
+-- rowid, id, title, priority, created_at, description, parent_id, spec_id, fence,
+-- last_audit, and whether any lease ran out by :now (what any_lease_expired says; one
+-- statement fewer on every claim, computed once).
 SELECT t.rowid, t.id, t.title, t.priority, t.created_at, t.description, t.parent_id,
-       t.spec_id, t.fence
+       t.spec_id, t.fence, t.last_audit,
+       EXISTS (SELECT 1 FROM tasks e
+               WHERE e.status = 'in_progress' AND e.lease_expires_at <= :now) AS expired
 FROM tasks t
 WHERE t.status = 'open' AND t.lease_expires_at IS NULL AND t.waiting = 0
 ORDER BY t.priority, t.created_at, t.rowid LIMIT :limit;
 
 -- name: claim_row
--- Claims a task next_ready found, in the same transaction. No RETURNING: the caller
--- knows every value it sets, and RETURNING costs SQLite about half the update again.
+-- Claims a task next_ready found, in the same transaction, after audit_claim wrote the
+-- claim's audit row (:audit). No RETURNING: the caller knows every value it sets, and
+-- RETURNING costs SQLite about half the update again.
 UPDATE tasks
 SET status = 'in_progress', claimed_by = :agent, claimed_at = :now, updated_at = :now,
-    lease_expires_at = :expires, fence = fence + 1
+    lease_expires_at = :expires, fence = fence + 1, last_audit = :audit
 WHERE rowid = :rowid AND status = 'open';
 
 -- name: claim_task
@@ -178,16 +184,32 @@ INSERT INTO dependencies (child_id, parent_id) VALUES (:child_id, :parent_id);
 DELETE FROM dependencies WHERE child_id = :child_id AND parent_id = :parent_id;
 
 -- name: insert_audit
-INSERT INTO audit_log (task_id, action, field, old_value, new_value, changed_at, changed_by)
-VALUES (:task_id, :action, :field, :old_value, :new_value, :now, :by);
+-- An audit row of a task that exists, chained to its previous one; chain_audit then
+-- makes it the task's newest.
+INSERT INTO audit_log
+    (task_id, action, field, old_value, new_value, changed_at, changed_by, prev)
+VALUES (:task_id, :action, :field, :old_value, :new_value, :now, :by,
+        (SELECT last_audit FROM tasks WHERE id = :task_id));
+
+-- name: chain_audit
+UPDATE tasks SET last_audit = :audit WHERE id = :task_id;
 
 -- name: audit_claim
-INSERT INTO audit_log (task_id, action, field, old_value, new_value, changed_at, changed_by)
-VALUES (:task_id, 'claim', 'status', 'open', 'in_progress', :now, :by);
+-- The audit row of a claim_row: :prev is the task's last_audit, as next_ready read it.
+INSERT INTO audit_log
+    (task_id, action, field, old_value, new_value, changed_at, changed_by, prev)
+VALUES (:task_id, 'claim', 'status', 'open', 'in_progress', :now, :by, :prev);
 
 -- name: history
-SELECT id, task_id, action, changed_at, changed_by, field, old_value, new_value
-FROM audit_log WHERE task_id = :id ORDER BY id DESC;
+-- Newest first, along the task's chain (see migration 0004).
+WITH RECURSIVE chain(id) AS (
+    SELECT COALESCE((SELECT last_audit FROM tasks WHERE id = :id),
+                    (SELECT last_audit FROM retired_tasks WHERE id = :id))
+    UNION ALL
+    SELECT a.prev FROM audit_log a JOIN chain c ON a.id = c.id WHERE a.prev IS NOT NULL)
+SELECT a.id, a.task_id, a.action, a.changed_at, a.changed_by, a.field, a.old_value,
+       a.new_value
+FROM chain c JOIN audit_log a ON a.id = c.id ORDER BY a.id DESC;
 
 -- name: count_audit
 SELECT COUNT(*) FROM audit_log
