@@ -138,6 +138,23 @@ def commit_leftovers(sb: Sandbox, message: str) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
+# `sh -c PUBLISH_SCRIPT sh MESSAGE BRANCH`: COMMIT_SCRIPT, then the push, in one sandbox
+# command. Exit 91: the commit was made (its sha printed) but the push failed.
+PUBLISH_SCRIPT = f"""{COMMIT_SCRIPT}git push -q origin "HEAD:refs/heads/$2" || exit 91
+"""
+_PUSH_FAILED = 91
+
+
+def commit_and_push(sb: Sandbox, message: str, branch: str) -> str:
+    """:func:`commit_leftovers` and :func:`push_branch` in one command; the head commit."""
+    result = sb.exec(["sh", "-c", PUBLISH_SCRIPT, "sh", message, branch], timeout=600)
+    if result.returncode == _PUSH_FAILED:
+        raise IsollmError(f"pushing {branch} to the hub failed:\n{result.describe()}")
+    if not result.ok:
+        raise IsollmError(f"committing the agent's work failed:\n{result.describe()}")
+    return result.stdout.strip().splitlines()[-1]
+
+
 def head_commit(sb: Sandbox) -> str:
     """The workspace's HEAD commit."""
     result = sb.exec(["git", "rev-parse", "HEAD"], timeout=60)

@@ -23,6 +23,7 @@ from isollm.runner.events import Kind, Progress
 from isollm.sandbox import meta, registry
 from isollm.sandbox.base import Limits, Sandbox, SandboxSpec
 from isollm.sandbox.bwrap import SANDBOX_HOME
+from isollm.sandbox.gitops import AfterCheckout
 from isollm.sandbox.overlay import OverlaySandbox
 from isollm.sandbox.prepare import worktree_includes
 
@@ -69,6 +70,12 @@ done
 """
 
 
+def context_file(rel: str, text: str, keep_out: tuple[str, ...]) -> AfterCheckout:
+    """CONTEXT_SCRIPT writing ``text`` to ``rel``, as a command of its own or run right
+    after a checkout."""
+    return AfterCheckout(CONTEXT_SCRIPT, (rel, *keep_out), text)
+
+
 # A sandbox that cannot be reused (a crash cut its reset short, its work cannot be saved)
 # is kept for inspection and the worker goes on in a new one: `<name>-2`, `<name>-3`, …
 MAX_GENERATIONS = 20
@@ -81,6 +88,7 @@ class WorkerSandbox:
         self.name = name
         self._sb: Sandbox | None = None
         self._maybe_dirty = True  # until an attempt has delivered everything
+        self._fresh = False  # refreshed since the last attempt entered it
 
     @property
     def current(self) -> Sandbox:
@@ -106,20 +114,35 @@ class WorkerSandbox:
             expose=self.ctx.expose,
         )
 
-    def prepare(self, branch: str) -> Sandbox:
-        """A clean workspace on ``branch`` (continued from the hub if it is there)."""
+    def ready(self) -> None:
+        """A clean workspace at the base for the next task, made before it is claimed, so
+        the claim's lease does not pay for it (:meth:`enter` then puts it on the task's
+        branch)."""
+        if self._fresh:
+            return
         if self._sb is None:
             self._sb = self._open_existing()
         if self._sb is not None:
-            self._reset(branch)
+            self._refresh()
         if self._sb is None:
             self.name = self._free_name()
-            self._sb = registry.create(self._spec(branch), self.ctx.config.sandbox.backend)
-        self._maybe_dirty = True
-        return self._sb
+            spec = self._spec("")
+            self._sb = registry.create(spec, self.ctx.config.sandbox.backend, entered=False)
+        self._fresh = True
+        self._maybe_dirty = False
 
-    def _reset(self, branch: str) -> None:
-        """Reset the sandbox for the next task, or set it aside if it cannot be."""
+    def enter(self, branch: str, then: AfterCheckout | None = None) -> Sandbox:
+        """The fresh workspace on ``branch`` (continued from the hub if it is there), and
+        ``then`` run right after the checkout in the same sandbox command."""
+        self.ready()
+        self._fresh = False
+        self._maybe_dirty = True
+        sb = self.current
+        sb.check_out(branch, then)
+        return sb
+
+    def _refresh(self) -> None:
+        """Refresh the sandbox for the next task, or set it aside if it cannot be."""
         sb = self.current
         try:
             if self._maybe_dirty:
@@ -128,7 +151,7 @@ class WorkerSandbox:
             self._set_aside(str(exc))  # its work could not be saved: keep it
             return
         try:
-            sb.reset(work_branch=branch)
+            sb.refresh()
         except IsollmError as exc:
             self._set_aside(str(exc))
             with contextlib.suppress(IsollmError):
@@ -229,8 +252,9 @@ class WorkerSandbox:
 
     def install_context_file(self, rel: str, text: str, keep_out: tuple[str, ...]) -> None:
         """Write an instruction file into the workspace from inside the sandbox."""
+        then = context_file(rel, text, keep_out)
         self.current.exec(
-            ["sh", "-c", CONTEXT_SCRIPT, "sh", rel, *keep_out], input=text, timeout=60
+            ["sh", "-c", then.script, "sh", *then.args], input=then.input, timeout=60
         ).check(SandboxError)
 
     def diff(self, base: str, head: str) -> str:

@@ -71,6 +71,7 @@ class Scheduler:
     def _loop(self, worker: Worker) -> None:
         try:
             while not self.ctx.stopping.is_set():
+                self._ready(worker)
                 claim = self.ctx.client.claim_next(worker.agent_id, self.ctx.settings.lease_seconds)
                 if claim is None:
                     if not self._wait_for_work():
@@ -94,6 +95,14 @@ class Scheduler:
             self.abort()
         finally:
             worker.sandbox.finish()
+
+    def _ready(self, worker: Worker) -> None:
+        """A fresh sandbox before the claim. If it cannot be made now, the attempt after
+        the claim tries again, and fails (retried, then blocked) if it still cannot."""
+        try:
+            worker.sandbox.ready()
+        except IsollmError as exc:
+            self.ctx.observer(Progress(Kind.WARNING, worker.name, detail=str(exc)))
 
     def _wait_for_work(self) -> bool:
         """Wait for a chance of new ready tasks; False when the run should end."""

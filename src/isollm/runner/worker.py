@@ -31,8 +31,9 @@ from isollm.runner.events import Kind, Progress
 from isollm.runner.ledger import now
 from isollm.runner.prompt import DependencyOutput, TaskPrompt, render
 from isollm.runner.review import Verdict, review_prompt, verdict_of
-from isollm.runner.sandboxes import WorkerSandbox
+from isollm.runner.sandboxes import WorkerSandbox, context_file
 from isollm.runner.view import EventType
+from isollm.sandbox.gitops import AfterCheckout
 from isollm.tasks.errors import StaleClaimError
 from isollm.tasks.model import Claim, Task
 
@@ -179,10 +180,14 @@ class Worker:
 
     def _work(self, claim: Claim, attempt: int, branch: str, failures: list[str]) -> AttemptResult:
         ctx, task = self.ctx, claim.task
-        self.sandbox.prepare(branch)
+        found = self._dependency_branches(task)
+        # With nothing to merge, the instruction file is written by the checkout's own
+        # sandbox command (one start fewer); merges come first when there are some.
+        context = None if found else self._context_file(ctx.agent, task)
+        self.sandbox.enter(branch, context)
         ctx.ledger.append(EventType.SANDBOX_READY, task=task.id, attempt=attempt)
         self._say(Kind.SANDBOX_READY, task, branch)
-        deps = self._merge_dependencies(task)
+        deps = self._merge_dependencies(found)
         start = att.head_commit(self.sandbox.current) if deps else ctx.base_commit
         feedback = ""
         rounds = ctx.settings.max_review_rounds if ctx.settings.review else 1
@@ -198,26 +203,44 @@ class Worker:
                 tuple(failures),
                 feedback,
             )
-            run = self._run_agent(ctx.agent, claim, attempt, render(prompt), "agent")
+            installed = context is not None and round_no == 1
+            run = self._run_agent(
+                ctx.agent, claim, attempt, render(prompt), "agent", installed=installed
+            )
             if not run.ok:
                 return run
-            head = att.commit_leftovers(self.sandbox.current, _commit_message(task))
-            ctx.ledger.append(EventType.TASK_COMMITTED, task=task.id, attempt=attempt, sha=head)
+            message = _commit_message(task)
             if not ctx.settings.review:
-                break
+                # Commit and push in one sandbox command. Killed between the push and
+                # these records, a resumed run reruns the task on top of its pushed
+                # branch: nothing is lost, and no completion was recorded yet.
+                head = att.commit_and_push(self.sandbox.current, message, branch)
+                ctx.ledger.append(EventType.TASK_COMMITTED, task=task.id, attempt=attempt, sha=head)
+                return self._deliver(claim, attempt, branch, (start, head), run, pushed=True)
+            head = att.commit_leftovers(self.sandbox.current, message)
+            ctx.ledger.append(EventType.TASK_COMMITTED, task=task.id, attempt=attempt, sha=head)
             verdict, feedback = self._review(claim, attempt, head, round_no)
             if verdict is Verdict.APPROVE:
                 break
         return self._deliver(claim, attempt, branch, (start, head), run)
 
     def _deliver(
-        self, claim: Claim, attempt: int, branch: str, span: tuple[str, str], run: AttemptResult
+        self,
+        claim: Claim,
+        attempt: int,
+        branch: str,
+        span: tuple[str, str],
+        run: AttemptResult,
+        *,
+        pushed: bool = False,
     ) -> AttemptResult:
-        """Push the branch; the files changed from ``span[0]`` (the base, or the base with
-        the dependencies merged) to ``span[1]`` (the head) are what the task produced."""
+        """Push the branch (unless ``pushed`` already); the files changed from ``span[0]``
+        (the base, or the base with the dependencies merged) to ``span[1]`` (the head)
+        are what the task produced."""
         start, head = span
         ctx, task = self.ctx, claim.task
-        att.push_branch(self.sandbox.current, branch)
+        if not pushed:
+            att.push_branch(self.sandbox.current, branch)
         ctx.ledger.append(
             EventType.TASK_PUSHED, task=task.id, attempt=attempt, sha=head, branch=branch
         )
@@ -229,7 +252,14 @@ class Worker:
         return dataclasses.replace(run, head=head, files=files)
 
     def _run_agent(
-        self, agent: Agent, claim: Claim, attempt: int, prompt: str, role: str
+        self,
+        agent: Agent,
+        claim: Claim,
+        attempt: int,
+        prompt: str,
+        role: str,
+        *,
+        installed: bool = False,
     ) -> AttemptResult:
         ctx, task = self.ctx, claim.task
         sb = self.sandbox.current
@@ -243,7 +273,8 @@ class Worker:
             home=self.sandbox.home_inside,
             sandboxed=sb.isolated,
         )
-        self._install_context(agent, task)
+        if not installed:
+            self._install_context(agent, task)
         self.sandbox.prepare_agent(agent, workdir)
         env = {**agent.env(ctx.host_env, inv), **worker_env(self._context(task))}
         argv = agent.headless_argv(inv)
@@ -323,19 +354,31 @@ class Worker:
 
     def _install_context(self, agent: Agent, task: Task) -> None:
         """The instruction file (CLAUDE.md / AGENTS.md), written from inside the sandbox."""
+        then = self._context_file(agent, task)
+        self.sandbox.install_context_file(then.args[0], then.input or "", then.args[1:])
+
+    def _context_file(self, agent: Agent, task: Task) -> AfterCheckout:
         name = agent.instruction_file
         text = merge(self.sandbox.read_file(name), render_instructions(self._context(task)))
-        self.sandbox.install_context_file(name, text, (name, *agent.workdir_ignores))
+        return context_file(name, text, (name, *agent.workdir_ignores))
 
-    def _merge_dependencies(self, task: Task) -> tuple[DependencyOutput, ...]:
+    def _dependency_branches(self, task: Task) -> list[tuple[str, str, str]]:
+        """(task, branch, commit) of each dependency whose branch is on the hub."""
+        ctx = self.ctx
+        found = []
+        for dep in ctx.client.dependencies(task.id):
+            branch = f"{ctx.prefix}{dep.parent_id}"
+            commit = ctx.hub.head_of(branch)
+            if commit is not None:
+                found.append((dep.parent_id, branch, commit))
+        return found
+
+    def _merge_dependencies(
+        self, found: list[tuple[str, str, str]]
+    ) -> tuple[DependencyOutput, ...]:
         ctx = self.ctx
         outputs = []
-        for dep in ctx.client.dependencies(task.id):
-            parent = dep.parent_id
-            branch = f"{ctx.prefix}{parent}"
-            commit = ctx.hub.head_of(branch)
-            if commit is None:
-                continue
+        for parent, branch, commit in found:
             title = ctx.client.get_task(parent).title
             files = tuple(Git(ctx.hub.path).changed_files(ctx.base_commit, commit))
             merged = att.merge_dependency(self.sandbox.current, branch)

@@ -459,6 +459,19 @@ class Sandbox(ABC):
         prepare.prepare(self)
         return self.info()
 
+    def refresh(self) -> None:
+        """A clean workspace at the hub's base commit, on no branch yet: what a worker
+        does between two tasks, before it knows the next one (see :meth:`check_out`). Loses
+        work."""
+        self.rebuild()
+
+    def check_out(self, work_branch: str, then: gitops.AfterCheckout | None = None) -> SandboxInfo:
+        """After :meth:`refresh`: check out ``work_branch`` (and run ``then`` in the same
+        command), copy include files, run setup."""
+        self.record.spec = dataclasses.replace(self.spec, work_branch=work_branch)
+        prepare.prepare(self, then)
+        return self.info()
+
     def work_state(self) -> WorkState:
         """Uncommitted changes and commits the hub lacks; never raises.
 

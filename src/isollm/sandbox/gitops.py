@@ -179,13 +179,30 @@ esac
 CheckoutMode = Literal["detach", "hub", "base"]
 
 
-def checkout_argv(branch: str, base_commit: str, mode: CheckoutMode) -> list[str]:
+@dataclass(frozen=True)
+class AfterCheckout:
+    """A script run in the same command right after the checkout, saving a sandbox start:
+    ``sh -c SCRIPT sh ARGS...`` with ``input`` on its stdin. Values are positional
+    parameters, never part of the script."""
+
+    script: str
+    args: tuple[str, ...] = ()
+    input: str | None = None
+
+
+def checkout_argv(
+    branch: str, base_commit: str, mode: CheckoutMode, then: AfterCheckout | None = None
+) -> list[str]:
     """The argv that puts a fresh workspace on ``branch`` (run in the workspace).
 
     ``hub``: the branch exists on the hub, continue from it; ``base``: start it at the
-    base commit; ``detach``: stay on a detached HEAD at the base commit.
+    base commit; ``detach``: stay on a detached HEAD at the base commit. ``then`` runs
+    next, if the checkout succeeded, with its own arguments as ``$1``...
     """
-    return ["sh", "-c", CHECKOUT_SCRIPT, "sh", branch, base_commit, mode]
+    if then is None:
+        return ["sh", "-c", CHECKOUT_SCRIPT, "sh", branch, base_commit, mode]
+    script = f"{CHECKOUT_SCRIPT}shift 3\n{then.script}"
+    return ["sh", "-c", script, "sh", branch, base_commit, mode, *then.args]
 
 
 def configure_checkout(repo: Path, ident: tuple[str, str]) -> None:

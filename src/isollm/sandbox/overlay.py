@@ -66,10 +66,12 @@ class OverlaySandbox(Sandbox):
         self.record.log(f"built ({self.record.mode}) at {self.record.base_commit[:12]}")
 
     def rebuild(self) -> None:
+        before = self.record.base_commit
         self.ws.discard()
         shutil.rmtree(self.home, ignore_errors=True)
         self.build()
-        prune_lowers(self.spec.project)
+        if self.record.base_commit != before:  # the old base's checkout may be unused now
+            prune_lowers(self.spec.project)
 
     def ensure_workspace(self) -> None:
         self._repair()

@@ -101,12 +101,15 @@ def checkout_mode(sb: Sandbox) -> gitops.CheckoutMode:
     return "hub" if gitops.hub_commit(spec.hub, spec.branch) is not None else "base"
 
 
-def checkout(sb: Sandbox) -> None:
-    """Put the workspace on the spec's branch (from the hub if it is there, else the base)."""
+def checkout(sb: Sandbox, then: gitops.AfterCheckout | None = None) -> None:
+    """Put the workspace on the spec's branch (from the hub if it is there, else the base),
+    then run ``then`` in the same command."""
     spec = sb.spec
-    argv = gitops.checkout_argv(spec.branch, sb.record.base_commit, checkout_mode(sb))
+    argv = gitops.checkout_argv(spec.branch, sb.record.base_commit, checkout_mode(sb), then)
     with sb.checkout_lock():
-        result = sb.exec(argv, cwd=sb.workspace, timeout=CHECKOUT_TIMEOUT)
+        result = sb.exec(
+            argv, cwd=sb.workspace, input=then.input if then else None, timeout=CHECKOUT_TIMEOUT
+        )
     result.check(hint="check that the hub is readable: `isollm sync status`")
 
 
@@ -124,9 +127,10 @@ def run_setup(sb: Sandbox) -> None:
         )
 
 
-def prepare(sb: Sandbox) -> None:
-    """Branch, include files and setup, in that order (setup may need the files)."""
-    checkout(sb)
+def prepare(sb: Sandbox, then: gitops.AfterCheckout | None = None) -> None:
+    """Branch (and ``then``), include files and setup, in that order (setup may need the
+    files)."""
+    checkout(sb, then)
     copied = copy_includes(sb)
     if copied:
         sb.record.log(f"copied from .worktreeinclude: {', '.join(copied)}")

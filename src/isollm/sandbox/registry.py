@@ -57,13 +57,20 @@ def instantiate(record: SandboxRecord) -> Sandbox:
     return backend_class(record.backend)(record)
 
 
-def create(spec: SandboxSpec, backend: str) -> Sandbox:
-    """Build a sandbox ready to work; on any failure nothing is left behind."""
+def create(spec: SandboxSpec, backend: str, *, entered: bool = True) -> Sandbox:
+    """Build a sandbox ready to work; on any failure nothing is left behind.
+
+    With ``entered=False`` it is only built, at the base commit on no branch, for a
+    :meth:`~isollm.sandbox.base.Sandbox.check_out` to come.
+    """
     cls = require_available(backend)
     record = meta.claim(spec, backend)
     sb = cls(record)
     try:
-        sb.create()
+        if entered:
+            sb.create()
+        else:
+            sb.build()
     except BaseException:
         with contextlib.suppress(Exception):
             sb.destroy()

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from isollm import fsutil, proc
+from isollm import fsutil
 from isollm.config import Config, load_valid
 from isollm.errors import IsollmError, SandboxError
 from isollm.git.hub import Hub
 from isollm.git.sync import push_base
-from isollm.sandbox import meta, prepare, registry
+from isollm.sandbox import meta, mounts, prepare, registry
 from isollm.sandbox.base import (
     HostCommand,
     Limits,
@@ -313,5 +313,6 @@ def _remove_without_sandbox(project: Project, name: str, force: bool) -> Discard
 def _force_remove_dir(directory: Path) -> None:
     merged = directory / "merged"
     if merged.is_mount():
-        proc.run(["umount", "-l", str(merged)], check=False)
+        with contextlib.suppress(OSError):
+            mounts.unmount(merged, lazy=True)
     shutil.rmtree(directory, ignore_errors=True)

@@ -19,13 +19,14 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from isollm import fsutil, proc
-from isollm.errors import CommandError, SandboxError
+from isollm import fsutil
+from isollm.errors import SandboxError
 from isollm.git.facade import Git
-from isollm.sandbox import gitops, meta
-from isollm.sandbox.base import SandboxCommandError, SandboxRecord, SandboxStatus
+from isollm.sandbox import gitops, meta, mounts
+from isollm.sandbox.base import SandboxRecord, SandboxStatus
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,11 @@ def settle_index(git: Git) -> None:
     git.run("-c", "safe.directory=*", "update-index", "-q", "--really-refresh", check=False)
 
 
-def ensure_lower(project: str, hub: Path, commit: str, uid: int, ident: tuple[str, str]) -> Path:
-    """The shared read-only checkout of ``commit`` owned by ``uid``; built once."""
+def ensure_lower(
+    project: str, hub: Path, commit: str, uid: int, ident: Callable[[], tuple[str, str]]
+) -> Path:
+    """The shared read-only checkout of ``commit`` owned by ``uid``; built once (only
+    then is ``ident``, the committer its workspaces get, asked for)."""
     root = lowers_root(project)
     path = root / lower_name(commit, uid)
     if path.is_dir():
@@ -87,7 +91,7 @@ def ensure_lower(project: str, hub: Path, commit: str, uid: int, ident: tuple[st
             return path
         tmp = Path(tempfile.mkdtemp(prefix=".new-", dir=root))
         try:
-            _clone_checkout(hub, tmp / "checkout", commit, ident, uid)
+            _clone_checkout(hub, tmp / "checkout", commit, ident(), uid)
             (tmp / "checkout").rename(path)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -170,7 +174,9 @@ class OverlayWorkspace:
 
     def _build_overlay(self) -> None:
         spec = self.record.spec
-        lower = ensure_lower(spec.project, spec.hub, self.record.base_commit, self.uid, self.ident)
+        lower = ensure_lower(
+            spec.project, spec.hub, self.record.base_commit, self.uid, lambda: self.ident
+        )
         self._make_dirs()
         self.record.mode = OVERLAY
         meta.save(self.record)
@@ -195,11 +201,10 @@ class OverlayWorkspace:
             raise OverlayUnavailableError(f"a path contains one of {_UNSAFE_IN_OPTIONS!r}")
         if os.geteuid() != 0:
             raise OverlayUnavailableError("mounting an overlay needs root")
-        options = f"lowerdir={lower},upperdir={self.upper},workdir={self.work}"
         try:
-            proc.run(["mount", "-t", "overlay", "overlay", "-o", options, str(self.merged)])
-        except CommandError as exc:
-            raise OverlayUnavailableError(str(exc).splitlines()[-1]) from exc
+            mounts.mount_overlay(self.merged, lower=lower, upper=self.upper, work=self.work)
+        except OSError as exc:
+            raise OverlayUnavailableError(str(exc)) from exc
 
     def is_mounted(self) -> bool:
         return os.path.ismount(self.merged)
@@ -225,9 +230,16 @@ class OverlayWorkspace:
     def unmount(self) -> None:
         if not self.is_mounted():
             return
-        result = proc.run(["umount", str(self.merged)], check=False)
-        if not result.ok:
-            proc.run(["umount", "-l", str(self.merged)], error=SandboxCommandError)
+        try:
+            mounts.unmount(self.merged)
+        except OSError:
+            try:
+                mounts.unmount(self.merged, lazy=True)
+            except OSError as exc:
+                raise SandboxError(
+                    f"could not unmount the workspace of {self.record.spec.name}: {exc}",
+                    hint="is a process still using it? see `fuser -vm` on that directory",
+                ) from exc
 
     def status(self) -> SandboxStatus:
         if self.record.mode == CLONE:
