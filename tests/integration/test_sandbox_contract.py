@@ -17,6 +17,7 @@ import pytest
 
 from isollm.sandbox import SandboxStatus, SetupError, meta, registry
 from isollm.sandbox.base import ExecResult, Sandbox, SandboxExistsError
+from isollm.sandbox.gitops import AfterCheckout
 from isollm.sandbox.workspace import OVERLAY
 from tests.integration.sandbox_support import (
     BACKENDS,
@@ -193,6 +194,37 @@ class TestSandboxContract:
         sb.reset(work_branch="isollm/ar-3")
         assert ok(sb, "git log -1 --format=%s").strip() == "one"
         assert ok(sb, "git rev-parse --abbrev-ref @{upstream}").strip() == "origin/isollm/ar-3"
+
+    def test_refresh_then_check_out_runs_the_followup_in_the_same_command(
+        self, factory: Factory
+    ) -> None:
+        # What the runner does between tasks: a fresh workspace before the claim, then
+        # the task's branch and the instruction file in one sandbox command.
+        sb = registry.create(factory.spec(), factory.backend, entered=False)
+        factory.made.append(sb)
+        assert ok(sb, "test -e .env || echo not yet").strip() == "not yet"
+        ok(sb, "echo wip > wip.txt")
+        sb.refresh()
+        assert ok(sb, "test -e wip.txt || echo gone").strip() == "gone"
+        then = AfterCheckout(
+            'printf "%s|%s|" "$1" "$2" > followup.txt; cat >> followup.txt; '
+            "git branch --show-current >> followup.txt",
+            ("first arg", "$(not expanded)"),
+            "from stdin\n",
+        )
+        sb.check_out("isollm/ar-30", then)
+        assert ok(sb, "cat followup.txt") == "first arg|$(not expanded)|from stdin\nisollm/ar-30\n"
+        assert ok(sb, "cat .env") == "API_TOKEN=from-the-host\n"  # include files after it
+
+    def test_a_pinned_base_is_used_whatever_the_hub_says(self, factory: Factory) -> None:
+        pinned = hub_git(factory, "rev-parse", "main")
+        factory.host_commit("host moved on", {"NEWS.md": "news\n"})
+        sb = factory.make(base_commit=pinned, work_branch="isollm/ar-31")
+        assert ok(sb, "git rev-parse HEAD").strip() == pinned
+        sb.refresh()
+        sb.check_out("isollm/ar-32")
+        assert (ok(sb, "git rev-parse HEAD").strip(), sb.record.base_commit) == (pinned, pinned)
+        assert ok(sb, "test -e NEWS.md || echo absent").strip() == "absent"
 
     def test_work_survives_stop_and_start(self, factory: Factory) -> None:
         sb = factory.make()

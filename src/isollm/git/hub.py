@@ -128,6 +128,16 @@ class Hub:
         """The commit ``branch`` points at in the hub; None if it (or the hub) is missing."""
         return self.git().branch_sha(branch) if self.exists() else None
 
+    def pack_refs(self) -> None:
+        """Move the hub's loose refs into ``packed-refs``.
+
+        Every worker's push makes a loose ref; with a thousand of them, each push (the
+        hub advertises every ref) and each ref lookup reads a thousand files (measured:
+        15 ms a push instead of 6). Safe while workers push: git locks each ref it
+        packs or prunes, and a ref being written meanwhile stays loose.
+        """
+        self.git().run("pack-refs", "--all", "--prune")
+
     def task_branches(self, prefix: str) -> list[BranchRef]:
         """Branches named ``<prefix><task-id>``, by name; empty when there is no hub."""
         if not self.exists():

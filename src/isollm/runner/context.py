@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -10,11 +12,14 @@ from pathlib import Path
 
 from isollm.agents.base import Agent
 from isollm.config.model import Config
+from isollm.errors import IsollmError
 from isollm.git.hub import Hub
 from isollm.runner.events import Observer
 from isollm.runner.layout import RunPaths
 from isollm.runner.ledger import LedgerWriter
 from isollm.tasks.client import TaskClient
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,9 @@ class RunSettings:
     review: bool = False
     review_agent: str = ""
     max_review_rounds: int = 2
+    # Workers in the runner's own steps at once (see StepGate): a few more than the
+    # cores, as the steps also wait for processes and the disk.
+    step_slots: int = field(default_factory=lambda: (os.cpu_count() or 1) + 2)
 
     @classmethod
     def from_config(
@@ -74,6 +82,10 @@ class RunContext:
     expose: tuple[str, ...] = ()  # host paths the sandboxes show read-only (agent installs)
     stopping: threading.Event = field(default_factory=threading.Event)
     aborting: threading.Event = field(default_factory=threading.Event)
+    upkeep: HubUpkeep = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.upkeep = HubUpkeep(self.hub)
 
     @property
     def project(self) -> str:
@@ -89,6 +101,95 @@ class RunContext:
 
     def sandbox_name(self, worker: int) -> str:
         return f"run-{self.run_id}-w{worker}"
+
+
+class HubUpkeep:
+    """Packs the hub's refs after every ``every`` pushes of the run (see
+    :meth:`~isollm.git.hub.Hub.pack_refs`), in the thread that made the last one."""
+
+    def __init__(self, hub: Hub, every: int = 64) -> None:
+        self._hub = hub
+        self._every = every
+        self._count = 0
+        self._lock = threading.Lock()
+        self._packing = threading.Lock()
+
+    def pushed(self) -> None:
+        with self._lock:
+            self._count += 1
+            if self._count < self._every:
+                return
+            self._count = 0
+        self.pack()
+
+    def pack(self) -> None:
+        if not self._packing.acquire(blocking=False):
+            return  # another worker is packing right now
+        try:
+            self._hub.pack_refs()
+        except IsollmError as exc:  # only slower pushes if it fails
+            log.warning("packing the hub's refs failed: %s", exc)
+        finally:
+            self._packing.release()
+
+
+class StepGate:
+    """At most ``slots`` workers at a time in the runner's own steps: refreshing the
+    sandbox, claiming, checking out, committing, pushing, marking done. That part of a
+    task is CPU-bound, the agent's run (outside the gate) rarely is; with more workers
+    than cores, every step of every worker would otherwise crawl at once.
+
+    A worker finishing a task goes before one about to claim its next, and one slot
+    (of three or more) is kept for finishing: a finished task is never stuck behind
+    new claims. A worker claims a task only when it can start it at once: no lease
+    runs down while it waits for a CPU.
+    """
+
+    def __init__(self, slots: int) -> None:
+        self._cond = threading.Condition()
+        self._free = max(1, slots)
+        self._kept = 1 if slots >= 3 else 0  # slots only a finishing worker may take
+        self._finishing = 0  # finishing workers waiting for a slot
+
+    def acquire(self, *, finishing: bool, abort: threading.Event) -> bool:
+        """Wait for a slot; False (and no slot) when ``abort`` is set meanwhile."""
+        with self._cond:
+            self._finishing += finishing
+            try:
+                while self._free <= (0 if finishing else self._kept) or (
+                    self._finishing and not finishing
+                ):
+                    if abort.is_set():
+                        return False
+                    self._cond.wait(timeout=0.1)
+            finally:
+                self._finishing -= finishing
+            self._free -= 1
+            return True
+
+    def release(self) -> None:
+        with self._cond:
+            self._free += 1
+            self._cond.notify_all()
+
+
+class Steps:
+    """One worker's turn at the :class:`StepGate`: taken and given back around the
+    agent's runs."""
+
+    def __init__(self, gate: StepGate, abort: threading.Event) -> None:
+        self._gate = gate
+        self._abort = abort
+        self._held = False
+
+    def take(self, *, finishing: bool = False) -> None:
+        if not self._held:
+            self._held = self._gate.acquire(finishing=finishing, abort=self._abort)
+
+    def give_back(self) -> None:
+        if self._held:
+            self._held = False
+            self._gate.release()
 
 
 class StartGate:

@@ -112,6 +112,7 @@ class WorkerSandbox:
             include=worktree_includes(self.ctx.root),
             image=c.image,
             expose=self.ctx.expose,
+            base_commit=self.ctx.base_commit,
         )
 
     def ready(self) -> None:

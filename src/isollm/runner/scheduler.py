@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass, field
 
 from isollm.errors import IsollmError
-from isollm.runner.context import RunContext, StartGate
+from isollm.runner.context import RunContext, StartGate, StepGate, Steps
 from isollm.runner.events import Kind, Progress
 from isollm.runner.view import RunView
 from isollm.runner.worker import Worker
@@ -40,7 +40,11 @@ class Scheduler:
         self._cond = threading.Condition()
         self.tally = Tally()
         gate = StartGate(ctx.settings.stagger_seconds, ctx.settings.max_concurrent_starts)
-        self.workers = [Worker(ctx, n, gate) for n in range(1, ctx.settings.workers + 1)]
+        steps = StepGate(ctx.settings.step_slots)
+        self.workers = [
+            Worker(ctx, n, gate, Steps(steps, ctx.aborting))
+            for n in range(1, ctx.settings.workers + 1)
+        ]
 
     # --- control from the outside (signal handlers, tests) -----------------------------
     def stop(self) -> None:
@@ -71,9 +75,11 @@ class Scheduler:
     def _loop(self, worker: Worker) -> None:
         try:
             while not self.ctx.stopping.is_set():
+                worker.steps.take()
                 self._ready(worker)
                 claim = self.ctx.client.claim_next(worker.agent_id, self.ctx.settings.lease_seconds)
                 if claim is None:
+                    worker.steps.give_back()
                     if not self._wait_for_work():
                         break
                     continue
@@ -86,6 +92,7 @@ class Scheduler:
                     failures = self._failures.setdefault(task_id, [])
                     self._attempts[task_id] = worker.execute(claim, attempt, failures)
                 finally:
+                    worker.steps.give_back()
                     with self._cond:
                         self._busy -= 1
                         self._cond.notify_all()
@@ -94,6 +101,7 @@ class Scheduler:
             self.ctx.observer(Progress(Kind.WARNING, worker.name, detail=str(exc)))
             self.abort()
         finally:
+            worker.steps.give_back()
             worker.sandbox.finish()
 
     def _ready(self, worker: Worker) -> None:

@@ -143,6 +143,7 @@ def _go(
             snapshot=state.snapshot_id,
         )
     ctx.observer(Progress(Kind.RUN_STARTED, detail=state.id))
+    ctx.upkeep.pack()  # task branches of earlier runs
     scheduler = Scheduler(ctx, replayed.view)
     with _interrupts(scheduler, signals):
         return scheduler.run()

@@ -26,7 +26,7 @@ from isollm.git.facade import Git
 from isollm.runner import attempt as att
 from isollm.runner import idempotency as ik
 from isollm.runner import receipts
-from isollm.runner.context import RunContext, StartGate
+from isollm.runner.context import RunContext, StartGate, Steps
 from isollm.runner.events import Kind, Progress
 from isollm.runner.ledger import now
 from isollm.runner.prompt import DependencyOutput, TaskPrompt, render
@@ -50,15 +50,17 @@ class AttemptResult:
     outcome: AgentOutcome | None = None
     lost_claim: bool = False
     aborted: bool = False
+    delivered: bool = False  # pushed, but the claim was lost before done
 
 
 class Worker:
-    def __init__(self, ctx: RunContext, number: int, gate: StartGate) -> None:
+    def __init__(self, ctx: RunContext, number: int, gate: StartGate, steps: Steps) -> None:
         self.ctx = ctx
         self.number = number
         self.name = f"w{number}"
         self.agent_id = ctx.agent_id(number)
         self.gate = gate
+        self.steps = steps
         self.sandbox = WorkerSandbox(ctx, ctx.sandbox_name(number))
 
     def _say(self, kind: Kind, task: Task | None = None, detail: str = "") -> None:
@@ -78,8 +80,7 @@ class Worker:
         attempt = first_attempt
         while len(failures) < ctx.settings.max_attempts:
             result = self._attempt(claim, attempt, failures)
-            if result.ok:
-                self._complete(claim, attempt, result)
+            if result.ok or result.delivered:
                 return attempt
             failures.append(result.reason or "the attempt failed")
             self._say(Kind.FAILED, task, f"attempt {attempt}: {failures[-1]}")
@@ -90,14 +91,18 @@ class Worker:
                 return attempt
             if len(failures) < ctx.settings.max_attempts:
                 pause = ctx.settings.backoff_seconds * 2 ** (len(failures) - 1)
-                if ctx.stopping.wait(pause):  # no new attempt once the run is stopping
+                self.steps.give_back()
+                stopped = ctx.stopping.wait(pause)  # no new attempt once the run is stopping
+                self.steps.take()
+                if stopped:
                     self._release(claim, attempt, "the run was stopped before the next attempt")
                     return attempt
                 attempt += 1
         self._block(claim, len(failures), failures[-1] if failures else "no attempt was made")
         return attempt
 
-    def _complete(self, claim: Claim, attempt: int, result: AttemptResult) -> None:
+    def _complete(self, claim: Claim, attempt: int, result: AttemptResult) -> AttemptResult:
+        """Mark the task done; a claim lost before that makes the attempt a failure."""
         ctx, task = self.ctx, claim.task
         try:
             ctx.client.done(task.id, self.agent_id, claim.fence)
@@ -110,8 +115,9 @@ class Worker:
                 ik=ik.execute_key(ctx.run_id, task.id, attempt),
                 end=True,
             )
-            self._say(Kind.FAILED, task, f"pushed, but the claim was lost before done: {exc}")
-            return
+            reason = f"pushed, but the claim was lost before done: {exc}"
+            self._say(Kind.FAILED, task, reason)
+            return dataclasses.replace(result, ok=False, reason=reason, delivered=True)
         ctx.ledger.append(
             EventType.TASK_DONE,
             task=task.id,
@@ -121,6 +127,7 @@ class Worker:
             end=True,
         )
         self._say(Kind.DONE, task, f"{len(result.files)} file(s) changed")
+        return result
 
     def _release(self, claim: Claim, attempt: int, reason: str) -> None:
         with contextlib.suppress(IsollmError):
@@ -159,7 +166,9 @@ class Worker:
             result = self._work(claim, attempt, branch, failures)
         except IsollmError as exc:
             result = AttemptResult(False, str(exc))
-        if not result.ok:
+        if result.ok:  # the receipt, written next, says how it ended on the server
+            result = self._complete(claim, attempt, result)
+        else:
             ctx.ledger.append(
                 EventType.TASK_FAILED,
                 task=task.id,
@@ -185,7 +194,7 @@ class Worker:
         # sandbox command (one start fewer); merges come first when there are some.
         context = None if found else self._context_file(ctx.agent, task)
         self.sandbox.enter(branch, context)
-        ctx.ledger.append(EventType.SANDBOX_READY, task=task.id, attempt=attempt)
+        ctx.ledger.append(EventType.SANDBOX_READY, task=task.id, attempt=attempt, sync=False)
         self._say(Kind.SANDBOX_READY, task, branch)
         deps = self._merge_dependencies(found)
         start = att.head_commit(self.sandbox.current) if deps else ctx.base_commit
@@ -215,10 +224,14 @@ class Worker:
                 # these records, a resumed run reruns the task on top of its pushed
                 # branch: nothing is lost, and no completion was recorded yet.
                 head = att.commit_and_push(self.sandbox.current, message, branch)
-                ctx.ledger.append(EventType.TASK_COMMITTED, task=task.id, attempt=attempt, sha=head)
+                ctx.ledger.append(
+                    EventType.TASK_COMMITTED, task=task.id, attempt=attempt, sha=head, sync=False
+                )
                 return self._deliver(claim, attempt, branch, (start, head), run, pushed=True)
             head = att.commit_leftovers(self.sandbox.current, message)
-            ctx.ledger.append(EventType.TASK_COMMITTED, task=task.id, attempt=attempt, sha=head)
+            ctx.ledger.append(
+                EventType.TASK_COMMITTED, task=task.id, attempt=attempt, sha=head, sync=False
+            )
             verdict, feedback = self._review(claim, attempt, head, round_no)
             if verdict is Verdict.APPROVE:
                 break
@@ -241,8 +254,14 @@ class Worker:
         ctx, task = self.ctx, claim.task
         if not pushed:
             att.push_branch(self.sandbox.current, branch)
+        ctx.upkeep.pushed()
         ctx.ledger.append(
-            EventType.TASK_PUSHED, task=task.id, attempt=attempt, sha=head, branch=branch
+            EventType.TASK_PUSHED,
+            task=task.id,
+            attempt=attempt,
+            sha=head,
+            branch=branch,
+            sync=False,
         )
         files: tuple[str, ...] = ()
         if head != start:
@@ -278,9 +297,28 @@ class Worker:
         self.sandbox.prepare_agent(agent, workdir)
         env = {**agent.env(ctx.host_env, inv), **worker_env(self._context(task))}
         argv = agent.headless_argv(inv)
+        self.steps.give_back()  # the agent's run is not one of the runner's steps
+        try:
+            return self._run_started(agent, claim, attempt, argv, env, role)
+        finally:
+            self.steps.take(finishing=True)
+
+    def _run_started(
+        self,
+        agent: Agent,
+        claim: Claim,
+        attempt: int,
+        argv: list[str],
+        env: dict[str, str],
+        role: str,
+    ) -> AttemptResult:
+        ctx, task = self.ctx, claim.task
+        sb = self.sandbox.current
         if not self.gate.enter(ctx.aborting):
             return AttemptResult(False, "the run was interrupted", aborted=True)
-        ctx.ledger.append(EventType.AGENT_STARTED, task=task.id, attempt=attempt, role=role)
+        ctx.ledger.append(
+            EventType.AGENT_STARTED, task=task.id, attempt=attempt, role=role, sync=False
+        )
         self._say(Kind.AGENT_STARTED, task, f"{agent.name} ({role})")
         beat = att.Heartbeat(
             lambda: ctx.client.heartbeat(
@@ -309,6 +347,7 @@ class Worker:
             tokens_in=outcome.tokens_in,
             tokens_out=outcome.tokens_out,
             cost=outcome.cost_usd,
+            sync=False,
         )
         self._say(Kind.AGENT_FINISHED, task, f"exit {code}")
         reason = run.stopped_reason or (None if outcome.success else _failure(code, outcome))
@@ -332,6 +371,7 @@ class Worker:
         verdict, feedback = verdict_of(run.ok, summary, ctx.paths.log(task.id, attempt))
         ctx.ledger.append(
             "review.finished",
+            sync=False,
             task=task.id,
             attempt=attempt,
             round=round_no,
@@ -425,6 +465,7 @@ class Worker:
             task=task.id,
             attempt=attempt,
             path=str(path.relative_to(ctx.paths.dir)),
+            sync=False,
         )
 
 

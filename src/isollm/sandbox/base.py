@@ -114,6 +114,9 @@ class SandboxSpec:
     # Host paths shown read-only inside at the same path even where the sandbox hides
     # their parent: tools installed under a home directory (an agent CLI, its runtime).
     expose: tuple[str, ...] = ()
+    # Build at this commit rather than at the base branch's head on the hub: a run pins
+    # its sandboxes to the base it started from.
+    base_commit: str = ""
 
     @property
     def branch(self) -> str:

@@ -90,6 +90,12 @@ def protected_hub_paths(hub: Path) -> list[Path]:
     return [hub / "config", hub / "hooks"]
 
 
+def base_commit(hub: Path, base_branch: str, pinned: str = "") -> str:
+    """The commit a sandbox is built at: ``pinned`` if given, else the base branch's head
+    on the hub."""
+    return pinned or require_hub_commit(hub, base_branch)
+
+
 def require_hub_commit(hub: Path, branch: str) -> str:
     sha = hub_commit(hub, branch)
     if sha is None:

@@ -159,7 +159,7 @@ class OverlayWorkspace:
     def build(self, *, allow_overlay: bool = True) -> None:
         """Resolve the base on the hub and make ``merged`` a checkout of it."""
         spec = self.record.spec
-        self.record.base_commit = gitops.require_hub_commit(spec.hub, spec.base_branch)
+        self.record.base_commit = gitops.base_commit(spec.hub, spec.base_branch, spec.base_commit)
         self.record.notes = [n for n in self.record.notes if not n.startswith("overlay")]
         if allow_overlay:
             try:

@@ -70,7 +70,7 @@ class WorktreeSandbox(Sandbox):
     def build(self) -> None:
         spec = self.spec
         ident = gitops.default_identity(spec.host_root, spec.hub, "worktree")
-        self.record.base_commit = gitops.require_hub_commit(spec.hub, spec.base_branch)
+        self.record.base_commit = gitops.base_commit(spec.hub, spec.base_branch, spec.base_commit)
         self.record.mode = "worktree"
         meta.save(self.record)
         with clone_lock(spec.project):
