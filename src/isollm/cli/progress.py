@@ -19,6 +19,12 @@ _QUIET = frozenset({Kind.IDLE})
 _COUNTED = (Kind.DONE, Kind.FAILED, Kind.BLOCKED, Kind.RELEASED)
 
 
+# Control characters of a task's title or an agent's message are shown as "?": they
+# could otherwise move the cursor or rewrite what the terminal showed.
+_CONTROLS = dict.fromkeys([*range(32), 127], "?")
+_WRITE = threading.Lock()
+
+
 def line(p: Progress) -> str:
     """One plain line for an event: ``12:00:01 w1 ar-1a2b claimed  Add slugify() - detail``."""
     stamp = time.strftime("%H:%M:%S")
@@ -28,12 +34,18 @@ def line(p: Progress) -> str:
         text += f"  {p.title}"
     if p.detail:
         text += f" - {p.detail}"
-    return text
+    return text.translate(_CONTROLS)
 
 
 def plain_observer(p: Progress) -> None:
+    """Writes the line itself: rich's rendering of a line cost more CPU than some of the
+    run's own steps (a run prints about ten lines a task)."""
     if p.kind not in _QUIET:
-        output.out.print(line(p), markup=False, highlight=False)
+        text = line(p) + "\n"
+        with _WRITE:
+            stream = output.out.file
+            stream.write(text)
+            stream.flush()
 
 
 @dataclass

@@ -47,12 +47,13 @@ COPY_IN_SCRIPT = 'mkdir -p "$(dirname "$1")" && rm -f -- "$1" && cat > "$1"'
 # symlink the agent left is removed, not followed) with stdin, and keep FILE and the
 # patterns out of commits (skip-worktree if tracked, else info/exclude). It runs inside
 # the sandbox as the sandbox's user, so nothing the agent planted can redirect a write.
-# Shell builtins where they do (this runs before every agent start): cat and two gits.
+# Shell builtins where they do (this runs before every agent start): cat and one git
+# (two in a worktree, whose git directory is elsewhere).
 CONTEXT_SCRIPT = """set -e
 f=$1
 if [ -L "$f" ]; then rm -f -- "$f"; fi
 cat > "$f"
-ex=$(git rev-parse --git-path info/exclude)
+if [ -d .git ]; then ex=.git/info/exclude; else ex=$(git rev-parse --git-path info/exclude); fi
 [ -d "${ex%/*}" ] || mkdir -p "${ex%/*}"
 nl='
 '
