@@ -52,10 +52,10 @@ class ClaimQueries:
     _clock: Clock
     _now: Callable[[], str]
     _expiry: Callable[[float], str]
-    _row: Callable[[sqlite3.Connection, str], Row]
+    _row: Callable[[sqlite3.Cursor, str], Row]
     _audit: Callable[..., None]
 
-    def _reap(self, conn: sqlite3.Connection, now: str) -> list[str]:
+    def _reap(self, conn: sqlite3.Cursor, now: str) -> list[str]:
         """Return tasks whose lease ran out to the queue; their ids."""
         reaped = []
         for task_id, agent in self._db.all(
@@ -136,7 +136,7 @@ class ClaimQueries:
             ]
         return [*claims, *[None] * (len(requests) - len(claims))]
 
-    def _next_ready(self, conn: sqlite3.Connection, stamp: str, limit: int) -> list[Row]:
+    def _next_ready(self, conn: sqlite3.Cursor, stamp: str, limit: int) -> list[Row]:
         """The ``limit`` most urgent ready tasks, once every lease run out by ``stamp``
         is returned to the queue (which may put a more urgent task first)."""
         query, params = self._db.sql["next_ready"], {"limit": limit, "now": stamp}
@@ -147,7 +147,7 @@ class ClaimQueries:
 
     def _claim_found(
         self,
-        conn: sqlite3.Connection,
+        conn: sqlite3.Cursor,
         row: Row,
         agent: str,
         now: datetime,
@@ -173,7 +173,7 @@ class ClaimQueries:
 
     def _current_claim(
         self,
-        conn: sqlite3.Connection,
+        conn: sqlite3.Cursor,
         task_id: str,
         agent: str,
         fence: int | None,

@@ -47,8 +47,12 @@ class Database:
         self._lock = threading.RLock()
         self._checkpointer: Checkpointer | None = None
         self._conn = _connect(path)
-        self._write = _Transaction(self._conn, self._lock, "BEGIN IMMEDIATE", writes=True)
-        self._read = _Transaction(self._conn, self._lock, "BEGIN", writes=False)
+        # Every statement runs on this one cursor (under the lock): a query through
+        # Connection.execute makes and drops a cursor each time, measured at 2.5 us more
+        # per query, several times per claim.
+        cursor = self._conn.cursor()
+        self._write = _Transaction(cursor, self._lock, "BEGIN IMMEDIATE", writes=True)
+        self._read = _Transaction(cursor, self._lock, "BEGIN", writes=False)
         try:
             self._configure()
             self._migrate()
@@ -114,21 +118,21 @@ class Database:
         """A read transaction: several queries see one consistent snapshot."""
         return self._read
 
-    def one(self, conn: sqlite3.Connection, name: str, params: Params) -> Any:
+    def one(self, conn: sqlite3.Cursor, name: str, params: Params) -> Any:
         return conn.execute(self._sql[name], params).fetchone()
 
-    def all(self, conn: sqlite3.Connection, name: str, params: Params) -> list[Any]:
+    def all(self, conn: sqlite3.Cursor, name: str, params: Params) -> list[Any]:
         return conn.execute(self._sql[name], params).fetchall()
 
-    def scalar(self, conn: sqlite3.Connection, name: str, params: Params) -> Any:
+    def scalar(self, conn: sqlite3.Cursor, name: str, params: Params) -> Any:
         row = conn.execute(self._sql[name], params).fetchone()
         return None if row is None else row[0]
 
-    def run(self, conn: sqlite3.Connection, name: str, params: Params) -> int:
+    def run(self, conn: sqlite3.Cursor, name: str, params: Params) -> int:
         """Execute a statement; the number of rows it changed."""
         return conn.execute(self._sql[name], params).rowcount
 
-    def insert(self, conn: sqlite3.Connection, name: str, params: Params) -> int:
+    def insert(self, conn: sqlite3.Cursor, name: str, params: Params) -> int:
         """Execute an INSERT; the rowid of the row it added."""
         rowid = conn.execute(self._sql[name], params).lastrowid
         if rowid is None:  # pragma: no cover - an INSERT always sets it
@@ -160,12 +164,10 @@ class Checkpointer:
 
     A checkpoint fsyncs; done by the committing connection (SQLite's default) it
     stalls whoever committed, for a server every request in flight. Here the writer
-    never checkpoints and this thread does, every ``interval`` seconds: first without
-    blocking writers (PASSIVE), which copies nearly everything, then, only if no
-    transaction is under way at that moment, a RESTART of the few frames left, so the
-    next commit writes the WAL from its start again. Under sustained load PASSIVE
-    alone never catches up, and a WAL that only grows makes every commit extend the
-    file (measured: 40% slower commits than overwriting it).
+    never checkpoints and this thread does, every ``interval`` seconds, without
+    blocking writers (PASSIVE). (A RESTART after it, so that commits overwrite the WAL
+    from its start instead of extending it, was measured: no faster claims in process,
+    and it doubled the HTTP p99 at 64 clients, since writers wait while it runs.)
     """
 
     def __init__(self, path: Path, interval: float = CHECKPOINT_SECONDS) -> None:
@@ -179,13 +181,10 @@ class Checkpointer:
 
     def _run(self) -> None:
         conn = _connect(self._path)
-        # RESTART must not wait: while it waits it holds writers off.
-        conn.execute("PRAGMA busy_timeout = 5")
         try:
             while not self._stopped.wait(self._interval):
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
                 except sqlite3.Error:
                     log.exception("checkpoint of %s failed", self._path)
         finally:
@@ -197,42 +196,44 @@ class Checkpointer:
 
 
 class _Transaction:
-    """``with`` block holding the connection's lock around one transaction.
+    """``with`` block holding the connection's lock around one transaction; gives the
+    cursor every statement of it runs on (results are fetched before the next).
 
     A write commits on success and rolls back on error; a read (a consistent snapshot)
     always ends with ``COMMIT``. A plain class rather than ``contextlib.contextmanager``:
     it is entered on every claim, and a generator costs several times as much.
     """
 
-    __slots__ = ("_begin", "_conn", "_lock", "_writes")
+    __slots__ = ("_begin", "_conn", "_cursor", "_lock", "_writes")
 
     def __init__(
-        self, conn: sqlite3.Connection, lock: threading.RLock, begin: str, *, writes: bool
+        self, cursor: sqlite3.Cursor, lock: threading.RLock, begin: str, *, writes: bool
     ) -> None:
-        self._conn = conn
+        self._cursor = cursor
+        self._conn = cursor.connection
         self._lock = lock
         self._begin = begin
         self._writes = writes
 
-    def __enter__(self) -> sqlite3.Connection:
+    def __enter__(self) -> sqlite3.Cursor:
         self._lock.acquire()
         try:
-            self._conn.execute(self._begin)
+            self._cursor.execute(self._begin)
         except BaseException:
             self._lock.release()
             raise
-        return self._conn
+        return self._cursor
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        conn = self._conn
+        cursor, conn = self._cursor, self._conn
         try:
             if kind is None and (self._writes or conn.in_transaction):
-                conn.execute("COMMIT")
+                cursor.execute("COMMIT")
             elif conn.in_transaction:
-                conn.execute("ROLLBACK")
+                cursor.execute("ROLLBACK")
         except BaseException:
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                cursor.execute("ROLLBACK")
             raise
         finally:
             self._lock.release()

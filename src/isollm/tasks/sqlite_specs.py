@@ -53,7 +53,7 @@ class SpecQueries:
     def __init__(self, *, id_width: int) -> None:
         self._spec_ids = IdAllocator(SPEC_PREFIX, id_width)
 
-    def _spec_row(self, conn: sqlite3.Connection, spec_id: str) -> Row:
+    def _spec_row(self, conn: sqlite3.Cursor, spec_id: str) -> Row:
         row = self._db.one(conn, "spec_rows", {"id": spec_id, "status": None, **_ALL})
         if row is None:
             raise errors.SpecNotFoundError.of(spec_id)
@@ -160,7 +160,7 @@ class SpecQueries:
                 self._db.run(conn, "insert_spec_dep", edge)
             return Dependency(child_id, parent_id)
 
-    def _spec_parents(self, conn: sqlite3.Connection, node: str) -> Iterator[str]:
+    def _spec_parents(self, conn: sqlite3.Cursor, node: str) -> Iterator[str]:
         return (r[0] for r in self._db.all(conn, "spec_parents_of", {"id": node}))
 
     def remove_spec_dependency(self, child_id: str, parent_id: str, actor: str) -> None:

@@ -88,7 +88,7 @@ class SqliteTaskStore(ClaimQueries, SpecQueries):
 
     def _audit(
         self,
-        conn: sqlite3.Connection,
+        conn: sqlite3.Cursor,
         task_id: str,
         action: str,
         by: str,
@@ -113,7 +113,7 @@ class SqliteTaskStore(ClaimQueries, SpecQueries):
         )
         self._db.run(conn, "chain_audit", {"audit": audit, "task_id": task_id})
 
-    def _row(self, conn: sqlite3.Connection, task_id: str) -> Row:
+    def _row(self, conn: sqlite3.Cursor, task_id: str) -> Row:
         row = self._db.one(conn, "get_task", {"id": task_id})
         if row is None:
             raise errors.TaskNotFoundError.of(task_id)
@@ -129,7 +129,7 @@ class SqliteTaskStore(ClaimQueries, SpecQueries):
             )
         return total, rows
 
-    def _taken(self, conn: sqlite3.Connection) -> Any:
+    def _taken(self, conn: sqlite3.Cursor) -> Any:
         return lambda candidate: self._db.scalar(conn, "id_taken", {"id": candidate}) is not None
 
     # --- tasks --------------------------------------------------------------------
@@ -142,7 +142,7 @@ class SqliteTaskStore(ClaimQueries, SpecQueries):
             self._audit(conn, task_id, "create", actor, now)
             return task_from_row(self._row(conn, task_id))
 
-    def _insert(self, conn: sqlite3.Connection, new: NewTask, now: str) -> str:
+    def _insert(self, conn: sqlite3.Cursor, new: NewTask, now: str) -> str:
         if new.parent_id is not None:
             self._row(conn, new.parent_id)
         if new.spec_id is not None:
@@ -209,7 +209,7 @@ class SqliteTaskStore(ClaimQueries, SpecQueries):
             )
             return task_from_row(row)
 
-    def _check_new_parent(self, conn: sqlite3.Connection, task_id: str, parent_id: str) -> None:
+    def _check_new_parent(self, conn: sqlite3.Cursor, task_id: str, parent_id: str) -> None:
         self._row(conn, parent_id)
         lineage = {r[0] for r in self._db.all(conn, "ancestors", {"id": parent_id})}
         if parent_id == task_id or task_id in lineage:
@@ -223,7 +223,7 @@ class SqliteTaskStore(ClaimQueries, SpecQueries):
             self._row(conn, task_id)
             return self._delete(conn, task_id, actor, now)
 
-    def _delete(self, conn: sqlite3.Connection, task_id: str, actor: str, now: str) -> list[str]:
+    def _delete(self, conn: sqlite3.Cursor, task_id: str, actor: str, now: str) -> list[str]:
         gone = [task_id, *(r[0] for r in self._db.all(conn, "descendants", {"id": task_id}))]
         for each in gone:
             self._audit(conn, each, "delete", actor, now)
@@ -270,7 +270,7 @@ class SqliteTaskStore(ClaimQueries, SpecQueries):
             return Dependency(child_id, parent_id)
 
     def _add_dependency(
-        self, conn: sqlite3.Connection, child_id: str, parent_id: str, actor: str, now: str
+        self, conn: sqlite3.Cursor, child_id: str, parent_id: str, actor: str, now: str
     ) -> None:
         if child_id == parent_id:
             raise errors.ValidationFailedError.of("Cannot add self-dependency")
@@ -283,7 +283,7 @@ class SqliteTaskStore(ClaimQueries, SpecQueries):
         self._db.run(conn, "insert_dep", edge)
         self._audit(conn, child_id, "add_dependency", actor, now, new=parent_id)
 
-    def _parents(self, conn: sqlite3.Connection, query: str, node: str) -> Iterator[str]:
+    def _parents(self, conn: sqlite3.Cursor, query: str, node: str) -> Iterator[str]:
         return (r[0] for r in self._db.all(conn, query, {"id": node}))
 
     def remove_dependency(self, child_id: str, parent_id: str, actor: str) -> None:
