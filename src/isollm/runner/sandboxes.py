@@ -252,11 +252,11 @@ class WorkerSandbox:
         result = self.current.exec(["cat", "--", rel], timeout=60)
         return result.stdout if result.ok else None
 
-    def install_context_file(self, rel: str, text: str, keep_out: tuple[str, ...]) -> None:
-        """Write an instruction file into the workspace from inside the sandbox."""
-        then = context_file(rel, text, keep_out)
+    def run_script(self, script: AfterCheckout) -> None:
+        """Run a script made for :meth:`enter` (an instruction file from
+        :func:`context_file`) as a sandbox command of its own."""
         self.current.exec(
-            ["sh", "-c", then.script, "sh", *then.args], input=then.input, timeout=60
+            ["sh", "-c", script.script, "sh", *script.args], input=script.input, timeout=60
         ).check(SandboxError)
 
     def diff(self, base: str, head: str) -> str:

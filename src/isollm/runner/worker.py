@@ -189,6 +189,7 @@ class Worker:
 
     def _work(self, claim: Claim, attempt: int, branch: str, failures: list[str]) -> AttemptResult:
         ctx, task = self.ctx, claim.task
+        self.sandbox.ready()  # done before the claim, unless it failed then
         found = self._dependency_branches(task)
         # With nothing to merge, the instruction file is written by the checkout's own
         # sandbox command (one start fewer); merges come first when there are some.
@@ -394,8 +395,7 @@ class Worker:
 
     def _install_context(self, agent: Agent, task: Task) -> None:
         """The instruction file (CLAUDE.md / AGENTS.md), written from inside the sandbox."""
-        then = self._context_file(agent, task)
-        self.sandbox.install_context_file(then.args[0], then.input or "", then.args[1:])
+        self.sandbox.run_script(self._context_file(agent, task))
 
     def _context_file(self, agent: Agent, task: Task) -> AfterCheckout:
         name = agent.instruction_file
