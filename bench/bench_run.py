@@ -9,8 +9,9 @@ and ``max_concurrent_starts`` = WORKERS, in a subprocess as a user runs it. Repo
 - throughput: tasks/s over the whole command, and over the ledger's first claim to
   its last done;
 - per-task orchestration overhead from the ledger's timestamps, p50 and p99: claim to
-  agent start (sandbox reset on the task's branch, context files, the start gate) and
-  agent exit to done (commit, push to the hub, done on the server, receipt); for that
+  agent start (the task's branch checked out in the sandbox refreshed before the claim,
+  the instruction file, the start gate) and agent exit to done (commit and push to the
+  hub, done on the server; the receipt follows); for that
   run, and for a second one of ``--alone-tasks`` tasks with one worker (no contention:
   with N workers busy on C cores a task waits its turn for a CPU at every step);
 - how busy the machine's CPUs were and its CPU time per task (every process);
