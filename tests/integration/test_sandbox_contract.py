@@ -149,6 +149,9 @@ class TestSandboxContract:
                 stderr=out,
             )
             wait_for(lambda: log.read_text().startswith("started"))
+            # the writer starts after the echo: kill only once it has written
+            assert sb.host_workspace is not None
+            wait_for((sb.host_workspace / "ticks").exists)
             assert job.poll() is None
             job.kill()
         assert job.poll() is not None
