@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from isollm.errors import IsollmError
-from isollm.sandbox.base import Sandbox
+from isollm.sandbox.base import ExecResult, Sandbox
 from isollm.tasks.errors import StaleClaimError
 
 log = logging.getLogger(__name__)
@@ -132,10 +132,7 @@ def _tail(path: Path) -> str:
 
 def commit_leftovers(sb: Sandbox, message: str) -> str:
     """Commit whatever the agent left uncommitted; return the head commit."""
-    result = sb.exec(["sh", "-c", COMMIT_SCRIPT, "sh", message], timeout=300)
-    if not result.ok:
-        raise IsollmError(f"committing the agent's work failed:\n{result.describe()}")
-    return result.stdout.strip().splitlines()[-1]
+    return _commit(sb, COMMIT_SCRIPT, message)
 
 
 # `sh -c PUBLISH_SCRIPT sh MESSAGE BRANCH`: COMMIT_SCRIPT, then the push, in one sandbox
@@ -147,12 +144,21 @@ _PUSH_FAILED = 91
 
 def commit_and_push(sb: Sandbox, message: str, branch: str) -> str:
     """:func:`commit_leftovers` and :func:`push_branch` in one command; the head commit."""
-    result = sb.exec(["sh", "-c", PUBLISH_SCRIPT, "sh", message, branch], timeout=600)
-    if result.returncode == _PUSH_FAILED:
-        raise IsollmError(f"pushing {branch} to the hub failed:\n{result.describe()}")
+    return _commit(sb, PUBLISH_SCRIPT, message, branch)
+
+
+def _commit(sb: Sandbox, script: str, message: str, branch: str | None = None) -> str:
+    argv = ["sh", "-c", script, "sh", message, *([branch] if branch else [])]
+    result = sb.exec(argv, timeout=600)
+    if branch and result.returncode == _PUSH_FAILED:
+        raise _push_error(branch, result)
     if not result.ok:
         raise IsollmError(f"committing the agent's work failed:\n{result.describe()}")
     return result.stdout.strip().splitlines()[-1]
+
+
+def _push_error(branch: str, result: ExecResult) -> IsollmError:
+    return IsollmError(f"pushing {branch} to the hub failed:\n{result.describe()}")
 
 
 def head_commit(sb: Sandbox) -> str:
@@ -167,7 +173,7 @@ def push_branch(sb: Sandbox, branch: str) -> None:
     """Push the workspace's HEAD to ``branch`` on the hub (its ``origin``)."""
     result = sb.exec(["git", "push", "-q", "origin", f"HEAD:refs/heads/{branch}"], timeout=300)
     if not result.ok:
-        raise IsollmError(f"pushing {branch} to the hub failed:\n{result.describe()}")
+        raise _push_error(branch, result)
 
 
 def merge_dependency(sb: Sandbox, branch: str) -> bool:

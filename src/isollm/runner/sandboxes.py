@@ -255,9 +255,7 @@ class WorkerSandbox:
     def run_script(self, script: AfterCheckout) -> None:
         """Run a script made for :meth:`enter` (an instruction file from
         :func:`context_file`) as a sandbox command of its own."""
-        self.current.exec(
-            ["sh", "-c", script.script, "sh", *script.args], input=script.input, timeout=60
-        ).check(SandboxError)
+        self.current.exec(script.argv(), input=script.input, timeout=60).check(SandboxError)
 
     def diff(self, base: str, head: str) -> str:
         """``git diff base head`` run inside (no textconv or external diff of the agent's)."""

@@ -195,6 +195,10 @@ class AfterCheckout:
     args: tuple[str, ...] = ()
     input: str | None = None
 
+    def argv(self) -> list[str]:
+        """The script as a command of its own."""
+        return ["sh", "-c", self.script, "sh", *self.args]
+
 
 def checkout_argv(
     branch: str, base_commit: str, mode: CheckoutMode, then: AfterCheckout | None = None
