@@ -45,7 +45,10 @@ _MEMORY = re.compile(r"^([1-9][0-9]*)([KMGkmg]?)$")
 
 # sh -c WRAPPER PIDFILE ARGV...: becomes a session leader, notes its pid, then execs.
 JOB_WRAPPER = 'echo $$ > "$0"; exec "$@"'
-KILL_SCRIPT = 'pkill -KILL -g "$(cat "$0")"; rm -f "$0"'  # pkill: procps
+# kill(2) of the whole group at once: pkill -g read the group's members first and
+# signalled them one by one, so a child forked meanwhile (a loop's next command, or a
+# server the agent started) outlived the kill.
+KILL_SCRIPT = 'kill -9 -"$(cat "$0")"; rm -f "$0"'
 
 
 @dataclass(frozen=True)
