@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import sqlite3
 from contextlib import closing
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -71,6 +71,29 @@ class TestModel:
         assert parse_time(format_time(early)) == early
         assert format_time(early) < format_time(late)
         assert parse_time("2025-01-02T04:04:05+01:00") == early.replace(microsecond=0)
+
+    def test_formatted_times_are_right_whichever_seconds_were_formatted_before(self) -> None:
+        # format_time reuses the text of the two seconds it formatted last: times in
+        # any order, around second, day and year boundaries, must all read exactly.
+        def by_fields(t: datetime) -> str:
+            t = t.astimezone(UTC)
+            return (
+                f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:"
+                f"{t.second:02d}.{t.microsecond:06d}Z"
+            )
+
+        edge = datetime(2025, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
+        steps = [0, 1, -1, 999_999, 1_000_000, -1_000_000, 300_000_000, 1, 2, -999_999]
+        times = [edge + timedelta(microseconds=s) for s in itertools.accumulate(steps)]
+        times += [
+            datetime(1, 1, 1, tzinfo=UTC),
+            datetime.max.replace(tzinfo=UTC),
+            datetime.max.replace(tzinfo=UTC) - timedelta(microseconds=1),
+            edge.astimezone(timezone(timedelta(hours=-5))),
+            edge.replace(microsecond=0),
+        ]
+        for t in times * 2:
+            assert format_time(t) == by_fields(t)
 
     def test_task_and_claim_json_round_trip(self) -> None:
         now = datetime(2025, 1, 1, tzinfo=UTC)
@@ -223,6 +246,62 @@ class TestQueries:
             indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
         assert "idx_audit_task" not in indexes
 
+    def test_a_version_4_database_keeps_its_tasks_through_the_rebuild(self, tmp_path: Path) -> None:
+        # Migration 5 copies the tasks table: rows, rowids, references, counts and
+        # triggers must come through, and foreign keys must be back on afterwards.
+        db, now = tmp_path / "demo.db", "2025-01-01T00:00:00.000000Z"
+        with closing(sqlite3.connect(db)) as conn:
+            conn.execute("PRAGMA foreign_keys = ON")
+            for migration in migrations()[:4]:
+                conn.executescript(migration.sql)
+            conn.execute("PRAGMA user_version = 4")
+            conn.execute(
+                "INSERT INTO specs (id, title, created_at, updated_at) VALUES ('sp-1', 's', ?, ?)",
+                (now, now),
+            )
+            conn.executemany(
+                "INSERT INTO tasks (rowid, id, parent_id, spec_id, title, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, 't', ?, ?)",
+                [
+                    (7, "ar-0001", None, "sp-1", now, now),
+                    (3, "ar-0002", "ar-0001", None, now, now),
+                    (5, "ar-0003", None, None, now, now),
+                ],
+            )
+            conn.execute("INSERT INTO dependencies VALUES ('ar-0003', 'ar-0002')")
+            conn.commit()
+            before = conn.execute("SELECT rowid, * FROM tasks ORDER BY rowid").fetchall()
+        assert [(row[1], row[-2]) for row in before] == [
+            ("ar-0002", 0),
+            ("ar-0003", 1),
+            ("ar-0001", 0),
+        ]
+        store = SqliteBackend(tmp_path).open("demo")
+        try:
+            with closing(sqlite3.connect(db)) as conn:
+                assert conn.execute("PRAGMA user_version").fetchone() == (len(migrations()),)
+                assert (
+                    conn.execute("SELECT rowid, * FROM tasks ORDER BY rowid").fetchall() == before
+                )
+                names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+                assert {
+                    "idx_tasks_queue",
+                    "task_done_changed",
+                    "dependency_added",
+                    "task_retired",
+                } <= names
+                with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+                    conn.execute("UPDATE tasks SET status = 'lost' WHERE id = 'ar-0002'")
+            assert [d.parent_id for d in store.dependencies("ar-0003")] == ["ar-0002"]
+            claim = store.claim("ar-0002", "w", 60)
+            store.done("ar-0002", "w", claim.fence)  # the trigger counts ar-0003 ready
+            assert store.claim_next("w", 60).task.id == "ar-0003"  # type: ignore[union-attr]
+            store.delete_task("ar-0001", "h")  # foreign keys on: its subtask goes with it
+            with store._db.read() as conn:
+                assert [r[0] for r in conn.execute("SELECT id FROM tasks")] == ["ar-0003"]
+        finally:
+            store.close()
+
     def test_every_history_chain_holds_exactly_its_tasks_rows(self, tmp_path: Path) -> None:
         # The chain is kept by hand on every path that writes audit rows: claims one
         # at a time and in batches, expiry, block with a reason, edits, dependencies,
@@ -279,9 +358,13 @@ class _StepClock:
         return self.now
 
 
-def _null_params(sql: str) -> dict[str, None]:
+def _null_params(sql: str) -> dict[str, None] | tuple[None, ...]:
+    """NULL for every parameter: by name (``:name``), or numbered (``?1``)."""
     import re
 
+    numbered = [int(n) for n in re.findall(r"\?(\d+)", sql)]
+    if numbered:
+        return (None,) * max(numbered)
     return dict.fromkeys(re.findall(r":(\w+)", sql))
 
 

@@ -139,7 +139,7 @@ class ClaimQueries:
     def _next_ready(self, conn: sqlite3.Cursor, stamp: str, limit: int) -> list[Row]:
         """The ``limit`` most urgent ready tasks, once every lease run out by ``stamp``
         is returned to the queue (which may put a more urgent task first)."""
-        query, params = self._db.sql["next_ready"], {"limit": limit, "now": stamp}
+        query, params = self._db.sql["next_ready"], (limit, stamp)
         found = conn.execute(query, params).fetchall()
         if (not found or found[0][10]) and self._reap(conn, stamp):
             found = conn.execute(query, params).fetchall()
@@ -157,16 +157,8 @@ class ClaimQueries:
         """Claim the task ``next_ready`` found (``row``): its audit row, then the task."""
         sql = self._db.sql
         expires = now + timedelta(seconds=lease_seconds)
-        audit = conn.execute(
-            sql["audit_claim"], {"task_id": row[1], "now": stamp, "by": agent, "prev": row[9]}
-        ).lastrowid
-        params = {
-            "agent": agent,
-            "now": stamp,
-            "expires": format_time(expires),
-            "audit": audit,
-            "rowid": row[0],
-        }
+        audit = conn.execute(sql["audit_claim"], (row[1], stamp, agent, row[9])).lastrowid
+        params = (agent, stamp, format_time(expires), audit, row[0])
         if conn.execute(sql["claim_row"], params).rowcount != 1:
             raise RuntimeError("a ready task changed inside a write transaction")
         return _claim(row, agent, now, expires)

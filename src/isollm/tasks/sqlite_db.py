@@ -87,19 +87,32 @@ class Database:
             self._conn.execute(pragma)
 
     def _migrate(self) -> None:
+        """Bring the schema up to date in one transaction, with foreign keys off while
+        it runs (SQLite's way to rebuild a table: dropping the old one would otherwise
+        cascade into every table that refers to it) and checked before it commits."""
         known = migrations()
-        with self.write() as conn:
-            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            if version > len(known):
-                raise StateError(
-                    f"the task database {self.path} has schema version {version}, newer than "
-                    f"this isollm understands ({len(known)})",
-                    hint="upgrade isollm, or use another ISOLLM_HOME",
-                )
-            for migration in known[version:]:
-                for statement in _statements(migration.sql):
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {migration.version}")
+        self._conn.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction
+        try:
+            with self.write() as conn:
+                version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+                if version > len(known):
+                    raise StateError(
+                        f"the task database {self.path} has schema version {version}, newer "
+                        f"than this isollm understands ({len(known)})",
+                        hint="upgrade isollm, or use another ISOLLM_HOME",
+                    )
+                for migration in known[version:]:
+                    for statement in _statements(migration.sql):
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {migration.version}")
+                if version < len(known):
+                    broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise sqlite3.IntegrityError(
+                            f"migration left {len(broken)} broken references: {broken[:5]}"
+                        )
+        finally:
+            self._conn.execute("PRAGMA foreign_keys = ON")
 
     @property
     def schema_version(self) -> int:

@@ -61,27 +61,30 @@ SELECT d.parent_id FROM dependencies d JOIN tasks p ON p.id = d.parent_id
 WHERE d.child_id = :id AND p.status != 'done' ORDER BY d.parent_id;
 
 -- name: next_ready
--- The :limit most urgent ready tasks: open (so without a lease), every task they depend
--- on done; by priority, then age: the head of idx_tasks_queue's 'open' entries. Selects
+-- The ?1 most urgent ready tasks: open (so without a lease), every task they depend on
+-- done; by priority, then age: the head of idx_tasks_queue's 'open' entries. Selects
 -- rowid, id, title, priority, created_at, description, parent_id, spec_id, fence,
--- last_audit, and whether any lease ran out by :now (what any_lease_expired says; one
--- statement fewer on every claim, computed once).
+-- last_audit, and whether any lease ran out by ?2, now (what any_lease_expired says; one
+-- statement fewer on every claim, computed once). next_ready, audit_claim and claim_row
+-- are every claim's statements: their parameters are numbered, bound from a tuple,
+-- which measured 700 instructions a parameter cheaper than by name.
 SELECT t.rowid, t.id, t.title, t.priority, t.created_at, t.description, t.parent_id,
        t.spec_id, t.fence, t.last_audit,
        EXISTS (SELECT 1 FROM tasks e
-               WHERE e.status = 'in_progress' AND e.lease_expires_at <= :now) AS expired
+               WHERE e.status = 'in_progress' AND e.lease_expires_at <= ?2) AS expired
 FROM tasks t
 WHERE t.status = 'open' AND t.lease_expires_at IS NULL AND t.waiting = 0
-ORDER BY t.priority, t.created_at, t.rowid LIMIT :limit;
+ORDER BY t.priority, t.created_at, t.rowid LIMIT ?1;
 
 -- name: claim_row
--- Claims a task next_ready found, in the same transaction, after audit_claim wrote the
--- claim's audit row (:audit). No RETURNING: the caller knows every value it sets, and
--- RETURNING costs SQLite about half the update again.
+-- Claims a task next_ready found, in the same transaction, for agent ?1 at ?2 with a
+-- lease until ?3, after audit_claim wrote the claim's audit row (?4); the task's rowid
+-- is ?5. No RETURNING: the caller knows every value it sets, and RETURNING costs SQLite
+-- about half the update again.
 UPDATE tasks
-SET status = 'in_progress', claimed_by = :agent, claimed_at = :now, updated_at = :now,
-    lease_expires_at = :expires, fence = fence + 1, last_audit = :audit
-WHERE rowid = :rowid AND status = 'open';
+SET status = 'in_progress', claimed_by = ?1, claimed_at = ?2, updated_at = ?2,
+    lease_expires_at = ?3, fence = fence + 1, last_audit = ?4
+WHERE rowid = ?5 AND status = 'open';
 
 -- name: claim_task
 UPDATE tasks
@@ -195,10 +198,11 @@ VALUES (:task_id, :action, :field, :old_value, :new_value, :now, :by,
 UPDATE tasks SET last_audit = :audit WHERE id = :task_id;
 
 -- name: audit_claim
--- The audit row of a claim_row: :prev is the task's last_audit, as next_ready read it.
+-- The audit row of a claim_row: task ?1, at ?2, by ?3; ?4 is the task's last_audit, as
+-- next_ready read it.
 INSERT INTO audit_log
     (task_id, action, field, old_value, new_value, changed_at, changed_by, prev)
-VALUES (:task_id, 'claim', 'status', 'open', 'in_progress', :now, :by, :prev);
+VALUES (?1, 'claim', 'status', 'open', 'in_progress', ?2, ?3, ?4);
 
 -- name: history
 -- Newest first, along the task's chain (see migration 0004).
