@@ -249,7 +249,15 @@ class TestQueries:
     def test_a_version_4_database_keeps_its_tasks_through_the_rebuild(self, tmp_path: Path) -> None:
         # Migration 5 copies the tasks table: rows, rowids, references, counts and
         # triggers must come through, and foreign keys must be back on afterwards.
-        db, now = tmp_path / "demo.db", "2025-01-01T00:00:00.000000Z"
+        db, now, then = (
+            tmp_path / "demo.db",
+            "2025-01-01T00:00:00.000000Z",
+            "2025-02-01T00:00:00.000000Z",
+        )
+        kept = (
+            "SELECT rowid, id, parent_id, spec_id, status, priority, fence, created_at,"
+            " updated_at, waiting FROM tasks ORDER BY rowid"
+        )
         with closing(sqlite3.connect(db)) as conn:
             conn.execute("PRAGMA foreign_keys = ON")
             for migration in migrations()[:4]:
@@ -260,29 +268,38 @@ class TestQueries:
                 (now, now),
             )
             conn.executemany(
-                "INSERT INTO tasks (rowid, id, parent_id, spec_id, title, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, 't', ?, ?)",
+                "INSERT INTO tasks (rowid, id, parent_id, spec_id, title, status, created_at,"
+                " updated_at) VALUES (?, ?, ?, ?, 't', ?, ?, ?)",
                 [
-                    (7, "ar-0001", None, "sp-1", now, now),
-                    (3, "ar-0002", "ar-0001", None, now, now),
-                    (5, "ar-0003", None, None, now, now),
+                    (7, "ar-0001", None, "sp-1", "open", now, now),
+                    (3, "ar-0002", "ar-0001", None, "open", now, now),
+                    (5, "ar-0003", None, None, "open", now, now),
+                    (9, "ar-0004", None, None, "done", now, then),
                 ],
             )
             conn.execute("INSERT INTO dependencies VALUES ('ar-0003', 'ar-0002')")
+            conn.execute("INSERT INTO dependencies VALUES ('ar-0003', 'ar-0004')")
             conn.commit()
-            before = conn.execute("SELECT rowid, * FROM tasks ORDER BY rowid").fetchall()
-        assert [(row[1], row[-2]) for row in before] == [
+            before = conn.execute(kept).fetchall()
+        assert [(row[1], row[-1]) for row in before] == [
             ("ar-0002", 0),
-            ("ar-0003", 1),
+            ("ar-0003", 1),  # waits for ar-0002, not for ar-0004 (done)
             ("ar-0001", 0),
+            ("ar-0004", 0),
         ]
         store = SqliteBackend(tmp_path).open("demo")
         try:
             with closing(sqlite3.connect(db)) as conn:
                 assert conn.execute("PRAGMA user_version").fetchone() == (len(migrations()),)
-                assert (
-                    conn.execute("SELECT rowid, * FROM tasks ORDER BY rowid").fetchall() == before
-                )
+                after = conn.execute(kept).fetchall()
+                assert after == before
+                done_at = dict(conn.execute("SELECT id, done_at FROM tasks"))
+                assert done_at == {
+                    "ar-0001": None,
+                    "ar-0002": None,
+                    "ar-0003": None,
+                    "ar-0004": then,
+                }
                 names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
                 assert {
                     "idx_tasks_queue",
@@ -292,13 +309,18 @@ class TestQueries:
                 } <= names
                 with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
                     conn.execute("UPDATE tasks SET status = 'lost' WHERE id = 'ar-0002'")
-            assert [d.parent_id for d in store.dependencies("ar-0003")] == ["ar-0002"]
+                with pytest.raises(sqlite3.IntegrityError, match="CHECK"):  # done without done_at
+                    conn.execute("UPDATE tasks SET status = 'done' WHERE id = 'ar-0002'")
+            assert [d.parent_id for d in store.dependencies("ar-0003")] == ["ar-0002", "ar-0004"]
             claim = store.claim("ar-0002", "w", 60)
             store.done("ar-0002", "w", claim.fence)  # the trigger counts ar-0003 ready
             assert store.claim_next("w", 60).task.id == "ar-0003"  # type: ignore[union-attr]
             store.delete_task("ar-0001", "h")  # foreign keys on: its subtask goes with it
             with store._db.read() as conn:
-                assert [r[0] for r in conn.execute("SELECT id FROM tasks")] == ["ar-0003"]
+                assert sorted(r[0] for r in conn.execute("SELECT id FROM tasks")) == [
+                    "ar-0003",
+                    "ar-0004",
+                ]
         finally:
             store.close()
 

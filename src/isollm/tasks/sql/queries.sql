@@ -101,7 +101,7 @@ RETURNING id, title, status, priority, created_at, updated_at, description, pare
           claimed_by, claimed_at, lease_expires_at, fence;
 
 -- name: complete_task
-UPDATE tasks SET status = 'done', lease_expires_at = NULL, updated_at = :now
+UPDATE tasks SET status = 'done', lease_expires_at = NULL, updated_at = :now, done_at = :now
 WHERE id = :id AND status = 'in_progress' AND fence = :fence
 RETURNING id, title, status, priority, created_at, updated_at, description, parent_id, spec_id,
           claimed_by, claimed_at, lease_expires_at, fence;
@@ -115,7 +115,7 @@ RETURNING id, title, status, priority, created_at, updated_at, description, pare
           claimed_by, claimed_at, lease_expires_at, fence;
 
 -- name: block_task
-UPDATE tasks SET status = 'blocked', lease_expires_at = NULL, updated_at = :now
+UPDATE tasks SET status = 'blocked', lease_expires_at = NULL, updated_at = :now, done_at = NULL
 WHERE id = :id AND status = :from_status
 RETURNING id, title, status, priority, created_at, updated_at, description, parent_id, spec_id,
           claimed_by, claimed_at, lease_expires_at, fence;
