@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from isollm.tasks import errors, validate
 from isollm.tasks.model import Claim, Clock, Status, Task, as_utc, format_time, parse_time
@@ -16,6 +17,13 @@ from isollm.tasks.sqlite_db import Database, Row, task_from_row
 from isollm.tasks.store import REAPER
 
 REAP_BATCH = 1000
+
+
+@lru_cache(maxsize=64)
+def _lease(seconds: float) -> timedelta:
+    """A lease's length: agents ask for the same few on every claim, and making the
+    timedelta from a float costs more than looking it up."""
+    return timedelta(seconds=seconds)
 
 
 def _fence(row: Row) -> int:
@@ -156,7 +164,7 @@ class ClaimQueries:
     ) -> Claim:
         """Claim the task ``next_ready`` found (``row``): its audit row, then the task."""
         sql = self._db.sql
-        expires = now + timedelta(seconds=lease_seconds)
+        expires = now + _lease(lease_seconds)
         audit = conn.execute(sql["audit_claim"], (row[1], stamp, agent, row[9])).lastrowid
         params = (agent, stamp, format_time(expires), audit, row[0])
         if conn.execute(sql["claim_row"], params).rowcount != 1:

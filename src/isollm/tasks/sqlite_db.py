@@ -26,7 +26,7 @@ from isollm.tasks.queries import migrations, queries
 BUSY_TIMEOUT_MS = 5000
 CACHE_KIB = 16384
 PAGE_BYTES = 2048
-CHECKPOINT_SECONDS = 0.25
+CHECKPOINT_SECONDS = 1.0
 # A checkpoint cannot catch up with a writer that never pauses, so under sustained load
 # the WAL grows; once the load pauses it starts over, cut back to this size.
 WAL_LIMIT_BYTES = 64 * 1024 * 1024
@@ -44,6 +44,9 @@ class Database:
         self.path = path
         fsutil.ensure_dir(path.parent)
         self._sql = queries()
+        # The named statements, for a hot path that runs them on the cursor itself (an
+        # attribute, not a property: read on every claim).
+        self.sql: Mapping[str, str] = self._sql
         self._lock = threading.RLock()
         self._checkpointer: Checkpointer | None = None
         self._conn = _connect(path)
@@ -118,11 +121,6 @@ class Database:
     def schema_version(self) -> int:
         return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
 
-    @property
-    def sql(self) -> Mapping[str, str]:
-        """The named statements, for a hot path that runs them on the connection itself."""
-        return self._sql
-
     def write(self) -> _Transaction:
         """A ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on error."""
         return self._write
@@ -181,6 +179,14 @@ class Checkpointer:
     blocking writers (PASSIVE). (A RESTART after it, so that commits overwrite the WAL
     from its start instead of extending it, was measured: no faster claims in process,
     and it doubled the HTTP p99 at 64 clients, since writers wait while it runs.)
+
+    Once a second: a checkpoint copies each page changed since the last one, and under
+    load the same few pages (the queue's, the audit log's tail) change all the time, so
+    four checkpoints a second copied them four times over. Measured on a 2-core VM,
+    claims one per transaction in process: 19,000/s with a checkpoint every 0.25 s,
+    25,000/s every second (machine CPU 40 instead of 52 µs a claim); no change over
+    HTTP (p99 at 64 clients about 10 ms both). An operating-system crash can lose the
+    commits since the last checkpoint, a second's at most.
     """
 
     def __init__(self, path: Path, interval: float = CHECKPOINT_SECONDS) -> None:
