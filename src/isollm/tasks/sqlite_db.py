@@ -43,10 +43,9 @@ class Database:
     def __init__(self, path: Path, *, background_checkpoints: bool = True) -> None:
         self.path = path
         fsutil.ensure_dir(path.parent)
-        self._sql = queries()
-        # The named statements, for a hot path that runs them on the cursor itself (an
-        # attribute, not a property: read on every claim).
-        self.sql: Mapping[str, str] = self._sql
+        # The named statements, also for a hot path that runs them on the cursor itself
+        # (an attribute, not a property: read on every claim).
+        self.sql: Mapping[str, str] = queries()
         self._lock = threading.RLock()
         self._checkpointer: Checkpointer | None = None
         self._conn = _connect(path)
@@ -130,22 +129,22 @@ class Database:
         return self._read
 
     def one(self, conn: sqlite3.Cursor, name: str, params: Params) -> Any:
-        return conn.execute(self._sql[name], params).fetchone()
+        return conn.execute(self.sql[name], params).fetchone()
 
     def all(self, conn: sqlite3.Cursor, name: str, params: Params) -> list[Any]:
-        return conn.execute(self._sql[name], params).fetchall()
+        return conn.execute(self.sql[name], params).fetchall()
 
     def scalar(self, conn: sqlite3.Cursor, name: str, params: Params) -> Any:
-        row = conn.execute(self._sql[name], params).fetchone()
+        row = conn.execute(self.sql[name], params).fetchone()
         return None if row is None else row[0]
 
     def run(self, conn: sqlite3.Cursor, name: str, params: Params) -> int:
         """Execute a statement; the number of rows it changed."""
-        return conn.execute(self._sql[name], params).rowcount
+        return conn.execute(self.sql[name], params).rowcount
 
     def insert(self, conn: sqlite3.Cursor, name: str, params: Params) -> int:
         """Execute an INSERT; the rowid of the row it added."""
-        rowid = conn.execute(self._sql[name], params).lastrowid
+        rowid = conn.execute(self.sql[name], params).lastrowid
         if rowid is None:  # pragma: no cover - an INSERT always sets it
             raise RuntimeError(f"query {name} inserted no row")
         return rowid
