@@ -20,7 +20,7 @@ REAP_BATCH = 1000
 
 
 @lru_cache(maxsize=64)
-def _lease(seconds: float) -> timedelta:
+def lease_length(seconds: float) -> timedelta:
     """A lease's length: agents ask for the same few on every claim, and making the
     timedelta from a float costs more than looking it up."""
     return timedelta(seconds=seconds)
@@ -164,7 +164,7 @@ class ClaimQueries:
     ) -> Claim:
         """Claim the task ``next_ready`` found (``row``): its audit row, then the task."""
         sql = self._db.sql
-        expires = now + _lease(lease_seconds)
+        expires = now + lease_length(lease_seconds)
         audit = conn.execute(sql["audit_claim"], (row[1], stamp, agent, row[9])).lastrowid
         params = (agent, stamp, format_time(expires), audit, row[0])
         if conn.execute(sql["claim_row"], params).rowcount != 1:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ from isollm.tasks.model import (
     parse_time,
     utcnow,
 )
-from isollm.tasks.sqlite_claims import ClaimQueries
+from isollm.tasks.sqlite_claims import ClaimQueries, lease_length
 from isollm.tasks.sqlite_db import Database, task_from_row
 from isollm.tasks.sqlite_specs import SpecQueries
 
@@ -84,7 +83,7 @@ class SqliteTaskStore(ClaimQueries, SpecQueries):
 
     def _expiry(self, lease_seconds: float) -> str:
         validate.check_lease(lease_seconds)
-        return format_time(self._clock() + timedelta(seconds=lease_seconds))
+        return format_time(self._clock() + lease_length(lease_seconds))
 
     def _audit(
         self,
