@@ -158,7 +158,7 @@ CLAIM = claim_request("agent")
 
 def start_server(home: Path, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "ISOLLM_HOME": str(home)}
-    argv = [sys.executable, "-m", "isollm.tasks.daemon", "--port", str(port)]
+    argv = [sys.executable, "-m", "isollm.tasks.daemon", "--port", str(port), "--no-auth"]
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

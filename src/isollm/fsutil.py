@@ -1,8 +1,12 @@
-"""Crash-safe file writes and inter-process locks.
+"""Crash-safe file writes, inter-process locks and bounded reads.
 
 A write goes to a unique temp file in the same directory, is flushed and fsynced,
 renamed over the target, and the directory is fsynced: a reader sees the old file or
 the new one, never a torn one, even if the writer is killed midway.
+
+A file an agent could have written is read with :func:`read_bounded`: a regular file
+inside a given root, reached without following any symlink, and at most so many bytes
+(``AGENTS.md -> /dev/zero``, a FIFO or a 2 GB sparse file are refused, not read).
 """
 
 from __future__ import annotations
@@ -11,10 +15,13 @@ import contextlib
 import fcntl
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from isollm.errors import IsollmError
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -122,3 +129,88 @@ def isollm_home() -> Path:
     """Where isollm keeps per-user data (hubs, task databases): ``$ISOLLM_HOME`` or ~/.isollm."""
     env = os.environ.get("ISOLLM_HOME")
     return Path(env).expanduser() if env else Path.home() / ".isollm"
+
+
+# -- reading files an agent could have written ------------------------------------------------
+
+MAX_AGENT_FILE = 1 << 20  # an instruction or settings file larger than this is refused
+_NOFOLLOW = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class UnsafeFileError(IsollmError):
+    """A file an agent could have written is not a small regular file inside its root."""
+
+
+def read_bounded(root: Path, rel: str | Path, *, limit: int = MAX_AGENT_FILE) -> bytes | None:
+    """The bytes of ``root/rel``, or None if it does not exist.
+
+    Every component is opened relative to the previous one without following symlinks,
+    so the file is inside ``root`` whatever the agent did; it must be a regular file of
+    at most ``limit`` bytes (checked on the open file, and the read stops at the limit
+    in case it grows). Anything else is an :class:`UnsafeFileError`.
+    """
+    parts = Path(rel).parts
+    if not parts or Path(rel).is_absolute() or ".." in parts:
+        raise UnsafeFileError(f"{rel} is not a path inside {root}")
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            inner = _open_at(fd, part, os.O_NONBLOCK if last else os.O_DIRECTORY, root / rel)
+            os.close(fd)
+            fd = inner
+            if fd < 0:
+                return None
+        return _read_regular(fd, root / rel, limit)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _open_at(dir_fd: int, name: str, flags: int, path: Path) -> int:
+    """Open ``name`` in ``dir_fd`` without following a symlink; -1 if it is missing."""
+    try:
+        return os.open(name, _NOFOLLOW | flags, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return -1
+    except OSError as exc:  # ELOOP: a symlink; ENOTDIR: a symlink or a file as a directory
+        raise UnsafeFileError(
+            f"{path} is not a regular file reached without symlinks",
+            hint="isollm reads only regular files an agent left, never what a symlink names",
+        ) from exc
+
+
+def _read_regular(fd: int, path: Path, limit: int) -> bytes:
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise UnsafeFileError(f"{path} is not a regular file", hint="it was not read")
+    if info.st_size > limit:
+        raise UnsafeFileError(
+            f"{path} is {info.st_size} bytes, more than the {limit} isollm reads",
+            hint="it was not read",
+        )
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = os.read(fd, limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    data = b"".join(chunks)
+    if size > limit:
+        raise UnsafeFileError(f"{path} grew past {limit} bytes while read", hint="it was not read")
+    return data
+
+
+def read_tail(path: Path, limit: int) -> bytes:
+    """The last ``limit`` bytes of the regular file ``path`` (b"" if it is missing)."""
+    try:
+        fd = os.open(path, _NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return b""
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnsafeFileError(f"{path} is not a regular file", hint="it was not read")
+        size = f.seek(0, os.SEEK_END)
+        f.seek(max(0, size - limit))
+        return f.read(limit)

@@ -78,6 +78,16 @@ def test_show_release_block_unblock_clear(project: Path) -> None:
         "AIRYRA_AGENT": "worker-1",
         "AIRYRA_STATE_DIR": str(project / ".airyra"),
     }
+    refused = subprocess.run(
+        [sys.executable, "-m", "isollm.tasks.agent_cli", "claim-next"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode == 5, refused.stderr  # tokens are on by default
+    assert "hint:" in refused.stderr
+    env["AIRYRA_TOKEN"] = run(project, "server", "token", "worker-1").stdout.strip()
     claimed = subprocess.run(
         [sys.executable, "-m", "isollm.tasks.agent_cli", "claim-next"],
         env=env,

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from isollm.tasks import tokens
+
 EXTENSIONS = ("/tasks/claim-next", "/heartbeat", "/tasks/import", "/tasks/clear-done")
 
 
@@ -21,6 +23,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def host_token(home: Path) -> str:
+    """The host token of the server whose ISOLLM_HOME is ``home``."""
+    return tokens.host_token(home / "tasks" / "secret")
+
+
+def host_headers(home: Path) -> dict[str, str]:
+    return {"Authorization": f"Bearer {host_token(home)}"}
+
+
+def agent_token(
+    home: Path, project: str, agent: str, role: tokens.Role = tokens.Role.WORKER
+) -> str:
+    return tokens.mint(tokens.load_secret(home / "tasks" / "secret"), project, agent, role)
 
 
 def wait_healthy(url: str, timeout: float = 15.0) -> None:

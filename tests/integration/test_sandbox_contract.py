@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from isollm.git import intake
 from isollm.sandbox import SandboxStatus, SetupError, meta, registry
 from isollm.sandbox.base import ExecResult, Sandbox, SandboxExistsError
 from isollm.sandbox.gitops import AfterCheckout
@@ -35,6 +36,12 @@ Make = Callable[[str], Factory]
 
 def sh(sb: Sandbox, script: str, timeout: float | None = None) -> ExecResult:
     return sb.exec(["sh", "-c", script], timeout=timeout)
+
+
+def deliver(factory: Factory, sb: Sandbox, task: str) -> None:
+    """What a run does with a task's work: HEAD into the hub through the host's intake."""
+    grant = intake.task_grant("isollm/", task, "main", None)
+    intake.deliver(factory.hub, sb, grant, haves=(hub_git(factory, "rev-parse", "main"),))
 
 
 def ok(sb: Sandbox, script: str) -> str:
@@ -90,7 +97,7 @@ class TestSandboxContract:
         outside.mkdir()
         sb = factory.make(work_branch="isollm/ar-evil")
         ok(sb, f'rm -rf config && ln -s "{outside}" config && git add config && git commit -qm ln')
-        ok(sb, "git push -q origin isollm/ar-evil")
+        deliver(factory, sb, "ar-evil")
         again = factory.make("w2", work_branch="isollm/ar-evil")  # continues that branch
         assert list(outside.iterdir()) == []
         assert ok(again, "cat .env") == "API_TOKEN=from-the-host\n"
@@ -157,10 +164,12 @@ class TestSandboxContract:
         assert job.poll() is not None
         assert_stopped_growing(sb, "ticks")
 
-    def test_commits_pushed_from_inside_reach_the_hub(self, factory: Factory) -> None:
+    def test_commits_delivered_through_the_intake_reach_the_hub(self, factory: Factory) -> None:
         sb = factory.make(work_branch="isollm/ar-7")
         ok(sb, "echo feature > feature.txt && git add feature.txt && git commit -qm feature")
-        ok(sb, "git push -q origin isollm/ar-7")
+        if sb.isolated:  # the hub is read-only inside
+            assert not sb.exec(["git", "push", "-q", "origin", "isollm/ar-7"]).ok
+        deliver(factory, sb, "ar-7")
         assert hub_git(factory, "log", "-1", "--format=%s", "isollm/ar-7") == "feature"
         assert hub_git(factory, "show", "isollm/ar-7:feature.txt") == "feature"
 
@@ -174,7 +183,7 @@ class TestSandboxContract:
         state = sb.work_state()
         assert (state.uncommitted, state.unpushed) == ((), (("isollm/ar-2", 1),))
         assert "1 unpushed commit(s) on isollm/ar-2" in state.describe()
-        ok(sb, "git push -q origin isollm/ar-2")
+        deliver(factory, sb, "ar-2")
         assert sb.work_state().clean
 
     def test_reset_discards_work_and_takes_the_new_base(self, factory: Factory) -> None:
@@ -190,7 +199,7 @@ class TestSandboxContract:
     def test_reset_onto_a_branch_the_hub_has_continues_it(self, factory: Factory) -> None:
         sb = factory.make(work_branch="isollm/ar-3")
         ok(sb, "echo one > one.txt && git add one.txt && git commit -qm one")
-        ok(sb, "git push -q origin isollm/ar-3")
+        deliver(factory, sb, "ar-3")
         sb.reset(work_branch="isollm/ar-4")
         assert ok(sb, "git branch --show-current").strip() == "isollm/ar-4"
         assert ok(sb, "test -e one.txt || echo fresh").strip() == "fresh"
@@ -287,7 +296,7 @@ class TestOverlayWorkspace:
         assert a.record.mode == b.record.mode == OVERLAY
         assert os.path.ismount(a.host_workspace or "")
         lowers = list(meta.lowers_dir(factory.project).glob("[0-9a-f]*"))
-        assert [p.name for p in lowers] == [a.record.base_commit]
+        assert [p.name.split(".u")[0] for p in lowers] == [a.record.base_commit]
 
     def test_falls_back_to_a_clone_and_says_so(
         self, factory_for: Make, monkeypatch: pytest.MonkeyPatch
@@ -307,8 +316,8 @@ class TestOverlayWorkspace:
         old = sb.record.base_commit
         new = factory.host_commit("next", {"next.txt": "next\n"})
         sb.reset()
-        names = sorted(p.name for p in meta.lowers_dir(factory.project).glob("[0-9a-f]*"))
-        assert names == [new]
+        lowers = meta.lowers_dir(factory.project).glob("[0-9a-f]*")
+        assert sorted(p.name.split(".u")[0] for p in lowers) == [new]  # .u<uid>: its owner
         assert old != new
 
     def test_after_a_reboot_start_mounts_the_work_again(self, factory_for: Make) -> None:

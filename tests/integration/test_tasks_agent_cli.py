@@ -168,7 +168,10 @@ def test_token_is_sent(tmp_path: Path) -> None:
             "AIRYRA_PROJECT": "demo",
             "AIRYRA_AGENT": "worker-1",
         }
+        with secured.client("demo", token=secured.token()) as host:
+            host.add_task("x")
         assert airyra(env, "list").returncode == 5
-        assert airyra({**env, "AIRYRA_TOKEN": secured.token("worker-1")}, "list").returncode == 0
-        posing = {**env, "AIRYRA_TOKEN": secured.token("worker-2")}
+        own = secured.token("worker-1", "demo")
+        assert airyra({**env, "AIRYRA_TOKEN": own}, "list").returncode == 0
+        posing = {**env, "AIRYRA_TOKEN": secured.token("worker-2", "demo")}
         assert airyra(posing, "list").returncode == 5

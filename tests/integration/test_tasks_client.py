@@ -144,5 +144,10 @@ def test_embedded_server_tokens(tmp_path: Path) -> None:
     with EmbeddedServer(tmp_path, auth=True) as server:
         with server.client("demo", "w1") as anonymous, pytest.raises(errors.UnauthorizedError):
             anonymous.add_task("x")
-        with server.client("demo", "w1", token=server.token("w1")) as w1:
-            assert w1.add_task("x").title == "x"
+        with (
+            server.client("demo", "w1", token=server.token("w1", "demo")) as w1,
+            pytest.raises(errors.ForbiddenError),  # creating is for the host
+        ):
+            w1.add_task("x")
+        with server.client("demo", "human", token=server.token()) as host:
+            assert host.add_task("x").title == "x"

@@ -19,7 +19,13 @@ import pytest
 from isollm.tasks.client import TaskClient
 from isollm.tasks.model import Status
 from isollm.tasks.sqlite_store import SqliteTaskStore
-from tests.integration.tasks_support import free_port, server_process
+from tests.integration.tasks_support import (
+    agent_token,
+    free_port,
+    host_headers,
+    host_token,
+    server_process,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -32,9 +38,10 @@ def airyra(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def agent_env(url: str, agent: str, state: Path) -> dict[str, str]:
+def agent_env(url: str, agent: str, state: Path, home: Path) -> dict[str, str]:
     port = url.rsplit(":", 1)[1]
     return {
+        "AIRYRA_TOKEN": agent_token(home, "crash", agent),
         **os.environ,
         "AIRYRA_HOST": "127.0.0.1",
         "AIRYRA_PORT": port,
@@ -54,9 +61,13 @@ def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
 
 
 def test_a_killed_claimer_loses_its_task_and_cannot_finish_it_late(tmp_path: Path) -> None:
-    with server_process(tmp_path / "home") as (_, url), TaskClient(url, "crash") as client:
+    home = tmp_path / "home"
+    with (
+        server_process(home) as (_, url),
+        TaskClient(url, "crash", token=host_token(home)) as client,
+    ):
         task = client.add_task("fragile")
-        worker = agent_env(url, "worker-1", tmp_path / "w1")
+        worker = agent_env(url, "worker-1", tmp_path / "w1", home)
         claimed = airyra(worker, "claim-next", "--lease", "2", "--json")
         assert claimed.returncode == 0, claimed.stderr
         beating = subprocess.Popen(
@@ -77,7 +88,7 @@ def test_a_killed_claimer_loses_its_task_and_cannot_finish_it_late(tmp_path: Pat
         expiry = [h for h in client.history(task.id) if h.action == "expire"]
         assert {h.changed_by for h in expiry} == {"isollm-reaper"}
 
-        other = agent_env(url, "worker-2", tmp_path / "w2")
+        other = agent_env(url, "worker-2", tmp_path / "w2", home)
         assert airyra(other, "claim-next").returncode == 0
         late = airyra(worker, "done", task.id)
         assert late.returncode == 6, late.stderr  # conflict: the claim is stale
@@ -92,7 +103,9 @@ def test_the_server_killed_mid_load_loses_no_acknowledged_write(tmp_path: Path) 
     stop = threading.Event()
 
     def load(n: int) -> None:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}/v1/projects/crash") as http:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}/v1/projects/crash", headers=host_headers(home)
+        ) as http:
             while not stop.is_set():
                 try:
                     made = http.post("/tasks", json={"title": f"w{n}"})
@@ -123,7 +136,10 @@ def test_the_server_killed_mid_load_loses_no_acknowledged_write(tmp_path: Path) 
             task = store.get_task(task_id)
             if what != "created":
                 assert task.claimed_by == what
-        with server_process(home, port=port) as (_, url), TaskClient(url, "crash") as client:
+        with (
+            server_process(home, port=port) as (_, url),
+            TaskClient(url, "crash", token=host_token(home)) as client,
+        ):
             assert client.get_task(acknowledged[-1][0]).id == acknowledged[-1][0]
     finally:
         store.close()

@@ -53,10 +53,13 @@ class TestSystem:
     def test_health(self, server: EmbeddedServer) -> None:
         assert httpx.get(f"{server.url}/v1/health").json()["status"] == "ok"
 
-    def test_projects_appear_on_first_use(self, tmp_path: Path) -> None:
+    def test_projects_appear_on_first_creation(self, tmp_path: Path) -> None:
         with EmbeddedServer(tmp_path) as fresh, httpx.Client(base_url=fresh.url) as http:
             assert http.get("/v1/projects").json() == []
-            http.get("/v1/projects/demo/tasks")
+            gone = error_of(http.get("/v1/projects/demo/tasks"), 404)
+            assert gone["code"] == "PROJECT_NOT_FOUND"
+            assert http.get("/v1/projects").json() == []
+            assert http.post("/v1/projects/demo/tasks", json={"title": "x"}).status_code == 201
             assert http.get("/v1/projects").json() == ["demo"]
 
     def test_invalid_project_name(self, server: EmbeddedServer) -> None:
@@ -395,8 +398,11 @@ class TestTokens:
         assert error_of(httpx.get(f"{url}{project}/tasks"), 401)["code"] == "UNAUTHORIZED"
         forged = {"Authorization": "Bearer ist1.dzE.forged"}
         assert httpx.get(f"{url}{project}/tasks", headers=forged).status_code == 401
-        w1 = {"Authorization": f"Bearer {secured.token('w1')}"}
-        created = httpx.post(f"{url}{project}/tasks", json={"title": "x"}, headers=w1)
+        w1 = {"Authorization": f"Bearer {secured.token('w1', 'demo')}"}
+        refused = httpx.post(f"{url}{project}/tasks", json={"title": "x"}, headers=w1)
+        assert error_of(refused, 403)["context"]["required"] == "host"
+        host = {"Authorization": f"Bearer {secured.token()}"}
+        created = httpx.post(f"{url}{project}/tasks", json={"title": "x"}, headers=host)
         assert created.status_code == 201
         claimed = httpx.post(f"{url}{project}/tasks/claim-next", headers=w1).json()
         assert claimed["task"]["claimed_by"] == "w1"

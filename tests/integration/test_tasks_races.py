@@ -17,21 +17,21 @@ import pytest
 from isollm.tasks.client import TaskClient
 from isollm.tasks.model import ImportItem, NewTask, PageRequest, Status
 from isollm.tasks.sqlite_store import SqliteTaskStore
-from tests.integration.tasks_support import server_process
+from tests.integration.tasks_support import agent_token, host_token, server_process
 
 pytestmark = pytest.mark.slow
 
 HTTP_CLAIMER = textwrap.dedent(
     """
     import http.client, json, os, sys, time
-    port, project, agent, go = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+    port, project, agent, go, token = sys.argv[1:6]
     while not os.path.exists(go):
         time.sleep(0.005)
     conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=60)
     path = f"/v1/projects/{project}/tasks/claim-next"
     while True:
         conn.request("POST", path, body=b"{}", headers={"X-Airyra-Agent": agent,
-                     "Content-Type": "application/json"})
+                     "Content-Type": "application/json", "Authorization": "Bearer " + token})
         response = conn.getresponse()
         body = response.read()
         if response.status == 204:
@@ -98,14 +98,21 @@ def outputs(procs: list[subprocess.Popen[str]]) -> list[str]:
 
 
 def test_64_processes_claim_1000_tasks_each_exactly_once(tmp_path: Path) -> None:
-    with server_process(tmp_path / "home") as (_, url), TaskClient(url, "race") as client:
+    home = tmp_path / "home"
+    with (
+        server_process(home) as (_, url),
+        TaskClient(url, "race", token=host_token(home)) as client,
+    ):
         made = client.import_tasks(
             [ImportItem(NewTask(f"t{i}", priority=i % 5)) for i in range(1000)]
         )
         port = url.rsplit(":", 1)[1]
         go = tmp_path / "go"
         argvs = [
-            [sys.executable, "-c", HTTP_CLAIMER, port, "race", f"agent-{n}", str(go)]
+            [
+                *(sys.executable, "-c", HTTP_CLAIMER, port, "race", f"agent-{n}", str(go)),
+                agent_token(home, "race", f"agent-{n}"),
+            ]
             for n in range(64)
         ]
         claimed = outputs(start_racers(argvs, go))

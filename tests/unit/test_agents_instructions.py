@@ -43,7 +43,7 @@ def test_interactive_brief_teaches_the_task_workflow() -> None:
         '{"message": "No ready tasks"}',
         "exit code 6",
         "git switch -c agents/<task-id> origin/develop",
-        "git push origin agents/<task-id>",
+        "Do not push: the hub is read-only to agents.",
         "every 40 seconds",
         "http://10.0.3.1:7555",
         "project `shop`",

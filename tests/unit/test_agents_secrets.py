@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from isollm import proc
-from isollm.agents import AGENTS, AgentEnv, Invocation, get_agent, redact
+from isollm import proc, redaction
+from isollm.agents import AGENTS, AgentEnv, Invocation, get_agent
 from isollm.agents.envvars import MASK, is_secret_name, mask_args
 from isollm.config.model import AgentConfig
 
@@ -69,9 +69,14 @@ def test_invocation_repr_masks_secret_flags_and_shortens_the_prompt() -> None:
     assert len(text) < 400
 
 
-def test_redact_scrubs_every_secret_value_from_text() -> None:
+def test_building_an_agent_env_registers_its_secrets_for_redaction(tmp_path: Path) -> None:
+    config = AgentConfig(name="command", command=["env"], pass_env=["ANTHROPIC_API_KEY"])
+    get_agent("command", config).env(
+        {"PATH": "/bin", "ANTHROPIC_API_KEY": SECRET}, Invocation("p", workdir=tmp_path)
+    )
     text = f"error: key {SECRET} refused; retrying with {SECRET}"
-    assert redact(text, [SECRET, "", "abc"]) == f"error: key {MASK} refused; retrying with {MASK}"
+    masked = redaction.MASK
+    assert redaction.redact(text) == f"error: key {masked} refused; retrying with {masked}"
 
 
 @pytest.mark.parametrize("name", sorted(AGENTS))

@@ -18,4 +18,4 @@ def test_control_characters_of_a_title_cannot_reach_the_terminal() -> None:
     assert "\x07" not in text
     assert "\n" not in text
     assert "\r" not in text
-    assert "evil?[2J?]0;pwned?title??next" in text
+    assert "evil\\x1b[2J\\x1b]0;pwned\\x07title\\x0d\\x0anext" in text

@@ -52,7 +52,8 @@ def test_bwrap_hides_before_it_binds_and_binds_only_the_workspace_hub_and_home()
     tmpfs = [i for i, (flag, _) in enumerate(pairs) if flag == "--tmpfs"]
     binds = [(i, p) for i, (flag, p) in enumerate(pairs) if flag == "--bind"]
     assert max(tmpfs) < min(i for i, _ in binds)
-    assert [p for _, p in binds] == ["/data/sb/w1/home", "/data/app.git", "/data/sb/w1/merged"]
+    assert [p for _, p in binds] == ["/data/sb/w1/home", "/data/sb/w1/merged"]
+    assert argv[argv.index("/data/app.git") - 1] == "--ro-bind"  # the hub: never writable
     assert argv[argv.index("/data/sb/w1/home") + 1] == SANDBOX_HOME
     assert ("--ro-bind", "/") in pairs
 
@@ -85,7 +86,7 @@ def test_memory_sizes(text: str, expected: int) -> None:
     assert containers.memory_bytes(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "0", "2T", "1.5G", "-1", "G"])
+@pytest.mark.parametrize("text", ["", "0", "2P", "1.5G", "-1", "G"])
 def test_bad_memory_sizes(text: str) -> None:
     with pytest.raises(SandboxError):
         containers.memory_bytes(text)
@@ -104,7 +105,7 @@ def test_cgroup_settings_for_v1_and_v2() -> None:
         ("pids.max", "200"),
         ("cpu.max", "50000 100000"),
     ]
-    assert containers.cgroup_settings(Limits(), v2=True) == []
+    assert containers.cgroup_settings(Limits(memory="", pids=0), v2=True) == []
 
 
 def test_jobs_record_their_process_group_without_splicing_argv_into_a_script() -> None:
@@ -135,6 +136,7 @@ def test_lxc_config_lines_per_network_mode() -> None:
     assert any("resolv.conf" in line for line in host)
     assert not any("resolv.conf" in line for line in none)
     assert "# isollm worker: project=app name=w1" in host
+    assert "lxc.mount.entry = /h.git h.git none bind,ro,create=dir 0 0" in host  # read-only
 
 
 @pytest.mark.parametrize("image", ["ubuntu:jammy", "debian", "debian:Bookworm", "debian:../x"])
@@ -160,7 +162,7 @@ def test_podman_run_argv() -> None:
     assert argv[argv.index("--runtime") + 1] == "runc"
     assert argv[argv.index("--network") + 1] == "none"
     assert "/w:/home/dev/project" in argv
-    assert "/h.git:/h.git" in argv
+    assert "/h.git:/h.git:ro" in argv  # the hub is never writable by an agent
     assert argv[argv.index("--memory") + 1] == str(1024**3)
     assert argv[argv.index("--pids-limit") + 1] == "50"
     assert argv[argv.index("--cpus") + 1] == "1.5"

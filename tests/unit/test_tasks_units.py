@@ -139,9 +139,20 @@ class TestErrors:
 class TestTokens:
     def test_mint_and_verify(self) -> None:
         secret = b"s" * 32
-        token = tokens.mint(secret, "worker.1")
-        assert tokens.verify(secret, token) == "worker.1"
+        token = tokens.mint(secret, "shop", "worker.1")
+        grant = tokens.Grant("shop", "worker.1", tokens.Role.WORKER)
+        assert tokens.verify(secret, token) == grant
         assert tokens.verify(b"t" * 32, token) is None
+        # the project, agent and role are signed: none can be swapped
+        head, project, agent, role, sig = token.split(".")
+        other = tokens.mint(secret, "bank", "worker.1").split(".")[1]
+        assert tokens.verify(secret, ".".join([head, other, agent, role, sig])) is None
+        assert tokens.verify(secret, ".".join([head, project, agent, "host", sig])) is None
+        assert tokens.verify(secret, tokens.mint(secret, "*", "*", tokens.Role.HOST)) == (
+            tokens.HOST_GRANT
+        )
+        with pytest.raises(ValueError, match="one project"):
+            tokens.mint(secret, "*", "w1")
         assert tokens.verify(secret, token[:-1] + ("A" if token[-1] != "A" else "B")) is None
         assert tokens.verify(secret, "ist1.%%%.x") is None
         assert tokens.verify(secret, "nonsense") is None

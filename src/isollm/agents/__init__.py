@@ -15,7 +15,7 @@ The runner uses::
 from isollm.agents.base import Agent, AgentOutcome, AgentSettings, Invocation
 from isollm.agents.context import WorkerContext, from_config
 from isollm.agents.environment import worker_env
-from isollm.agents.envvars import AgentEnv, redact
+from isollm.agents.envvars import AgentEnv
 from isollm.agents.instructions import install, keep_out_of_commits, render
 from isollm.agents.registry import AGENTS, get_agent, locate, require, settings_for
 
@@ -32,7 +32,6 @@ __all__ = [
     "install",
     "keep_out_of_commits",
     "locate",
-    "redact",
     "render",
     "require",
     "settings_for",

@@ -12,14 +12,23 @@ import re
 import shlex
 from collections.abc import Mapping
 
+from isollm import redaction
 from isollm.agents.context import WorkerContext
 from isollm.agents.envvars import is_secret_name
+from isollm.sandbox.base import TASK_SOCKET
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def worker_env(ctx: WorkerContext, *, token: str = "") -> dict[str, str]:
-    """Variables for one worker; ``token`` (the task server's bearer token) when set."""
+    """Variables for one worker; ``token`` (the task server's bearer token) when set.
+
+    The token is the agent's own (one project, one agent; see isollm.tasks.tokens),
+    only ever in the environment, never in a file of the workspace. AIRYRA_SOCKET is
+    where a sandbox sees the task server's Unix socket; the ``airyra`` CLI uses it
+    when it exists there (so ``network: none`` still reaches the queue) and host and
+    port otherwise.
+    """
     env = {
         "AIRYRA_HOST": ctx.airyra_host,
         "AIRYRA_PORT": str(ctx.airyra_port),
@@ -32,6 +41,7 @@ def worker_env(ctx: WorkerContext, *, token: str = "") -> dict[str, str]:
     }
     if token:
         env["AIRYRA_TOKEN"] = token
+        env["AIRYRA_SOCKET"] = TASK_SOCKET
     if ctx.project_path:
         env["ISOLLM_PROJECT_PATH"] = env["PROJECT_PATH"] = ctx.project_path
     if ctx.hub:
@@ -39,6 +49,7 @@ def worker_env(ctx: WorkerContext, *, token: str = "") -> dict[str, str]:
     if ctx.task_id:
         env["ISOLLM_TASK_ID"] = ctx.task_id
         env["ISOLLM_BRANCH"] = ctx.branch
+    redaction.register(*(v for k, v in env.items() if is_secret_name(k)))
     return env
 
 

@@ -2,14 +2,17 @@
 
 API keys reach an agent only through its environment, copied from the host's at the
 moment it starts: never written to a file, an argv or a log line. :class:`AgentEnv`
-is a plain ``dict`` whose ``repr`` masks every secret-looking value, and
-:func:`redact` scrubs secret values out of text (agent output) before it is stored.
+is a plain ``dict`` whose ``repr`` masks every secret-looking value; :func:`build`
+registers every secret value with :mod:`isollm.redaction`, which scrubs it out of
+everything isollm writes (logs, receipts, the ledger, task reasons).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+
+from isollm import redaction
 
 MASK = "***"
 
@@ -48,8 +51,6 @@ _SECRET_WORDS = frozenset(
 )
 # Flags whose value is a secret (``--api-key X`` or ``--api-key=X``).
 _SECRET_FLAG = re.compile(r"^--?[\w-]*(key|token|secret|password)[\w-]*$", re.IGNORECASE)
-# Values shorter than this are not scrubbed from text: too likely to match innocently.
-_MIN_REDACTED_LEN = 6
 
 
 def is_secret_name(name: str) -> bool:
@@ -64,7 +65,7 @@ class AgentEnv(dict[str, str]):
         return {k: MASK if is_secret_name(k) and v else v for k, v in self.items()}
 
     def secrets(self) -> list[str]:
-        """The secret values it holds, for :func:`redact`."""
+        """The secret values it holds (registered for redaction by :func:`build`)."""
         return [v for k, v in self.items() if is_secret_name(k) and v]
 
     def __repr__(self) -> str:
@@ -88,6 +89,7 @@ def build(
     env = AgentEnv(pick(host_env, BASE_PASSTHROUGH))
     env.update(pick(host_env, passthrough))
     env.update(fixed or {})
+    redaction.register(*env.secrets())
     return env
 
 
@@ -105,12 +107,3 @@ def mask_args(args: Sequence[str]) -> list[str]:
             out.append(arg)
         hide_next = not eq and bool(_SECRET_FLAG.match(arg))
     return out
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every occurrence of each secret value replaced by a mask."""
-    for secret in sorted(
-        {s for s in secrets if len(s) >= _MIN_REDACTED_LEN}, key=len, reverse=True
-    ):
-        text = text.replace(secret, MASK)
-    return text

@@ -66,8 +66,9 @@ def _interactive_workflow(ctx: WorkerContext) -> str:
    task returns to the queue and another agent takes it.
 5. Commit on the task branch with a message naming the task:
    `git add -A && git commit -m "<task-id>: <what changed>"`
-6. Push the branch: `git push {r} {b}<task-id>`
-7. Only after the push succeeded: `airyra done <task-id>`.
+6. Do not push: the hub is read-only to agents. isollm takes your committed task
+   branch from this sandbox into the hub itself.
+7. When everything is committed: `airyra done <task-id>`.
 8. Go back to step 1.
 
 If you cannot finish a task, run `airyra release <task-id>` so another agent can take
@@ -89,7 +90,8 @@ isollm has claimed task `{ctx.task_id}`{title} for you and checked out its branc
 - Commit your work with a message naming the task:
   `git add -A && git commit -m "{ctx.task_id}: <what changed>"`
 - Do not run `airyra claim-next`, `done`, `release` or `heartbeat`, and do not push:
-  isollm renews the claim, pushes `{ctx.branch}` and marks the task done when you finish.
+  isollm renews the claim, delivers `{ctx.branch}` to the hub and marks the task done
+  when you finish.
 - End with a short summary of what you changed.
 """
 
@@ -132,10 +134,19 @@ def merge(existing: str | None, generated: str) -> str:
 def install(workdir: Path, filename: str, ctx: WorkerContext) -> Path:
     """Write the instruction file into the checkout at ``workdir``, kept out of commits."""
     path = workdir / filename
-    existing = path.read_text(encoding="utf-8") if path.exists() else None
-    fsutil.atomic_write_text(path, merge(existing, render(ctx)), mode=FILE_MODE)
+    fsutil.atomic_write_text(path, merge(_read(workdir, filename), render(ctx)), mode=FILE_MODE)
     keep_out_of_commits(workdir, [filename])
     return path
+
+
+def _read(directory: Path, name: str) -> str | None:
+    """A file the agent may have planted (a symlink, a FIFO, /dev/zero): read bounded,
+    and treated as absent (then replaced) unless it is a small regular file."""
+    try:
+        data = fsutil.read_bounded(directory, name)
+    except (fsutil.UnsafeFileError, FileNotFoundError):
+        return None
+    return None if data is None else data.decode("utf-8", errors="replace")
 
 
 def keep_out_of_commits(workdir: Path, patterns: list[str]) -> None:
@@ -146,7 +157,7 @@ def keep_out_of_commits(workdir: Path, patterns: list[str]) -> None:
     if tracked:
         git.run("update-index", "--skip-worktree", "--", *sorted(tracked))
     exclude = workdir / git.out("rev-parse", "--git-path", "info/exclude")
-    present = exclude.read_text(encoding="utf-8").splitlines() if exclude.exists() else []
+    present = (_read(exclude.parent, exclude.name) or "").splitlines()
     missing = [p for p in patterns if p not in present and p not in tracked]
     if missing:
         text = "\n".join([*present, *missing]) + "\n"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from isollm import __version__, fsutil
+from isollm import __version__, fsutil, redaction
 from isollm.cli import output
 from isollm.errors import ExitCode, IsollmError
 
@@ -91,7 +91,8 @@ def write_crash_log(exc: BaseException) -> Path:
         "",
         "".join(traceback.format_exception(exc)),
     ]
-    fsutil.atomic_write_text(path, "\n".join(lines).rstrip("\n") + "\n")
+    text = redaction.redact("\n".join(lines).rstrip("\n") + "\n")
+    fsutil.atomic_write_text(path, text)
     return path
 
 

@@ -1,4 +1,9 @@
-"""How commands show results: rich text on a terminal, versioned JSON for scripts."""
+"""How commands show results: rich text on a terminal, versioned JSON for scripts.
+
+Every message shown goes through :func:`shown`: registered secrets masked, control and
+bidi characters escaped (:func:`isollm.terminal.safe`), rich markup escaped. Titles,
+reasons and log lines come from agents and the task queue, so no caller needs to care.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+
+from isollm import redaction, terminal
 
 JSON_SCHEMA_VERSION = 1
 
@@ -21,13 +28,19 @@ def emit_json(kind: str, data: Any) -> None:
     sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
 
 
+def shown(text: str) -> str:
+    """``text`` ready to print with rich markup on: nothing in it is markup, a control
+    sequence or a secret."""
+    return escape(terminal.safe(redaction.redact(text)))
+
+
 def warn(message: str) -> None:
-    err.print(f"[yellow]warning:[/yellow] {message}", markup=True, highlight=False)
+    err.print(f"[yellow]warning:[/yellow] {shown(message)}", markup=True, highlight=False)
 
 
 def error(message: str) -> None:
-    err.print(f"[red]error:[/red] {escape(message)}", markup=True)
+    err.print(f"[red]error:[/red] {shown(message)}", markup=True)
 
 
 def info(message: str) -> None:
-    out.print(escape(message))
+    out.print(shown(message))

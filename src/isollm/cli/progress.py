@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
+from isollm import redaction, terminal
 from isollm.cli import output
 from isollm.runner.events import Kind, Observer, Progress
 
@@ -19,9 +21,6 @@ _QUIET = frozenset({Kind.IDLE})
 _COUNTED = (Kind.DONE, Kind.FAILED, Kind.BLOCKED, Kind.RELEASED)
 
 
-# Control characters of a task's title or an agent's message are shown as "?": they
-# could otherwise move the cursor or rewrite what the terminal showed.
-_CONTROLS = dict.fromkeys([*range(32), 127], "?")
 _WRITE = threading.Lock()
 
 
@@ -34,7 +33,8 @@ def line(p: Progress) -> str:
         text += f"  {p.title}"
     if p.detail:
         text += f" - {p.detail}"
-    return text.translate(_CONTROLS)
+    # a title or an agent's message could otherwise move the cursor or rewrite the screen
+    return terminal.safe_line(redaction.redact(text))
 
 
 def plain_observer(p: Progress) -> None:
@@ -71,11 +71,11 @@ class LiveBoard:
             if p.kind in _COUNTED:
                 self.counts[p.kind] += 1
             if p.kind is Kind.WARNING or p.kind is Kind.STOPPING:
-                self.notes = [*self.notes[-3:], f"{p.kind.value}: {p.detail}"]
+                self.notes = [*self.notes[-3:], _cell(f"{p.kind.value}: {p.detail}")]
             if p.worker and p.kind not in _QUIET:
                 row = self.rows.setdefault(p.worker, _Row())
                 if p.task_id:
-                    row.task, row.title = p.task_id, p.title
+                    row.task, row.title = _cell(p.task_id), _cell(p.title)
                 row.state, row.since = p.kind.value, p.at
             self.live.update(self.render())
 
@@ -86,14 +86,19 @@ class LiveBoard:
         now = time.monotonic()
         for name in sorted(self.rows, key=lambda n: (len(n), n)):
             r = self.rows[name]
-            table.add_row(name, r.task, r.title[:50], r.state, f"{now - r.since:.0f}s")
+            cells = (name, r.task, r.title[:50], r.state, f"{now - r.since:.0f}s")
+            table.add_row(*(Text(c) for c in cells))  # Text: never parsed as markup
         c = self.counts
-        table.caption = (
+        table.caption = Text(
             f"done {c[Kind.DONE]}  failed attempts {c[Kind.FAILED]}  "
             f"blocked {c[Kind.BLOCKED]}  released {c[Kind.RELEASED]}"
             + "".join(f"\n{n}" for n in self.notes)
         )
         return table
+
+
+def _cell(text: str) -> str:
+    return terminal.safe_line(redaction.redact(text))
 
 
 @contextlib.contextmanager

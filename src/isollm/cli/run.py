@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import click
-from rich.markup import escape
 
 from isollm import config as cfg
 from isollm.cli import output
@@ -136,7 +135,7 @@ def _columns(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def render_summary(s: RunSummary) -> None:
     for problem in s.problems:
-        output.warn(escape(problem))
+        output.warn(problem)
     output.info(f"run {s.run_id}: {_status(s.status, s.stale)}")
     if s.stale:
         output.info("  " + RESUME_HINT.format(run_id=s.run_id))
@@ -192,7 +191,7 @@ RUN_HEADER = ["run", "status", "started", "ended", "workers", "agent", "resumes"
 
 def _render_rows(rows: RunRows) -> None:
     for problem in rows.problems:
-        output.warn(escape(problem))
+        output.warn(problem)
     if not rows.runs:
         output.info("no runs yet: start one with `isollm run`")
         return

@@ -13,9 +13,10 @@ import click
 from isollm import config as cfg
 from isollm.cli import output
 from isollm.errors import NotAProjectError
-from isollm.tasks import daemon, service
+from isollm.tasks import daemon, service, tokens
 from isollm.tasks.options import ServeOptions
 
+NO_PROJECT = "name the project with --project (no isollm.yaml here)"
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print a JSON document.")
 
 
@@ -23,7 +24,7 @@ def _options(
     host: str | None = None,
     port: int | None = None,
     lease_seconds: float | None = None,
-    auth: bool = False,
+    auth: bool | None = None,
 ) -> ServeOptions:
     try:
         options = service.options_from_config(cfg.load_valid().config)
@@ -34,12 +35,16 @@ def _options(
         host=options.host if host is None else host,
         port=options.port if port is None else port,
         lease_seconds=options.lease_seconds if lease_seconds is None else lease_seconds,
-        auth=options.auth or auth,
+        auth=options.auth if auth is None else auth,
     )
 
 
 def _bind_options(fn: click.decorators.FC) -> click.decorators.FC:
-    fn = click.option("--auth", is_flag=True, help="Require bearer tokens even on loopback.")(fn)
+    fn = click.option(
+        "--auth/--no-auth",
+        default=None,
+        help="Require bearer tokens (the default; --no-auth only on loopback).",
+    )(fn)
     fn = click.option("--lease-seconds", type=float, help="Default lease of a claim.")(fn)
     fn = click.option("--port", type=click.IntRange(0, 65535), help="Port (0: any free one).")(fn)
     return click.option("--host", help="Address to bind, e.g. 127.0.0.1 or 0.0.0.0.")(fn)
@@ -47,7 +52,9 @@ def _bind_options(fn: click.decorators.FC) -> click.decorators.FC:
 
 @click.command("serve")
 @_bind_options
-def serve(host: str | None, port: int | None, lease_seconds: float | None, auth: bool) -> None:
+def serve(
+    host: str | None, port: int | None, lease_seconds: float | None, auth: bool | None
+) -> None:
     """Run the task server in the foreground until Ctrl-C."""
     options = _options(host, port, lease_seconds, auth)
 
@@ -65,7 +72,9 @@ def server_group() -> None:
 
 @server_group.command("start")
 @_bind_options
-def start(host: str | None, port: int | None, lease_seconds: float | None, auth: bool) -> None:
+def start(
+    host: str | None, port: int | None, lease_seconds: float | None, auth: bool | None
+) -> None:
     """Start the task server in the background (nothing happens if it runs)."""
     state, started = service.start(_options(host, port, lease_seconds, auth))
     verb = "Started" if started else "Already running:"
@@ -115,10 +124,25 @@ def status(port: int | None, as_json: bool) -> None:
 
 @server_group.command("token")
 @click.argument("agent")
-def token(agent: str) -> None:
-    """Print the bearer token that lets AGENT use this machine's task server.
+@click.option("--project", help="The project it is for (default: this isollm.yaml's).")
+@click.option("--reader", is_flag=True, help="A token that may only read the queue.")
+def token(agent: str, project: str | None, reader: bool) -> None:
+    """Print the bearer token of AGENT in one project of this machine's task server.
 
-    Give it to the agent as AIRYRA_TOKEN. AGENT '*' may act as any agent. Treat
-    tokens like passwords; deleting ~/.isollm/tasks/secret revokes them all.
+    Give it to the agent as AIRYRA_TOKEN: it reads that project's queue, claims for
+    AGENT and finishes only AGENT's own claims. AGENT '*' prints the host's token
+    (anything, any project): never give that one to an agent. Treat tokens like
+    passwords; deleting ~/.isollm/tasks/secret revokes them all.
     """
-    click.echo(service.agent_token(agent))
+    if agent == tokens.ANY:
+        click.echo(service.host_token())
+        return
+    if project is None:
+        try:
+            project = cfg.load_valid().config.project
+        except NotAProjectError:
+            raise click.UsageError(
+                "name the project with --project (no isollm.yaml here)"
+            ) from None
+    role = tokens.Role.READER if reader else tokens.Role.WORKER
+    click.echo(service.agent_token(project, agent, role))

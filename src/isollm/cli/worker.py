@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import click
 
-from isollm import proc
+from isollm import fsutil, terminal
 from isollm.cli import output
-from isollm.sandbox import SandboxInfo, reconcile, workers
+from isollm.sandbox import SandboxInfo, ptyrelay, reconcile, workers
 from isollm.sandbox.base import HostCommand, SandboxCommandError
 from isollm.sandbox.workers import Discarded, Project, WorkerRow
 
@@ -90,8 +90,10 @@ def list_(as_json: bool) -> None:
         output.info(line)
 
 
-def _run(cmd: HostCommand) -> None:
-    code = proc.run_attached(cmd.argv, env=cmd.env, cwd=cmd.cwd, error=SandboxCommandError)
+def _run(cmd: HostCommand, tty: bool) -> None:
+    """Run a sandboxed command for the user: on a terminal of its own (a pty relayed to
+    the user's) or none, never on the user's, so it cannot push keystrokes into it."""
+    code = ptyrelay.run(cmd.argv, env=cmd.env, cwd=cmd.cwd, tty_mode=tty, error=SandboxCommandError)
     if code:
         raise click.exceptions.Exit(code)
 
@@ -99,22 +101,33 @@ def _run(cmd: HostCommand) -> None:
 @worker_group.command(
     "exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
 )
+@click.option(
+    "-t/-T",
+    "--tty/--no-tty",
+    "tty",
+    default=None,
+    help="Give the command a terminal (relayed to yours), or not. "
+    "Default: when stdin and stdout are terminals.",
+)
 @click.argument("name")
 @click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
-def exec_(name: str, argv: tuple[str, ...]) -> None:
+def exec_(tty: bool | None, name: str, argv: tuple[str, ...]) -> None:
     """Run a command in worker NAME's workspace: isollm worker exec NAME -- CMD [ARGS]...
 
-    Exits with the command's exit code.
+    Exits with the command's exit code. The command never gets your terminal itself:
+    with -t it gets a new one whose input and output isollm relays.
     """
     command = list(argv[1:] if argv[:1] == ("--",) else argv)
-    _run(workers.exec_command(Project.load(), name, command))
+    tty = ptyrelay.wanted() if tty is None else tty
+    _run(workers.exec_command(Project.load(), name, command, tty=tty), tty)
 
 
 @worker_group.command("shell")
 @click.argument("name")
 def shell(name: str) -> None:
     """Open an interactive shell in worker NAME's workspace."""
-    _run(workers.shell_command(Project.load(), name))
+    tty = ptyrelay.wanted()
+    _run(workers.shell_command(Project.load(), name, tty=tty), tty)
 
 
 @worker_group.command("logs")
@@ -126,8 +139,12 @@ def logs(name: str, lines: int) -> None:
     if not path.exists():
         output.info(f"{name} has no log yet ({path})")
         return
-    text = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    click.echo("\n".join(text[-lines:]) if lines > 0 else "\n".join(text))
+    tail = fsutil.read_tail(path, _LOG_SHOWN).decode(errors="replace").splitlines()
+    shown = tail[-lines:] if lines > 0 else tail
+    click.echo(terminal.safe("\n".join(shown)))
+
+
+_LOG_SHOWN = 4 << 20  # bytes read from the end of a sandbox log
 
 
 def render_discarded(verb: str, result: Discarded) -> str:

@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 DEFAULT_IMAGE = "debian:bookworm"
+# Limits per sandbox (the same values as isollm.sandbox.base.Limits' defaults).
+DEFAULT_MEMORY = "4G"
+DEFAULT_PIDS = 1024
+DEFAULT_DISK = "10G"
 
 Layout = Literal["auto", "horizontal", "vertical", "grid"]
 SandboxBackendName = Literal["overlay", "lxc", "podman", "worktree"]
@@ -46,7 +50,8 @@ class AiryraConfig:
     external: bool = doc("Use an airyra server you run yourself instead of isollm's.", False)
     lease_seconds: int = doc("How long a claim lasts without a heartbeat.", 300)
     auth: bool = doc(
-        "Require a bearer token from every agent (always on when host is not loopback).", False
+        "Require bearer tokens (each agent gets its own; false turns this off on loopback).",
+        True,
     )
 
 
@@ -63,9 +68,20 @@ class SandboxConfig:
         "overlay",
     )
     network: NetworkMode = doc("host (agents reach model APIs) or none (no network).", "host")
-    memory: str = doc("Memory limit per worker, e.g. 2G (lxc, podman); empty for none.", "")
-    pids: int = doc("Process limit per worker (lxc, podman); 0 for none.", 0)
-    cpus: float = doc("CPU limit per worker in cores (lxc, podman); 0 for none.", 0.0)
+    # Defaults: room for an agent CLI (Claude Code peaks above 1 GB) plus a build or test
+    # run beside it, while a bomb stays far below what a host has (see docs/configuration.md).
+    memory: str = doc(
+        "Memory limit per worker (swap included), e.g. 4G; empty for none.", DEFAULT_MEMORY
+    )
+    pids: int = doc(
+        "Process (and thread) limit per worker; stops a fork bomb; 0 for none.", DEFAULT_PIDS
+    )
+    disk: str = doc(
+        "Disk limit per worker: no file, nor the workspace, grows past it, e.g. 10G; "
+        "empty for none.",
+        DEFAULT_DISK,
+    )
+    cpus: float = doc("CPU limit per worker in cores; 0 for none.", 0.0)
     setup: list[str] = doc(
         "Command (argv list) run once in each new sandbox, e.g. [npm, ci].", factory=list
     )

@@ -28,7 +28,11 @@ VALID_BRANCH_CHARS = re.compile(r"[a-zA-Z0-9._/-]+")
 VALID_REMOTE_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]*")
 VALID_HOST_LABEL = re.compile(r"(?!-)[a-zA-Z0-9-]{1,63}(?<!-)")
 PORT_NUMBER = re.compile(r"[0-9]+")
-VALID_MEMORY = re.compile(r"^[1-9][0-9]*[KMGkmg]?\Z")
+VALID_MEMORY = re.compile(r"^[1-9][0-9]*[KMGTkmgt]?\Z")
+SIZE_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+MIN_MEMORY = 256 << 20
+MIN_DISK = 256 << 20
+MIN_PIDS = 64
 VALID_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 VALID_BASE_URL = re.compile(r"https?://[^\s/?#]+\S*")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -188,13 +192,37 @@ def _ports(c: Config, r: Report) -> None:
             r.error(path, f"port {host_port} conflicts with airyra.port")
 
 
+def _size(text: str) -> int:
+    unit = text[-1].upper()
+    return int(text[:-1]) * SIZE_UNITS[unit] if unit in SIZE_UNITS else int(text)
+
+
+@rule
+def _sandbox_limits(c: Config, r: Report) -> None:
+    s = c.sandbox
+    for key, value, least in (("memory", s.memory, MIN_MEMORY), ("disk", s.disk, MIN_DISK)):
+        if value and not VALID_MEMORY.match(value):
+            r.error(f"sandbox.{key}", f"{value!r} is not a size like 512M or 4G (or empty: none)")
+        elif value and _size(value) < least:
+            r.warn(f"sandbox.{key}", f"{value} is very little: agents and git may fail")
+    if s.pids < 0:
+        r.error("sandbox.pids", "cannot be negative (0: no limit)")
+    elif 0 < s.pids < MIN_PIDS:
+        r.warn("sandbox.pids", f"{s.pids} processes and threads is very few: agents may fail")
+    if not (s.memory and s.pids and s.disk):
+        unlimited = [
+            k for k, v in (("memory", s.memory), ("pids", s.pids), ("disk", s.disk)) if not v
+        ]
+        r.warn(
+            "sandbox",
+            f"no {', '.join(unlimited)} limit: one agent can exhaust the host "
+            "(fork, memory or disk bomb)",
+        )
+
+
 @rule
 def _sandbox(c: Config, r: Report) -> None:
     s = c.sandbox
-    if s.memory and not VALID_MEMORY.match(s.memory):
-        r.error("sandbox.memory", f"{s.memory!r} is not a size like 512M or 2G")
-    if s.pids < 0:
-        r.error("sandbox.pids", "cannot be negative")
     if s.cpus < 0:
         r.error("sandbox.cpus", "cannot be negative")
     if s.setup_timeout < 1:
@@ -204,8 +232,6 @@ def _sandbox(c: Config, r: Report) -> None:
     for i, path in enumerate(s.expose):
         if not path.startswith("/") or path.rstrip("/") == "":
             r.error(f"sandbox.expose[{i}]", f"{path!r} must be an absolute path other than /")
-    if s.backend in ("overlay", "worktree") and (s.memory or s.pids or s.cpus):
-        r.warn("sandbox", f"memory, pids and cpus limits are not applied by backend {s.backend}")
     if s.backend == "worktree":
         r.warn("sandbox.backend", "worktree gives agents no isolation: only for trusted agents")
         if s.network == "none":

@@ -1,8 +1,13 @@
 """The hub: one bare repository per project, between the host and the sandboxes.
 
 The host pushes its base branch here and fetches task branches back; workers clone
-from it and push ``<branch_prefix><task-id>`` to it. It lives at
-``$ISOLLM_HOME/<project>.git`` so no agent ever writes to the user's checkout.
+from it (read-only: no sandbox can write it) and their branches reach it only through
+the host's intake (:mod:`isollm.git.intake`). It lives at ``$ISOLLM_HOME/<project>.git``
+so no agent ever writes to the user's checkout.
+
+Every host git command in the hub goes through :meth:`Hub.git`, which first checks the
+hub was not tampered with (:func:`check_hub`: files that would make host git run or read
+something else) and runs git with hooks disabled.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +26,7 @@ from isollm.errors import StateError
 from isollm.git.facade import Git
 from isollm.git.parse import BranchRef
 
-__all__ = ["BranchRef", "Hub", "HubMissingError", "hub_path"]
+__all__ = ["BranchRef", "Hub", "HubMissingError", "HubTamperedError", "check_hub", "hub_path"]
 
 # Settings of a new hub: keep a reflog, so a branch a worker force-pushed over can
 # still be recovered, and never let a push run gc in the middle of other pushes.
@@ -28,7 +34,98 @@ _HUB_CONFIG = (
     ("core.logAllRefUpdates", "always"),
     ("gc.auto", "0"),
     ("receive.autogc", "false"),
+    ("core.hooksPath", "/dev/null"),
 )
+
+# Every host git command in the hub runs with these settings (environment config, so
+# they win over the hub's own config): no hook of the hub's ever runs on the host.
+HOST_GIT_ENV = {
+    "GIT_CONFIG_COUNT": "1",
+    "GIT_CONFIG_KEY_0": "core.hooksPath",
+    "GIT_CONFIG_VALUE_0": "/dev/null",
+}
+
+# Paths whose presence makes git read another repository's files or objects.
+_MUST_NOT_EXIST = (
+    "commondir",
+    "gitdir",
+    "objects/info/alternates",
+    "objects/info/http-alternates",
+)
+# Paths git reads that must be what they seem, not a symlink to somewhere else.
+_NO_SYMLINK = (
+    "HEAD",
+    "config",
+    "packed-refs",
+    "shallow",
+    "refs",
+    "refs/heads",
+    "objects",
+    "objects/info",
+    "objects/pack",
+    "hooks",
+    "info",
+    "logs",
+)
+# Directories and files that must not be writable by other users.
+_NOT_SHARED = ("", "config", "refs", "objects", "hooks")
+_CONFIG_MAX = 1 << 20
+
+
+class HubTamperedError(StateError):
+    """The hub holds files that would make host git run or read something else."""
+
+
+def check_hub(path: Path) -> None:
+    """Refuse a hub that could turn host git against the host (cheap: a few lstat).
+
+    Nothing a sandbox does can write the hub any more; this catches hubs changed before
+    that was so, or by hand: a ``commondir`` or ``gitdir`` redirecting git to another
+    repository, alternates, symlinked refs/config/objects (host files quoted in errors),
+    hooks git did not write, config includes, other users' write access.
+    """
+    problems = [f"{name} exists" for name in _MUST_NOT_EXIST if os.path.lexists(path / name)]
+    problems += [f"{name} is a symlink" for name in _NO_SYMLINK if (path / name).is_symlink()]
+    problems += _hook_problems(path / "hooks")
+    problems += _config_problems(path / "config")
+    problems += [
+        f"{name or '.'} is writable by other users"
+        for name in _NOT_SHARED
+        if _world_writable(path / name)
+    ]
+    if problems:
+        raise HubTamperedError(
+            f"refusing to use the hub {path}: {'; '.join(problems)}",
+            hint="something other than isollm changed it; inspect it, then remove those "
+            f"files (or recreate the hub: move {path} away and run `isollm sync push`)",
+        )
+
+
+def _hook_problems(hooks: Path) -> list[str]:
+    if not hooks.is_dir() or hooks.is_symlink():
+        return []
+    return [
+        f"hooks/{entry.name} is not a sample git wrote"
+        for entry in os.scandir(hooks)
+        if not (entry.name.endswith(".sample") and entry.is_file(follow_symlinks=False))
+    ]
+
+
+def _config_problems(config: Path) -> list[str]:
+    if config.is_symlink() or not config.is_file():
+        return []
+    if config.stat().st_size > _CONFIG_MAX:
+        return ["config is suspiciously large"]
+    text = config.read_bytes().lower()
+    return ["config includes other files"] if b"[include" in text else []
+
+
+def _world_writable(path: Path) -> bool:
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return False
+    return bool(mode & 0o002) and not stat.S_ISLNK(mode)
 
 
 class HubMissingError(StateError):
@@ -117,9 +214,14 @@ class Hub:
             )
         return self
 
+    def check(self) -> Hub:
+        """This hub, after :func:`check_hub` found nothing wrong in it."""
+        check_hub(self.path)
+        return self
+
     def git(self) -> Git:
-        """A git facade bound to the bare repository."""
-        return Git(self.path)
+        """A git facade bound to the bare repository, checked, hooks disabled."""
+        return hub_git(self.path)
 
     def has_branch(self, branch: str) -> bool:
         return self.exists() and self.git().branch_exists(branch)
@@ -143,3 +245,9 @@ class Hub:
         if not self.exists():
             return []
         return [r for r in self.git().branches(prefix) if len(r.name) > len(prefix)]
+
+
+def hub_git(path: Path) -> Git:
+    """Host git in the hub at ``path``: refused if it was tampered with, hooks disabled."""
+    check_hub(path)
+    return Git(path, HOST_GIT_ENV)

@@ -9,10 +9,16 @@
 
 The hub's refs are mirrored in the host like those of a remote named ``isollm``:
 hub branch ``isollm/t1`` is tracked as ``refs/remotes/isollm/isollm/t1``.
+
+Every function checks the hub first (:func:`isollm.git.hub.check_hub`), and commits
+enter the hub only by a fetch git runs in the hub itself, with hooks disabled: a push
+would run the hub's ``receive-pack`` with the hub's own hooks.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -67,6 +73,7 @@ def _hub_view(host_root: Path, hub: Hub) -> Git:
     """Host git that can also read the hub's objects (read-only; nothing is fetched)."""
     if not hub.exists():
         return Git(host_root)
+    hub.check()
     return Git(
         host_root, {"GIT_ALTERNATE_OBJECT_DIRECTORIES": quote_alternate(hub.path / "objects")}
     )
@@ -125,6 +132,7 @@ def host_base(host: Git, base_branch: str) -> str:
 
 def _refuse(host: Git, hub: Hub, branch: str, *, old: str, new: str, behind: int) -> DivergedError:
     """Fetch the hub's branch to ``isollm/<branch>`` so the user can merge it; explain."""
+    hub.check()
     host.fetch(hub.path, f"+refs/heads/{branch}:{tracking_ref(branch)}")
     return DivergedError(
         f"the hub's {branch} has {behind} commit(s) your {branch} does not "
@@ -151,12 +159,30 @@ def push_base(host_root: Path, hub: Hub, base_branch: str, *, force: bool = Fals
         if outcome is None:
             raise _refuse(host, hub, base_branch, old=str(old), new=new, behind=behind)
         if outcome is not PushOutcome.UP_TO_DATE:
-            ref = f"refs/heads/{base_branch}"
-            host.push(hub.path, f"{ref}:{ref}", force_with_lease={ref: old})
+            _store(hub, host_root, f"refs/heads/{base_branch}", new, old)
         if hub.git().head_ref() != f"refs/heads/{base_branch}":
             hub.git().set_head(base_branch)
     dropped = behind if outcome is PushOutcome.FORCED else 0
     return PushResult(hub.path, base_branch, old, new, outcome, created, dropped)
+
+
+def _store(hub: Hub, host_root: Path, ref: str, new: str, old: str | None) -> None:
+    """Set the hub's ``ref`` from ``old`` to ``new`` (the host's commit), compare-and-set.
+
+    The hub fetches from the host (git runs in the hub, hooks off); the host's ref lands
+    under a private name first, so the real one moves only by the compare-and-set.
+    """
+    git = hub.git()
+    incoming = f"refs/isollm/incoming/base-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        git.fetch(host_root, f"+{ref}:{incoming}")
+        if not git.update_ref(ref, new, old, reason="isollm sync push"):
+            raise GitError(
+                f"the hub's {ref.removeprefix('refs/heads/')} changed while pushing",
+                hint="run the command again",
+            )
+    finally:
+        git.run("update-ref", "-d", incoming, check=False)
 
 
 def _push_outcome(old: str | None, relation: Relation, force: bool) -> PushOutcome | None:
@@ -261,7 +287,7 @@ def pull_task_branches(host_root: Path, hub: Hub, prefix: str) -> PullResult:
     in ``isollm/<branch>`` for the user to merge.
     """
     host = Git(host_root)
-    hub.require()
+    hub.require().check()
     with hub.lock():
         before = {r.ref for r in _tracked(host, prefix)}
         spec = f"+refs/heads/{prefix}*:{tracking_ref(prefix)}*"

@@ -1,15 +1,17 @@
 """One attempt at one task inside a prepared sandbox: run the agent, keep the lease,
-commit what it left, push the branch to the hub.
+commit what it left, deliver the branch to the hub (through the host's intake).
 
-The agent's output streams to the attempt's log file. While it runs a heartbeat renews
-the claim; if the claim is lost (lease expired, task taken back) the agent is stopped,
-since whatever it does next could no longer be delivered.
+The agent's output goes through a pipe to the attempt's log file (redacted, capped).
+While it runs a heartbeat renews the claim; if the claim is lost (lease expired, task
+taken back) the agent is stopped, since whatever it does next could no longer be
+delivered.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import subprocess
 import threading
 import time
@@ -18,13 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from isollm.errors import IsollmError
-from isollm.sandbox.base import ExecResult, Sandbox
+from isollm.git import intake
+from isollm.git.hub import Hub
+from isollm.runner.agentlog import LogPump
+from isollm.sandbox.base import Sandbox
 from isollm.tasks.errors import StaleClaimError
 
 log = logging.getLogger(__name__)
 
 _POLL_SECONDS = 0.05
 _OUTPUT_KEPT = 256 * 1024
+_OBJECT_NAME = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 # Run in the workspace as `sh -c COMMIT_SCRIPT sh MESSAGE`: the message is a positional
 # parameter, never part of the script. Prints the head commit after committing what is left.
@@ -95,39 +101,42 @@ def run_agent(
     heartbeat: Heartbeat,
 ) -> AgentRun:
     """Run the agent in the sandbox's workspace until it exits, times out, loses its
-    claim or the run is aborted; its stdout and stderr go to ``log_path``."""
+    claim or the run is aborted; its stdout and stderr go through a pipe to ``log_path``
+    (secrets masked, size capped: :class:`~isollm.runner.agentlog.LogPump`)."""
     started = time.monotonic()
     with log_path.open("ab") as out:
-        job = sb.spawn(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+        job = sb.spawn(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        assert job.popen.stdout is not None  # noqa: S101 - asked for a pipe just above
+        pump = LogPump(job.popen.stdout, out).start()
         code: int | None = None
         timed_out = aborted = False
-        while code is None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                code = job.wait(timeout=_POLL_SECONDS)
-            if code is not None:
-                break
-            timed_out = time.monotonic() - started > timeout
-            aborted = abort.is_set()
-            if timed_out or aborted or heartbeat.lost:
-                job.kill()
-                job.wait()
-                break
+        try:
+            while code is None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    code = job.wait(timeout=_POLL_SECONDS)
+                if code is not None:
+                    break
+                timed_out = time.monotonic() - started > timeout
+                aborted = abort.is_set()
+                if timed_out or aborted or heartbeat.lost:
+                    job.kill()
+                    job.wait()
+                    break
+        finally:
+            tail = pump.finish()
     return AgentRun(
         code,
         timed_out,
         heartbeat.lost,
         aborted,
-        _tail(log_path),
+        _tail(tail),
         time.monotonic() - started,
     )
 
 
-def _tail(path: Path) -> str:
-    with path.open("rb") as f:
-        f.seek(0, 2)
-        size = f.tell()
-        f.seek(max(0, size - _OUTPUT_KEPT))
-        return f.read().decode(errors="replace")
+def _tail(output: bytes) -> str:
+    """The end of the agent's (already redacted) output, as text."""
+    return output[-_OUTPUT_KEPT:].decode(errors="replace")
 
 
 def commit_leftovers(sb: Sandbox, message: str) -> str:
@@ -135,45 +144,37 @@ def commit_leftovers(sb: Sandbox, message: str) -> str:
     return _commit(sb, COMMIT_SCRIPT, message)
 
 
-# `sh -c PUBLISH_SCRIPT sh MESSAGE BRANCH`: COMMIT_SCRIPT, then the push, in one sandbox
-# command. Exit 91: the commit was made (its sha printed) but the push failed.
-PUBLISH_SCRIPT = f"""{COMMIT_SCRIPT}git push -q origin "HEAD:refs/heads/$2" || exit 91
-"""
-_PUSH_FAILED = 91
+def deliver(
+    sb: Sandbox,
+    hub: Hub,
+    grant: intake.Grant,
+    *,
+    haves: Sequence[str],
+    message: str | None = None,
+) -> intake.Delivery:
+    """Commit what is left (with ``message``) and take HEAD into the hub at the granted
+    ref through the host's intake, in one sandbox command. What it returns was read from
+    the hub: nothing the sandbox says about its push counts."""
+    before = (COMMIT_SCRIPT, (message,)) if message is not None else None
+    return intake.deliver(hub, sb, grant, haves=haves, before=before)
 
 
-def commit_and_push(sb: Sandbox, message: str, branch: str) -> str:
-    """:func:`commit_leftovers` and :func:`push_branch` in one command; the head commit."""
-    return _commit(sb, PUBLISH_SCRIPT, message, branch)
-
-
-def _commit(sb: Sandbox, script: str, message: str, branch: str | None = None) -> str:
-    argv = ["sh", "-c", script, "sh", message, *([branch] if branch else [])]
-    result = sb.exec(argv, timeout=600)
-    if branch and result.returncode == _PUSH_FAILED:
-        raise _push_error(branch, result)
+def _commit(sb: Sandbox, script: str, message: str) -> str:
+    result = sb.exec(["sh", "-c", script, "sh", message], timeout=600)
     if not result.ok:
         raise IsollmError(f"committing the agent's work failed:\n{result.describe()}")
     return result.stdout.strip().splitlines()[-1]
 
 
-def _push_error(branch: str, result: ExecResult) -> IsollmError:
-    return IsollmError(f"pushing {branch} to the hub failed:\n{result.describe()}")
-
-
 def head_commit(sb: Sandbox) -> str:
-    """The workspace's HEAD commit."""
+    """The workspace's HEAD commit (an object name, checked: the host passes it to git)."""
     result = sb.exec(["git", "rev-parse", "HEAD"], timeout=60)
     if not result.ok:
         raise IsollmError(f"reading the workspace's HEAD failed:\n{result.describe()}")
-    return result.stdout.strip()
-
-
-def push_branch(sb: Sandbox, branch: str) -> None:
-    """Push the workspace's HEAD to ``branch`` on the hub (its ``origin``)."""
-    result = sb.exec(["git", "push", "-q", "origin", f"HEAD:refs/heads/{branch}"], timeout=300)
-    if not result.ok:
-        raise _push_error(branch, result)
+    sha = result.stdout.strip()
+    if not _OBJECT_NAME.fullmatch(sha):
+        raise IsollmError(f"the workspace's HEAD is not a commit name: {sha[:80]!r}")
+    return sha
 
 
 def merge_dependency(sb: Sandbox, branch: str) -> bool:

@@ -18,6 +18,8 @@ from isollm.runner.events import Observer
 from isollm.runner.layout import RunPaths
 from isollm.runner.ledger import LedgerWriter
 from isollm.tasks.client import TaskClient
+from isollm.tasks.service import agent_token, task_socket
+from isollm.tasks.tokens import Role
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +100,19 @@ class RunContext:
     def agent_id(self, worker: int) -> str:
         """The identity worker ``worker`` claims tasks with (stable across a resume)."""
         return f"isollm-{self.run_id}-w{worker}"
+
+    def task_token(self, agent_id: str) -> str:
+        """The bearer token of the agent a worker runs: scoped to this project and to
+        ``agent_id``, reading only (the runner holds the claim, heartbeats and
+        finishes it). Empty for an external airyra, which has no isollm tokens."""
+        if self.config.airyra.external:
+            return ""
+        return agent_token(self.project, agent_id, Role.READER)
+
+    def task_socket(self) -> str:
+        """The host path of the task server's Unix socket, bound into sandboxes."""
+        path = task_socket(self.config)
+        return str(path) if path is not None else ""
 
     def sandbox_name(self, worker: int) -> str:
         return f"run-{self.run_id}-w{worker}"

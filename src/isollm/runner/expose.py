@@ -1,29 +1,71 @@
 """Which host paths an agent needs to see inside a sandbox that hides home directories.
 
-An agent CLI installed under a home directory (nvm, pipx, a virtualenv, pyenv) lives in
-a path the overlay sandbox hides. Its install root is shown read-only instead: the
-folder holding its ``node_modules``, or the prefix above its ``bin``; the same for the
-interpreter its ``#!`` line names. Never a home directory itself, and never ``/``.
+An agent CLI installed under a home directory (npm's ``~/.local``, nvm, pipx, a
+virtualenv, pyenv) lives where the overlay sandbox hides everything. Exactly its install
+is shown read-only instead, nothing around it:
+
+- an npm package: the package's own directory (``…/node_modules/@scope/pkg``), and the
+  ``node`` binary its ``#!`` line asks for (that one file);
+- a virtualenv (a ``pyvenv.cfg`` above its ``bin``): the virtualenv, and the Python
+  installation it was made from when that is hidden too (pyenv);
+- anything else: the program's file itself.
+
+The name found on PATH is often a symlink in a directory the sandbox hides
+(``~/.local/bin/claude``); :func:`sandbox_binary` gives the real path to run instead, so
+that directory never needs to be shown. Never a home directory itself, and never ``/``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from isollm.agents.base import Agent
+
 _SHEBANG_READ = 256
 
 
-def install_root(path: Path) -> Path:
-    """``lib/node_modules/pkg/cli.js`` -> ``lib``; ``venv/bin/python`` -> ``venv``."""
+def _hidden_roots() -> list[Path]:
+    return [Path.home(), Path("/root"), Path("/home")]
+
+
+def _hidden(path: Path) -> bool:
+    return any(path == h or path.is_relative_to(h) for h in _hidden_roots())
+
+
+def package_dir(path: Path) -> Path | None:
+    """``…/node_modules/@scope/pkg/bin/cli.js`` -> ``…/node_modules/@scope/pkg`` (the
+    innermost package holding ``path``), or None outside ``node_modules``."""
     parts = path.parts
-    if "node_modules" in parts:
-        return Path(*parts[: parts.index("node_modules")])
-    if path.parent.name == "bin":
-        return path.parent.parent
-    return path.parent
+    if "node_modules" not in parts:
+        return None
+    at = len(parts) - 1 - parts[::-1].index("node_modules")
+    size = 3 if at + 1 < len(parts) and parts[at + 1].startswith("@") else 2
+    return Path(*parts[: at + size]) if at + size <= len(parts) else None
+
+
+def venv_dir(path: Path) -> Path | None:
+    """The virtualenv ``path`` is in (``venv/bin/aider`` -> ``venv``), or None."""
+    root = path.parent.parent
+    return root if path.parent.name == "bin" and (root / "pyvenv.cfg").is_file() else None
+
+
+def venv_base(venv: Path) -> Path | None:
+    """The Python installation a virtualenv was made from (``home = …/bin`` in its
+    ``pyvenv.cfg`` -> ``…``), or None if it does not say."""
+    try:
+        text = (venv / "pyvenv.cfg").read_text(encoding="utf-8", errors="replace")[:4096]
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, eq, value = line.partition("=")
+        if eq and key.strip() == "home" and value.strip():
+            home = Path(value.strip())
+            return home.parent if home.name == "bin" else home
+    return None
 
 
 def shebang_program(path: Path) -> str | None:
@@ -49,19 +91,52 @@ def _locate(program: str, path_env: str | None) -> Path | None:
     return Path(found) if found else None
 
 
-def program_roots(program: str, path_env: str | None = None) -> list[Path]:
-    """Install roots of ``program`` and of the interpreter that runs it."""
+def install_paths(real: Path) -> list[Path]:
+    """What must be shown for the real file ``real`` of a program to run."""
+    package = package_dir(real)
+    if package is not None:
+        return [package]
+    venv = venv_dir(real)
+    if venv is not None:
+        base = venv_base(venv)
+        return [venv, *([base] if base is not None and _hidden(base) else [])]
+    return [real]
+
+
+def program_paths(program: str, path_env: str | None = None) -> list[Path]:
+    """The install of ``program`` and of the interpreter its ``#!`` line names."""
     located = _locate(program, path_env)
     if located is None:
         return []
     real = Path(os.path.realpath(located))
-    roots = [install_root(located), install_root(real)]
+    found = install_paths(real)
+    if venv_dir(located) is not None and located != real:  # venv/bin/python -> base python
+        found += [p for p in install_paths(located) if p not in found]
     interpreter = shebang_program(real)
     if interpreter:
         where = _locate(interpreter, path_env)
-        if where is not None:
-            roots += [install_root(where), install_root(Path(os.path.realpath(where)))]
-    return roots
+        if where is not None and not any(where.is_relative_to(p) for p in found):
+            found += install_paths(Path(os.path.realpath(where)))
+    return found
+
+
+def sandbox_binary(program: str, path_env: str | None = None) -> str:
+    """What a sandbox should run for ``program``: its real path when the name found on
+    PATH is a symlink under a hidden home (whose directory is not shown inside), else
+    ``program`` as given."""
+    located = _locate(program, path_env)
+    if located is None or not _hidden(located):
+        return program
+    real = os.path.realpath(located)
+    return real if real != str(located) else program
+
+
+def sandboxed(agent: Agent, path_env: str | None = None) -> Agent:
+    """``agent`` running its CLI by :func:`sandbox_binary` (a new adapter)."""
+    binary = sandbox_binary(agent.binary, path_env) if agent.binary else ""
+    if binary == agent.binary:
+        return agent
+    return type(agent)(dataclasses.replace(agent.settings, binary=binary))  # type: ignore[call-arg]
 
 
 def _unsafe(path: Path, homes: Iterable[Path]) -> bool:
@@ -71,10 +146,12 @@ def _unsafe(path: Path, homes: Iterable[Path]) -> bool:
 def exposed_paths(
     programs: Sequence[str], configured: Sequence[str], path_env: str | None = None
 ) -> tuple[str, ...]:
-    """Paths to show inside: the configured ones and the programs' install roots."""
-    homes = [Path.home(), Path("/root"), Path("/home")]
+    """Paths to show inside: the configured ones and the programs' installs (those in
+    a hidden home: anything else is visible anyway)."""
+    homes = _hidden_roots()
     found: list[Path] = [Path(p) for p in configured]
     for program in programs:
-        found += [r for r in program_roots(program, path_env) if not _unsafe(r, homes)]
-    unique = dict.fromkeys(str(p) for p in found if p.is_dir())
+        paths = program_paths(program, path_env)
+        found += [p for p in paths if _hidden(p) and not _unsafe(p, homes)]
+    unique = dict.fromkeys(str(p) for p in found if p.exists())
     return tuple(unique)

@@ -9,6 +9,9 @@ A crash mid-write can only damage the last line: :func:`replay` tolerates a line
 without its newline (``truncated``) or an unreadable last line (``corrupt``), folds
 everything before it and reports the damage; :meth:`LedgerWriter.open` cuts it off
 before appending again. Damage anywhere else is :class:`LedgerCorruptError`.
+
+Event data is redacted as it is encoded: no registered secret (:mod:`isollm.redaction`)
+reaches the file, whatever an agent put in a reason.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import IO, Any, Literal
 
 import orjson
 
+from isollm import redaction
 from isollm.errors import StateError
 from isollm.runner.view import BadLine, EventType, RunView
 
@@ -98,7 +102,7 @@ def encode(
         event["ik"] = ik
     if end:
         event["end"] = True
-    event.update(data)
+    event.update({k: redaction.redact_value(v) for k, v in data.items()})
     return orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE)
 
 

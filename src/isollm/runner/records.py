@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any, TypeVar
 
-from isollm import fsutil
+from isollm import fsutil, redaction
 from isollm.config.coerce import build
 from isollm.config.report import Report
 from isollm.errors import StateError
@@ -26,8 +26,9 @@ def to_dict(record: Any) -> dict[str, Any]:
 
 
 def write(path: Path, record: Any) -> None:
-    """Replace ``path`` atomically and durably with ``record`` as indented JSON."""
-    fsutil.atomic_write_json(path, to_dict(record))
+    """Replace ``path`` atomically and durably with ``record`` as indented JSON, every
+    registered secret masked (:mod:`isollm.redaction`)."""
+    fsutil.atomic_write_json(path, redaction.redact_value(to_dict(record)))
 
 
 def from_dict(cls: type[T], data: Any, what: str) -> T:

@@ -12,6 +12,8 @@ import re
 from enum import StrEnum
 from pathlib import Path
 
+from isollm import fsutil
+
 DIFF_SHOWN = 60_000
 _VERDICT = re.compile(r"^\s*VERDICT:\s*(APPROVE|CHANGES)\b[:\s-]*(.*)$", re.I | re.M)
 
@@ -49,8 +51,9 @@ def verdict_of(ok: bool, summary: str, log_path: Path) -> tuple[Verdict, str]:
     if not ok:
         return Verdict.CHANGES, "the reviewer could not finish; check the change carefully"
     parsed = parse_verdict(summary)
-    if parsed is None and log_path.exists():
-        parsed = parse_verdict(log_path.read_text(errors="replace")[-20_000:])
+    if parsed is None:
+        tail = fsutil.read_tail(log_path, 20_000)
+        parsed = parse_verdict(tail.decode(errors="replace")) if tail else None
     if parsed is None:
         return Verdict.CHANGES, "the reviewer gave no VERDICT line"
     return parsed

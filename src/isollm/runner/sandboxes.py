@@ -2,15 +2,15 @@
 
 Created on the worker's first task and reset (a fresh copy-on-write workspace) for each
 next one. Work an attempt left behind that never reached the hub (a failed attempt, a
-run killed mid-task) is first saved to the hub under ``refs/isollm/salvage/…``: a reset
-never silently destroys an agent's work.
+run killed mid-task) is first saved to the hub under ``refs/isollm/salvage/<sandbox>/…``
+(the worker's own namespace, written only through the host's intake): a reset never
+silently destroys an agent's work.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +18,9 @@ from pathlib import Path
 from isollm import fsutil
 from isollm.agents.base import Agent
 from isollm.errors import IsollmError, SandboxError
+from isollm.git import intake
+from isollm.runner import agentfiles
+from isollm.runner.attempt import COMMIT_SCRIPT
 from isollm.runner.context import RunContext
 from isollm.runner.events import Kind, Progress
 from isollm.sandbox import meta, registry
@@ -29,15 +32,8 @@ from isollm.sandbox.prepare import worktree_includes
 
 log = logging.getLogger(__name__)
 
-SALVAGE_PREFIX = "refs/isollm/salvage"
-
-# Run in the workspace as `sh -c SALVAGE_SCRIPT sh MESSAGE REF`: commit what is left and
-# push HEAD to REF on the hub. Values are positional parameters, never part of the script.
-SALVAGE_SCRIPT = """set -e
-git add -A
-git diff --cached --quiet || git commit -q --no-verify -m "$1"
-git push -q origin "HEAD:$2"
-"""
+SALVAGE_PREFIX = intake.SALVAGE_NS.rstrip("/")
+SALVAGE_MESSAGE = "isollm: salvage of unfinished work"
 
 DISCARD_SCRIPT = "git reset -q --hard HEAD && git clean -qfd"
 
@@ -107,13 +103,14 @@ class WorkerSandbox:
             base_branch=c.git.base_branch,
             work_branch=branch,
             network=s.network,
-            limits=Limits(s.memory, s.pids, s.cpus),
+            limits=Limits(memory=s.memory, pids=s.pids, cpus=s.cpus, disk=s.disk),
             setup=tuple(s.setup),
             host_root=self.ctx.root,
             include=worktree_includes(self.ctx.root),
             image=c.image,
             expose=self.ctx.expose,
             base_commit=self.ctx.base_commit,
+            task_socket=self.ctx.task_socket(),
         )
 
     def ready(self) -> None:
@@ -204,17 +201,21 @@ class WorkerSandbox:
         if state.clean:
             return None
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        ref = f"{SALVAGE_PREFIX}/{self.name}/{stamp}"
-        result = sb.exec(
-            ["sh", "-c", SALVAGE_SCRIPT, "sh", "isollm: salvage of unfinished work", ref],
-            timeout=300,
-        )
-        if not result.ok:
-            raise SandboxError(
-                f"sandbox {self.name} holds {state.describe()}, which could not be saved:\n"
-                f"{result.describe()}",
-                hint=f"inspect it with `isollm worker shell {self.name}`",
+        grant = intake.salvage_grant(self.name, self.ctx.config.git.base_branch, stamp)
+        try:
+            delivery = intake.deliver(
+                self.ctx.hub,
+                sb,
+                grant,
+                haves=(self.ctx.base_commit,),
+                before=(COMMIT_SCRIPT, (SALVAGE_MESSAGE,)),
             )
+        except IsollmError as exc:
+            raise SandboxError(
+                f"sandbox {self.name} holds {state.describe()}, which could not be saved:\n{exc}",
+                hint=f"inspect it with `isollm worker shell {self.name}`",
+            ) from exc
+        ref = delivery.ref
         self.ctx.observer(
             Progress(Kind.RECOVERED, self.name, detail=f"unfinished work saved to {ref}")
         )
@@ -241,16 +242,9 @@ class WorkerSandbox:
         return Path(sb.info().home)
 
     def read_file(self, rel: str) -> str | None:
-        """A workspace file's text as the sandbox sees it, or None.
-
-        A top-level name the workspace does not hold at all (checked from the host with
-        ``lexists``, which follows nothing) costs no command in the sandbox.
-        """
-        host = self.current.host_workspace
-        if host is not None and "/" not in rel and not os.path.lexists(host / rel):
-            return None
-        result = self.current.exec(["cat", "--", rel], timeout=60)
-        return result.stdout if result.ok else None
+        """A workspace file's text, or None if missing or not a small regular file
+        (bounded, no symlink followed: :func:`isollm.runner.agentfiles.read_text`)."""
+        return agentfiles.read_text(self.current, rel)
 
     def run_script(self, script: AfterCheckout) -> None:
         """Run a script made for :meth:`enter` (an instruction file from

@@ -27,7 +27,7 @@ from isollm.git.sync import push_base
 from isollm.runner import runstate, snapshot
 from isollm.runner.context import RunContext, RunSettings
 from isollm.runner.events import Kind, Observer, Progress
-from isollm.runner.expose import exposed_paths
+from isollm.runner.expose import exposed_paths, sandboxed
 from isollm.runner.layout import RunPaths
 from isollm.runner.ledger import LedgerWriter, Replay
 from isollm.runner.reconcile import reconcile
@@ -80,7 +80,7 @@ def run(
         settings = RunSettings.from_config(
             config, workers=request.workers, agent=request.agent, watch=request.watch
         )
-    agent, reviewer = _agents(config, settings)
+    agent, reviewer = _agents(config, settings, env.get("PATH"))
     hub = Hub.for_project(config.project).ensure()
     push_base(root, hub, config.git.base_branch)
     base_commit = hub.head_of(config.git.base_branch)
@@ -157,13 +157,18 @@ def _final_status(ctx: RunContext, tally: Tally) -> RunStatus:
     return RunStatus.COMPLETED
 
 
-def _agents(config: cfg.Config, settings: RunSettings) -> tuple[Agent, Agent | None]:
+def _agents(
+    config: cfg.Config, settings: RunSettings, path_env: str | None
+) -> tuple[Agent, Agent | None]:
     agent = get_agent(settings.agent_name, config.agent)
     require(agent)
     reviewer = None
     if settings.review and settings.review_agent:
         reviewer = get_agent(settings.review_agent, config.agent)
         require(reviewer)
+    if config.sandbox.backend == "overlay":  # it hides the homes a CLI may be linked from
+        agent = sandboxed(agent, path_env)
+        reviewer = sandboxed(reviewer, path_env) if reviewer else None
     return agent, reviewer
 
 

@@ -2,8 +2,11 @@
 
 For each attempt: a clean sandbox on the task's branch, the dependencies' branches
 merged in, the agent run headless with the task as prompt (lease kept by heartbeat),
-an optional review round, then commit, push to the hub and done. Every step is written
-to the ledger before the next begins, so a resumed run knows exactly where it stopped.
+an optional review round, then commit, delivery to the hub through the host's intake
+(:mod:`isollm.git.intake`: the only ref it may write is the branch of the task this
+worker holds, checked against the claim right before the ref moves), a check that the
+hub holds the delivered commit, and done. Every step is written to the ledger before
+the next begins, so a resumed run knows exactly where it stopped.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from isollm import redaction
 from isollm.agents import Invocation, WorkerContext, from_config
 from isollm.agents.base import Agent, AgentOutcome
 from isollm.agents.common import exit_summary
@@ -22,7 +26,7 @@ from isollm.agents.environment import worker_env
 from isollm.agents.instructions import merge
 from isollm.agents.instructions import render as render_instructions
 from isollm.errors import IsollmError
-from isollm.git.facade import Git
+from isollm.git import intake
 from isollm.runner import attempt as att
 from isollm.runner import idempotency as ik
 from isollm.runner import receipts
@@ -50,7 +54,7 @@ class AttemptResult:
     outcome: AgentOutcome | None = None
     lost_claim: bool = False
     aborted: bool = False
-    delivered: bool = False  # pushed, but the claim was lost before done
+    delivered: bool = False  # on the hub, but the claim was lost before done
 
 
 class Worker:
@@ -138,7 +142,7 @@ class Worker:
         self._say(Kind.RELEASED, claim.task, reason)
 
     def _block(self, claim: Claim, attempts: int, reason: str) -> None:
-        why = f"failed {attempts} attempt(s); last: {reason}"
+        why = redaction.redact(f"failed {attempts} attempt(s); last: {reason}")
         try:
             self.ctx.client.block(claim.task.id, why[:2000], agent=self.agent_id)
         except IsollmError as exc:
@@ -166,6 +170,8 @@ class Worker:
             result = self._work(claim, attempt, branch, failures)
         except IsollmError as exc:
             result = AttemptResult(False, str(exc))
+        if result.ok:
+            result = self._verified(branch, result)
         if result.ok:  # the receipt, written next, says how it ended on the server
             result = self._complete(claim, attempt, result)
         else:
@@ -187,6 +193,18 @@ class Worker:
         )
         return result
 
+    def _verified(self, branch: str, result: AttemptResult) -> AttemptResult:
+        """``result`` if the hub's ``branch`` is at the delivered commit (read from the hub
+        by the host), else a failure: a task is never marked done on the sandbox's word."""
+        on_hub = self.ctx.hub.head_of(branch)
+        if on_hub is not None and on_hub == result.head:
+            return result
+        reason = (
+            f"the hub's {branch} is at {(on_hub or 'nothing')[:10]}, not at the delivered "
+            f"{(result.head or 'nothing')[:10]}; not marked done"
+        )
+        return dataclasses.replace(result, ok=False, reason=reason)
+
     def _work(self, claim: Claim, attempt: int, branch: str, failures: list[str]) -> AttemptResult:
         ctx, task = self.ctx, claim.task
         self.sandbox.ready()  # done before the claim, unless it failed then
@@ -199,6 +217,7 @@ class Worker:
         self._say(Kind.SANDBOX_READY, task, branch)
         deps = self._merge_dependencies(found)
         start = att.head_commit(self.sandbox.current) if deps else ctx.base_commit
+        haves = (ctx.base_commit, *(commit for _task, _branch, commit in found))
         feedback = ""
         rounds = ctx.settings.max_review_rounds if ctx.settings.review else 1
         for round_no in range(1, rounds + 1):
@@ -221,14 +240,10 @@ class Worker:
                 return run
             message = _commit_message(task)
             if not ctx.settings.review:
-                # Commit and push in one sandbox command. Killed between the push and
-                # these records, a resumed run reruns the task on top of its pushed
-                # branch: nothing is lost, and no completion was recorded yet.
-                head = att.commit_and_push(self.sandbox.current, message, branch)
-                ctx.ledger.append(
-                    EventType.TASK_COMMITTED, task=task.id, attempt=attempt, sha=head, sync=False
-                )
-                return self._deliver(claim, attempt, branch, (start, head), run, pushed=True)
+                # Commit and bundle in one sandbox command. Killed between the delivery
+                # and these records, a resumed run reruns the task on top of its
+                # delivered branch: nothing is lost, and no completion was recorded yet.
+                return self._deliver(claim, attempt, branch, (start, haves), run, message)
             head = att.commit_leftovers(self.sandbox.current, message)
             ctx.ledger.append(
                 EventType.TASK_COMMITTED, task=task.id, attempt=attempt, sha=head, sync=False
@@ -236,25 +251,47 @@ class Worker:
             verdict, feedback = self._review(claim, attempt, head, round_no)
             if verdict is Verdict.APPROVE:
                 break
-        return self._deliver(claim, attempt, branch, (start, head), run)
+        return self._deliver(claim, attempt, branch, (start, haves), run)
+
+    def _grant(self, claim: Claim) -> intake.Grant:
+        """The one ref this attempt may write: its task's branch, while the claim holds."""
+        ctx, task = self.ctx, claim.task
+        return intake.task_grant(
+            ctx.prefix,
+            task.id,
+            ctx.config.git.base_branch,
+            lambda: ctx.client.heartbeat(
+                task.id, self.agent_id, claim.fence, ctx.settings.lease_seconds
+            ),
+        )
 
     def _deliver(
         self,
         claim: Claim,
         attempt: int,
         branch: str,
-        span: tuple[str, str],
+        known: tuple[str, tuple[str, ...]],
         run: AttemptResult,
-        *,
-        pushed: bool = False,
+        message: str | None = None,
     ) -> AttemptResult:
-        """Push the branch (unless ``pushed`` already); the files changed from ``span[0]``
-        (the base, or the base with the dependencies merged) to ``span[1]`` (the head)
-        are what the task produced."""
-        start, head = span
+        """Deliver HEAD to the task's branch through the intake (committing what is left
+        first, with ``message``). ``known``: the commit the task started from (the base,
+        or the base with the dependencies merged) and commits the hub has; the files
+        changed from the start to the delivered head are what the task produced."""
+        start, haves = known
         ctx, task = self.ctx, claim.task
-        if not pushed:
-            att.push_branch(self.sandbox.current, branch)
+        try:
+            delivery = att.deliver(
+                self.sandbox.current, ctx.hub, self._grant(claim), haves=haves, message=message
+            )
+        except StaleClaimError as exc:
+            reason = f"the claim was lost before the delivery: {exc}"
+            return dataclasses.replace(run, ok=False, reason=reason, lost_claim=True)
+        head = delivery.new
+        if message is not None:
+            ctx.ledger.append(
+                EventType.TASK_COMMITTED, task=task.id, attempt=attempt, sha=head, sync=False
+            )
         ctx.upkeep.pushed()
         ctx.ledger.append(
             EventType.TASK_PUSHED,
@@ -266,7 +303,7 @@ class Worker:
         )
         files: tuple[str, ...] = ()
         if head != start:
-            files = tuple(Git(ctx.hub.path).changed_files(start, head))
+            files = tuple(ctx.hub.git().changed_files(start, head))
         self.sandbox.delivered()
         self._say(Kind.PUSHED, task, f"{branch} at {head[:10]}")
         return dataclasses.replace(run, head=head, files=files)
@@ -296,7 +333,8 @@ class Worker:
         if not installed:
             self._install_context(agent, task)
         self.sandbox.prepare_agent(agent, workdir)
-        env = {**agent.env(ctx.host_env, inv), **worker_env(self._context(task))}
+        token = ctx.task_token(self.agent_id)
+        env = {**agent.env(ctx.host_env, inv), **worker_env(self._context(task), token=token)}
         argv = agent.headless_argv(inv)
         self.steps.give_back()  # the agent's run is not one of the runner's steps
         try:
@@ -420,7 +458,7 @@ class Worker:
         outputs = []
         for parent, branch, commit in found:
             title = ctx.client.get_task(parent).title
-            files = tuple(Git(ctx.hub.path).changed_files(ctx.base_commit, commit))
+            files = tuple(ctx.hub.git().changed_files(ctx.base_commit, commit))
             merged = att.merge_dependency(self.sandbox.current, branch)
             outputs.append(DependencyOutput(parent, title, branch, commit, files, merged))
         return tuple(outputs)

@@ -30,9 +30,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any, ClassVar, Literal
 
-from isollm import proc
+from isollm import proc, redaction
 from isollm.errors import CommandError, IsollmError, SandboxError
-from isollm.sandbox import gitops, prepare
+from isollm.sandbox import gitops, limits, prepare
 from isollm.sandbox.gitops import WorkState
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ DEV_USER = "dev"
 DEV_UID = 1000
 WORK_STATE_TIMEOUT = 120.0
 DRAIN_SECONDS = 5.0
+TASK_SOCKET = "/run/airyra/airyra.sock"  # where a sandbox sees the task server's socket
 SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -86,13 +87,25 @@ class SandboxStatus(StrEnum):
     BROKEN = "broken"  # parts exist but it cannot be used as is
 
 
+# The defaults of ``sandbox.memory``, ``pids`` and ``disk`` (isollm.config.model says why).
+DEFAULT_MEMORY = "4G"
+DEFAULT_PIDS = 1024
+DEFAULT_DISK = "10G"
+
+
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits; zero or empty means none. Applied by container backends."""
+    """Resource limits per sandbox; zero or empty means none.
 
-    memory: str = ""
-    pids: int = 0
+    Host-side backends apply them through :mod:`isollm.sandbox.limits` (a cgroup per
+    sandbox and rlimits), container backends through their container's own settings.
+    ``disk`` caps the size of any one file (RLIMIT_FSIZE) and the workspace.
+    """
+
+    memory: str = DEFAULT_MEMORY
+    pids: int = DEFAULT_PIDS
     cpus: float = 0.0
+    disk: str = DEFAULT_DISK
 
 
 @dataclass(frozen=True)
@@ -117,6 +130,9 @@ class SandboxSpec:
     # Build at this commit rather than at the base branch's head on the hub: a run pins
     # its sandboxes to the base it started from.
     base_commit: str = ""
+    # The host path of the task server's Unix socket, shown inside at TASK_SOCKET so
+    # agents reach the queue even with ``network: none``; empty: not bound.
+    task_socket: str = ""
 
     @property
     def branch(self) -> str:
@@ -216,7 +232,7 @@ class SandboxRecord:
             return
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         with self.log_path.open("a", encoding="utf-8") as f:
-            f.write(f"[{stamp}] {message.rstrip()}\n")
+            f.write(f"[{stamp}] {redaction.redact(message.rstrip())}\n")
 
 
 class Job:
@@ -374,8 +390,11 @@ class Sandbox(ABC):
         stdout: int | IO[Any] | None = None,
         stderr: int | IO[Any] | None = None,
     ) -> Job:
-        """Start ``argv`` inside; stream its output where asked; ``Job.kill`` stops it all."""
-        cmd = self.command(argv, env=env, cwd=cwd)
+        """Start ``argv`` inside; stream its output where asked; ``Job.kill`` stops it all.
+
+        It runs in a new session without a controlling terminal (no keystrokes can be
+        pushed into the user's terminal) and under the sandbox's limits."""
+        cmd = self.limited(self.command(argv, env=env, cwd=cwd))
         popen = proc.spawn(
             cmd.argv,
             cwd=cmd.cwd,
@@ -387,6 +406,19 @@ class Sandbox(ABC):
             error=SandboxCommandError,
         )
         return Job(popen, self.killer(popen))
+
+    def limited(self, cmd: HostCommand) -> HostCommand:
+        """``cmd`` started under the sandbox's limits: joined to its cgroups, with rlimits.
+        Container backends override this: their container applies the limits."""
+        argv = limits.wrap(cmd.argv, self.spec.limits, self.record.directory)
+        return dataclasses.replace(cmd, argv=argv)
+
+    def terminal(self, argv: Sequence[str], *, tty: bool = True) -> HostCommand:
+        """The host command running ``argv`` for a user, under the limits, with a
+        terminal (``tty``) or not. Start it with :func:`isollm.sandbox.ptyrelay.run`
+        and the same ``tty``: the command must get a terminal of its own, never the
+        user's."""
+        return self.limited(self.command(argv, interactive=tty))
 
     def killer(self, popen: subprocess.Popen[bytes]) -> Callable[[], None]:
         """How to kill a spawned job and everything it started (backends may override)."""
@@ -441,12 +473,16 @@ class Sandbox(ABC):
             base_commit=self.record.base_commit,
             log_path=self.record.log_path,
             isolated=self.isolated,
-            notes=tuple(self.record.notes),
+            notes=(*self.record.notes, *self.limit_notes()),
         )
 
-    def shell(self) -> HostCommand:
-        """The host command for an interactive login shell in the workspace."""
-        return self.command(["bash", "-l"], interactive=True)
+    def limit_notes(self) -> list[str]:
+        """What ``isollm worker add`` warns about the limits (weaker without cgroups)."""
+        return limits.gaps(self.spec.limits)
+
+    def shell(self, *, tty: bool = True) -> HostCommand:
+        """The host command for a login shell in the workspace (see :meth:`terminal`)."""
+        return self.terminal(["bash", "-l"], tty=tty)
 
     def create(self) -> SandboxInfo:
         """Build, check out the work branch, copy include files, run setup."""

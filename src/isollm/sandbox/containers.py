@@ -7,9 +7,10 @@ the container's /tmp; ``kill`` then signals that whole group from inside.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import re
 import secrets
+import signal
 import subprocess
 from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -18,9 +19,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from isollm import proc
-from isollm.errors import SandboxError
-from isollm.git.facade import Git
-from isollm.sandbox import meta
+from isollm.git.hub import HubTamperedError, hub_git
+from isollm.sandbox import limits, meta
 from isollm.sandbox.base import (
     DEV_UID,
     HostCommand,
@@ -38,10 +38,7 @@ from isollm.sandbox.workspace import OverlayWorkspace, prune_lowers
 
 WORKSPACE = "/home/dev/project"
 HOME = "/home/dev"
-CPU_PERIOD_US = 100_000
 KILL_TIMEOUT = 30.0
-_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
-_MEMORY = re.compile(r"^([1-9][0-9]*)([KMGkmg]?)$")
 
 # sh -c WRAPPER PIDFILE ARGV...: becomes a session leader, notes its pid, then execs.
 JOB_WRAPPER = 'echo $$ > "$0"; exec "$@"'
@@ -68,54 +65,90 @@ def kill_argv(pidfile: str) -> list[str]:
     return ["sh", "-c", KILL_SCRIPT, pidfile]
 
 
+def _pid_namespace(pid: int | str) -> str:
+    return os.readlink(f"/proc/{pid}/ns/pid")
+
+
+def _group(pid: str) -> tuple[int, int] | None:
+    """The process group of host process ``pid``: (host number, innermost number)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("NSpgid:"):
+                numbers = line.split()[1:]
+                return int(numbers[0]), int(numbers[-1])
+    return None
+
+
+def kill_from_host(init_pid: int | None, pidfile: str) -> bool:
+    """SIGKILL a wrapped job's process group from the host, without entering the container.
+
+    The group's id inside is in ``pidfile`` (read through the container init's root);
+    processes of the container's pid namespace in that group give its host number (even
+    after its leader exited). False when that cannot be done (no init, not root, gone).
+    """
+    if not init_pid:
+        return False
+    try:
+        text = Path(f"/proc/{init_pid}/root", pidfile.lstrip("/")).read_text(encoding="ascii")
+        inner, namespace = int(text.strip()), _pid_namespace(init_pid)
+    except (OSError, ValueError):
+        return False
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            same = _pid_namespace(entry.name) == namespace
+        except OSError:
+            continue
+        group = _group(entry.name) if same else None
+        if group and group[1] == inner:
+            with contextlib.suppress(OSError):
+                os.killpg(group[0], signal.SIGKILL)
+                Path(f"/proc/{init_pid}/root", pidfile.lstrip("/")).unlink(missing_ok=True)
+                return True
+    return False
+
+
 def memory_bytes(text: str) -> int:
     """``512M`` / ``2G`` / ``1048576`` as bytes."""
-    match = _MEMORY.match(text.strip())
-    if not match:
-        raise SandboxError(f"{text!r} is not a memory size like 512M or 2G")
-    return int(match.group(1)) * _UNITS[match.group(2).upper()]
+    return limits.size_bytes(text)
 
 
-def cgroup_settings(limits: Limits, *, v2: bool) -> list[tuple[str, str]]:
-    """(controller file, value) pairs applying ``limits`` on cgroup v1 or v2."""
-    out: list[tuple[str, str]] = []
-    if limits.memory:
-        key = "memory.max" if v2 else "memory.limit_in_bytes"
-        out.append((key, str(memory_bytes(limits.memory))))
-    if limits.pids:
-        out.append(("pids.max", str(limits.pids)))
-    if limits.cpus:
-        quota = max(1000, round(limits.cpus * CPU_PERIOD_US))
-        if v2:
-            out.append(("cpu.max", f"{quota} {CPU_PERIOD_US}"))
-        else:
-            out += [("cpu.cfs_period_us", str(CPU_PERIOD_US)), ("cpu.cfs_quota_us", str(quota))]
-    return out
+def cgroup_settings(limits_: Limits, *, v2: bool) -> list[tuple[str, str]]:
+    """(controller file, value) pairs applying ``limits_`` on cgroup v1 or v2."""
+    return limits.cgroup_settings(limits_, v2=v2)
 
 
-SHARED_MODE = "0666"
+SHARED_MODE = "0644"
 
 
-def share_hub(hub: Git) -> None:
-    """Let the container's ``dev`` user push to the hub (once; the hub's parent is 0700).
+def share_hub(path: Path) -> None:
+    """Let the container's ``dev`` user read the hub, and nobody but its owner write it.
 
-    Files git creates from then on are world read-write (directories searchable), and
-    what exists is opened up the same way.
+    It is mounted read-only in the container anyway; work leaves only through the
+    host's intake. Files git creates from then on are world-readable, never writable by
+    others, and what exists is set the same way (which also closes hubs shared
+    writable by earlier versions).
     """
+    try:
+        hub = hub_git(path)
+    except HubTamperedError:
+        _readable_only(path)  # shared writable by an earlier version: close it first
+        hub = hub_git(path)  # anything else wrong is still refused
     current = hub.run("config", "--get", "core.sharedRepository", check=False).stdout.strip()
     if current == SHARED_MODE:
         return
     hub.run("config", "core.sharedRepository", SHARED_MODE)
-    _open_up(hub.cwd)
+    _readable_only(path)
 
 
-def _open_up(root: Path) -> None:
+def _readable_only(root: Path) -> None:
     for dirpath, _dirs, filenames in os.walk(root):
-        os.chmod(dirpath, 0o777)  # noqa: S103 - on purpose, under the 0700 isollm home
+        os.chmod(dirpath, 0o755)  # noqa: S103 - readable by the container's dev user, on purpose
         for name in filenames:
             path = Path(dirpath, name)
             if not path.is_symlink():
-                path.chmod(path.stat().st_mode | 0o666)
+                path.chmod((path.stat().st_mode | 0o444) & ~0o022)
 
 
 RUNNING, STOPPED, MISSING = "running", "stopped", "missing"
@@ -130,7 +163,7 @@ class ContainerSandbox(Sandbox):
     """A worker in a container: the overlay workspace mounted in, commands run as dev.
 
     Backends say how to make, start, stop, remove and enter a container; the lifecycle
-    around that (workspace, hub sharing, killable jobs) is the same for all of them.
+    around that (workspace, read-only hub sharing, killable jobs) is the same for all of them.
     """
 
     owner_uid = DEV_UID
@@ -183,7 +216,7 @@ class ContainerSandbox(Sandbox):
             self.start_container()
 
     def build(self) -> None:
-        share_hub(Git(self.spec.hub))
+        share_hub(self.spec.hub)
         self.ws.build()
         self._running()
         self.record.log(f"built container {self.container} at {self.record.base_commit[:12]}")
@@ -236,6 +269,13 @@ class ContainerSandbox(Sandbox):
         full_env = sandbox_env(self.name, self.workspace, HOME, env)
         return self.enter(inner, full_env, tty=interactive)
 
+    def limited(self, cmd: HostCommand) -> HostCommand:
+        """As is: the container applies the limits to everything that enters it."""
+        return cmd
+
+    def limit_notes(self) -> list[str]:
+        return []
+
     def spawn(
         self,
         argv: Sequence[str],
@@ -259,12 +299,19 @@ class ContainerSandbox(Sandbox):
         )
         return Job(popen, self._killer(popen, job.pidfile))
 
+    def init_pid(self) -> int | None:
+        """The host pid of the container's init, or None (stopped, unknown)."""
+        return None
+
     def _killer(self, popen: subprocess.Popen[bytes], pidfile: str) -> Callable[[], None]:
         local = kill_group(popen)
 
         def killer() -> None:
-            cmd = self.enter(kill_argv(pidfile), ROOT_PATH, root=True)
-            proc.run(cmd.argv, env=cmd.env, check=False, timeout=KILL_TIMEOUT)
+            # From the host first: entering the container needs a new process in it,
+            # which a fork bomb at its pids limit refuses (the job would never die).
+            if not kill_from_host(self.init_pid(), pidfile):
+                cmd = self.enter(kill_argv(pidfile), ROOT_PATH, root=True)
+                proc.run(cmd.argv, env=cmd.env, check=False, timeout=KILL_TIMEOUT)
             local()
 
         return killer

@@ -1,8 +1,10 @@
-"""Git as the sandboxes need it, run from the host on a workspace or the hub.
+"""Git as the sandboxes need it: scripts run inside a workspace, reads of the hub.
 
-Workspaces may belong to another uid (a container's ``dev`` user), so every call here
-passes ``safe.directory=*`` and ``--no-optional-locks``: these calls only read, and must
-not trip git's ownership check or rewrite the index behind an agent's back.
+The host never runs git in a workspace (its config and hooks are the agent's to write):
+what needs the workspace runs inside the sandbox as a script (values as positional
+parameters). Host-side calls here read only the hub, through
+:func:`isollm.git.hub.hub_git` (checked, hooks off), with ``safe.directory=*`` and
+``--no-optional-locks``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Literal
 
 from isollm.errors import SandboxError
 from isollm.git.facade import Git, zsplit
+from isollm.git.hub import hub_git
 
 _READ_ONLY = ("--no-optional-locks", "-c", "safe.directory=*")
 _RENAME_OR_COPY = frozenset("RC")
@@ -44,8 +47,9 @@ class WorkState:
         return "; ".join(parts) or "nothing"
 
 
-def git_out(path: Path, *args: str) -> str:
-    return Git(path).out(*_READ_ONLY, *args)
+def git_out(hub: Path, *args: str) -> str:
+    """A read-only git command in the hub (never in a workspace)."""
+    return hub_git(hub).out(*_READ_ONLY, *args)
 
 
 def parse_status_z(text: str) -> list[str]:
@@ -73,21 +77,14 @@ def parse_refs(text: str) -> dict[str, str]:
     return refs
 
 
-def ref_map(repo: Path, *patterns: str) -> dict[str, str]:
-    text = git_out(repo, "for-each-ref", "--format=%(refname) %(objectname)", *patterns)
+def ref_map(hub: Path, *patterns: str) -> dict[str, str]:
+    text = git_out(hub, "for-each-ref", "--format=%(refname) %(objectname)", *patterns)
     return parse_refs(text)
 
 
 def hub_commit(hub: Path, branch: str) -> str | None:
     """The commit ``branch`` points at in the hub, or None."""
     return ref_map(hub, f"refs/heads/{branch}").get(f"refs/heads/{branch}")
-
-
-def protected_hub_paths(hub: Path) -> list[Path]:
-    """Parts of the hub sandboxes get read-only: its config and hooks would run commands
-    on the host the next time the host pushes to or fetches from the hub."""
-    (hub / "hooks").mkdir(exist_ok=True)
-    return [hub / "config", hub / "hooks"]
 
 
 def base_commit(hub: Path, base_branch: str, pinned: str = "") -> str:
@@ -145,9 +142,11 @@ def parse_work_state(stdout: str) -> WorkState:
     return WorkState(tuple(parse_status_z(status)), tuple(sorted(unpushed)))
 
 
-def identity(cwd: Path) -> tuple[str, str] | None:
-    """The host user's git committer name and email, if git knows them."""
-    result = Git(cwd).run("var", "GIT_COMMITTER_IDENT", check=False)
+def identity(cwd: Path, *, hub: bool = False) -> tuple[str, str] | None:
+    """The host user's git committer name and email, if git knows them (asked in the
+    user's repository ``cwd``, or in the hub)."""
+    git = hub_git(cwd) if hub else Git(cwd)
+    result = git.run("var", "GIT_COMMITTER_IDENT", check=False)
     ident = result.stdout.strip()
     if not result.ok or "<" not in ident:
         return None
@@ -218,6 +217,8 @@ def checkout_argv(
 def configure_checkout(repo: Path, ident: tuple[str, str]) -> None:
     """Settings every workspace made from ``repo`` inherits: who commits, how to push.
 
+    Run by the host only on a checkout it just made, before any sandbox has used it.
+
     ``checkStat=minimal``: inside a sandbox files show another owner (a user namespace
     maps root to uid 1000), and git would otherwise re-hash every file on each status.
     """
@@ -230,5 +231,5 @@ def configure_checkout(repo: Path, ident: tuple[str, str]) -> None:
 
 def default_identity(host_root: Path | None, hub: Path, name: str) -> tuple[str, str]:
     """The host user's git identity, or one naming the sandbox."""
-    ident = (host_root and identity(host_root)) or identity(hub)
+    ident = (host_root and identity(host_root)) or identity(hub, hub=True)
     return ident or (f"isollm {name}", f"{name}@isollm.invalid")

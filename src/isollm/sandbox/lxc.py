@@ -2,7 +2,7 @@
 
 Each worker is a snapshot clone (overlay) of the base container, tens of milliseconds to
 make, with its own config: the copy-on-write workspace mounted at /home/dev/project, the
-hub at its host path, cgroup limits from ``sandbox.memory/pids/cpus``, and either no
+hub read-only at its host path, cgroup limits from ``sandbox.memory/pids/cpus``, and either no
 network at all (``empty``: loopback only) or the host's (``none``: shared namespace).
 Commands run as ``dev`` (uid 1000) through ``lxc-attach``. Reset throws the clone and
 the workspace away and clones again. Containers are privileged (root inside is root
@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from isollm import proc
-from isollm.sandbox import containers, gitops, lxcbase, meta
+from isollm.sandbox import containers, limits, lxcbase, meta
 from isollm.sandbox.base import DEV_UID, HostCommand, SandboxCommandError
 from isollm.sandbox.containers import ContainerSandbox
 
@@ -25,11 +25,9 @@ START_TIMEOUT = 30.0
 
 
 def mount_entry(source: Path, target: str, *, readonly: bool = False) -> str:
-    """An fstab-style ``lxc.mount.entry`` (spaces escaped, target relative to the rootfs).
-
-    Writable entries create their mount point; read-only ones go over existing paths.
-    """
-    options = "bind,ro" if readonly else "bind,create=dir"
+    """An fstab-style ``lxc.mount.entry`` (spaces escaped, target relative to the rootfs);
+    the mount point (a directory) is created if missing."""
+    options = "bind,ro,create=dir" if readonly else "bind,create=dir"
     src = str(source).replace(" ", "\\040")
     dst = target.lstrip("/").replace(" ", "\\040")
     return f"lxc.mount.entry = {src} {dst} none {options} 0 0"
@@ -48,20 +46,20 @@ def config_lines(
     limits: list[tuple[str, str]],
     *,
     v2: bool,
-    protect: Sequence[Path] = (),
+    rlimits: Sequence[tuple[str, int]] = (),
 ) -> list[str]:
     """The lines added to a worker clone's config."""
     lines = ["", owner]
     lines.append("lxc.net.0.type = " + ("none" if network == "host" else "empty"))
     lines.append(mount_entry(workspace, containers.WORKSPACE))
-    lines.append(mount_entry(hub, str(hub)))
-    lines += [mount_entry(path, str(path), readonly=True) for path in protect]
+    lines.append(mount_entry(hub, str(hub), readonly=True))  # never writable by an agent
     if network == "host":
         lines.append(
             "lxc.mount.entry = /etc/resolv.conf etc/resolv.conf none bind,ro,create=file 0 0"
         )
     prefix = "lxc.cgroup2." if v2 else "lxc.cgroup."
     lines += [f"{prefix}{key} = {value}" for key, value in limits]
+    lines += [f"lxc.prlimit.{name} = {value}" for name, value in rlimits]
     return lines
 
 
@@ -98,6 +96,10 @@ class LxcSandbox(ContainerSandbox):
         _lxc("lxc-destroy", containers.container_name(project, name), "-f")
         return True
 
+    def init_pid(self) -> int | None:
+        shown = _lxc("lxc-info", self.container, "-p", "-H", check=False).stdout.strip()
+        return int(shown) if shown.isdigit() else None
+
     def state(self) -> str:
         if not (lxcbase.lxc_path() / self.container / "config").is_file():
             return containers.MISSING
@@ -116,9 +118,9 @@ class LxcSandbox(ContainerSandbox):
             self.ws.merged,
             self.spec.hub,
             self.spec.network,
-            containers.cgroup_settings(self.spec.limits, v2=v2),
+            limits.container_cgroup_settings(self.spec.limits, v2=v2),
             v2=v2,
-            protect=gitops.protected_hub_paths(self.spec.hub),
+            rlimits=limits.container_rlimits(self.spec.limits),
         )
         text = _without_network(config.read_text(encoding="utf-8"))
         config.write_text(text + "\n".join(lines) + "\n", encoding="utf-8")

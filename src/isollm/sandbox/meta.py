@@ -21,6 +21,7 @@ from typing import Any
 
 from isollm import fsutil
 from isollm.errors import SandboxError
+from isollm.sandbox import limits
 from isollm.sandbox.base import (
     Limits,
     SandboxExistsError,
@@ -154,7 +155,8 @@ def mounted_below(directory: Path) -> bool:
 def remove_directory(directory: Path) -> None:
     """Delete a sandbox directory with its record last: an interrupted removal leaves a
     readable sandbox to remove again, or a directory without a record that
-    :func:`claim` clears."""
+    :func:`claim` clears. The sandbox's cgroups (:mod:`~.limits`) go first."""
+    limits.release_cgroups(directory)
     if not directory.is_dir():
         return
     for child in directory.iterdir():

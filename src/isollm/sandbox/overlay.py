@@ -2,20 +2,30 @@
 
 Building one mounts an overlay (milliseconds); every command then runs in a fresh
 bubblewrap sandbox (a few milliseconds) that sees the host read-only, only its own
-workspace and the hub writable, a private /tmp and HOME, no capabilities, and the host
-network only with ``network: host``. Nothing runs between commands, so "stop" only
-unmounts; the work stays in the upper directory and comes back with "start".
+workspace writable, a private /tmp and HOME, no capabilities, and the host network only
+with ``network: host``. Nothing runs between commands, so "stop" only unmounts; the work
+stays in the upper directory and comes back with "start".
+
+Commands run as the project's unprivileged host user (:mod:`~.identity`), who owns the
+workspace files; run as a normal user, that user, and each command mounts the overlay
+in its own namespaces (see :mod:`~.workspace` and :mod:`~.enter`).
+
+Disk: as root, the upper directory, the home and (with a bubblewrap too old for a sized
+tmpfs) /tmp live in the sandbox's own filesystem of ``sandbox.disk`` bytes
+(:mod:`~.diskimage`); /tmp is otherwise a tmpfs of at most ``disk`` and ``memory``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
+import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from isollm import fsutil
-from isollm.sandbox import gitops, meta
+from isollm.sandbox import identity, limits, meta
 from isollm.sandbox.base import (
     DEV_UID,
     DEV_USER,
@@ -30,11 +40,18 @@ from isollm.sandbox.bwrap import (
     ALWAYS_HIDDEN,
     SANDBOX_HOME,
     BwrapLayout,
-    bwrap_argv,
+    EntryPlan,
+    bwrap_plan,
     group_entries,
     passwd_entries,
+    tmpfs_size_supported,
 )
-from isollm.sandbox.workspace import OverlayWorkspace, prune_lowers
+from isollm.sandbox.workspace import NS_OVERLAY, OverlayWorkspace, prune_lowers
+
+# git's system config inside: the host's, and the hub (owned by the host's user, not the
+# sandbox's) is safe to read. Environment config does not reach git's upload-pack.
+SYSTEM_GITCONFIG = "/run/isollm/gitconfig"
+GITCONFIG = "[include]\n\tpath = /etc/gitconfig\n[safe]\n\tdirectory = *\n"
 
 
 class OverlaySandbox(Sandbox):
@@ -42,8 +59,18 @@ class OverlaySandbox(Sandbox):
 
     def __init__(self, record: SandboxRecord) -> None:
         super().__init__(record)
-        self.ws = OverlayWorkspace(record)
-        self.home = record.directory / "home"
+        self.user = identity.for_project(record.spec.project)
+        uid = self.user.uid if self.user.drop else 0
+        self.ws = OverlayWorkspace(record, uid, in_namespace=os.geteuid() != 0)
+
+    @property
+    def home(self) -> Path:
+        """The persistent home, next to the upper directory (in the disk image if any)."""
+        return self.ws.data / "home"
+
+    @property
+    def owner_uid(self) -> int:  # type: ignore[override] # per project, not per class
+        return self.user.uid if self.user.drop else 0
 
     @classmethod
     def unavailable(cls) -> str | None:
@@ -56,13 +83,15 @@ class OverlaySandbox(Sandbox):
         return str(self.ws.merged)
 
     @property
-    def host_workspace(self) -> Path:
-        return self.ws.merged
+    def host_workspace(self) -> Path | None:
+        """None when the overlay exists only inside each command's namespaces."""
+        return None if self.record.mode == NS_OVERLAY else self.ws.merged
 
     def build(self) -> None:
+        self._share_hub()
         self.ws.build()
         self._write_identity_files()
-        fsutil.ensure_dir(self.home, 0o755)
+        self._make_home()
         self.record.log(f"built ({self.record.mode}) at {self.record.base_commit[:12]}")
 
     def rebuild(self) -> None:
@@ -74,22 +103,39 @@ class OverlaySandbox(Sandbox):
             prune_lowers(self.spec.project)
 
     def ensure_workspace(self) -> None:
-        self._repair()
+        self._repair(mount=True)
         self.ws.start()
 
     def start(self) -> None:
-        self._repair()
+        self._repair(mount=True)
         self.ws.start()
 
-    def _repair(self) -> None:
-        """Recreate what an interrupted create or reset left missing (home, passwd/group)."""
+    def _repair(self, *, mount: bool = False) -> None:
+        """Recreate what an interrupted create or reset left missing (home, passwd/group);
+        with ``mount``, mount the disk image first (after a reboot or stop)."""
         if not self.record.directory.is_dir():
             return
-        if not self.home.is_dir():
-            fsutil.ensure_dir(self.home, 0o755)
+        if mount:
+            self.ws.ensure_storage()
+        storage_ready = self.ws.disk is None or self.ws.disk.is_mounted()
+        if storage_ready and not self.home.is_dir():
+            self._make_home()
             self.record.log("recreated the missing home directory")
-        if not all((self.etc / name).is_file() for name in ("passwd", "group")):
+        if not all((self.etc / name).is_file() for name in ("passwd", "group", "gitconfig")):
             self._write_identity_files()
+
+    def _share_hub(self) -> None:
+        """Let the sandbox user read the hub (a new hub is a 0700 ``mkdtemp``; its files
+        follow git's usual umask). Its parents stay closed: the sandbox sees it through a
+        bind mount only, and never writes it."""
+        hub = self.spec.hub
+        if self.user.drop and hub.is_dir() and not hub.stat().st_mode & stat.S_IXOTH:
+            hub.chmod(hub.stat().st_mode | 0o055)
+
+    def _make_home(self) -> None:
+        fsutil.ensure_dir(self.home, 0o755)
+        if self.user.drop and self.home.stat().st_uid != self.user.uid:
+            os.chown(self.home, self.user.uid, self.user.gid)
 
     def stop(self) -> None:
         self.ws.unmount()
@@ -117,27 +163,74 @@ class OverlaySandbox(Sandbox):
         wanted = {
             "passwd": passwd_entries(passwd, DEV_UID, DEV_USER),
             "group": group_entries(group, DEV_UID, DEV_USER),
+            "gitconfig": GITCONFIG,
         }
         for name, text in wanted.items():
             path = self.etc / name
             if not path.is_file() or path.read_text(encoding="utf-8") != text:
                 fsutil.atomic_write_text(path, text, 0o644)
 
+    def tmp_size(self) -> int:
+        """Bytes the sandbox's /tmp (a tmpfs: memory) may hold: at most the disk and the
+        memory limits; 0 for no limit."""
+        spec = self.spec.limits
+        sizes = [limits.size_bytes(v) for v in (spec.disk, spec.memory) if v]
+        return min(sizes) if sizes else 0
+
+    def _tmp_layout(self) -> tuple[int, Path | None]:
+        """(tmpfs size, or a directory in the disk image to bind at /tmp instead)."""
+        size = self.tmp_size()
+        bwrap = shutil.which("bwrap") or "bwrap"
+        if not size or tmpfs_size_supported(bwrap):
+            return size, None
+        if self.ws.disk is not None and self.ws.disk.is_mounted():
+            tmp = self.ws.data / "tmp"
+            if not tmp.is_dir():
+                tmp.mkdir(mode=0o700)
+                if self.user.drop:
+                    os.chown(tmp, self.user.uid, self.user.gid)
+            return 0, tmp
+        return 0, None  # an old bubblewrap, no image: /tmp is an unsized tmpfs
+
+    def limit_notes(self) -> list[str]:
+        notes = super().limit_notes()
+        if self.spec.limits.disk and self.ws.disk is None:
+            notes.append(
+                f"disk ({self.spec.limits.disk}) bounds each file only (RLIMIT_FSIZE): the "
+                "workspace and home have no size limit without root (see docs/sandboxes.md)"
+            )
+        bwrap = shutil.which("bwrap") or "bwrap"
+        if self.tmp_size() and not tmpfs_size_supported(bwrap) and self.ws.disk is None:
+            notes.append("the sandbox's /tmp has no size limit: bubblewrap < 0.8 lacks --size")
+        return notes
+
     def layout(self) -> BwrapLayout:
         self._repair()
+        tmp_size, tmp_dir = self._tmp_layout()
         etc = self.etc
         hide = [Path(p) for p in ALWAYS_HIDDEN]
         hide += [Path.home(), fsutil.isollm_home()]
+        expose = [Path(p) for p in self.spec.expose if Path(p).exists()]
+        # what the sandbox user could not reach anyway, so bubblewrap can mount below it
+        targets = [self.ws.merged, self.spec.hub, *hide, *expose]
+        blocked = (identity.blocked_ancestor(p, self.user) for p in targets)
+        hide += [p for p in blocked if p is not None]
         return BwrapLayout(
             workspace=self.ws.merged,
             hub=self.spec.hub,
             home=self.home,
             hide=tuple(p for p in hide if p.is_dir()),
-            protect=tuple(gitops.protected_hub_paths(self.spec.hub)),
-            files=((etc / "passwd", "/etc/passwd"), (etc / "group", "/etc/group")),
-            expose=tuple(Path(p) for p in self.spec.expose if Path(p).exists()),
+            files=(
+                (etc / "passwd", "/etc/passwd"),
+                (etc / "group", "/etc/group"),
+                (etc / "gitconfig", SYSTEM_GITCONFIG),
+            ),
+            expose=tuple(expose),
             network=self.spec.network,
             hostname=self.name,
+            task_socket=Path(self.spec.task_socket) if self.spec.task_socket else None,
+            tmp_size=tmp_size,
+            tmp=tmp_dir,
         )
 
     def command(
@@ -149,16 +242,23 @@ class OverlaySandbox(Sandbox):
         interactive: bool = False,
     ) -> HostCommand:
         inner_env = sandbox_env(self.name, self.workspace, SANDBOX_HOME, env)
+        inner_env.setdefault("GIT_CONFIG_SYSTEM", SYSTEM_GITCONFIG)
         if interactive and "TERM" in os.environ:
             inner_env.setdefault("TERM", os.environ["TERM"])
-        full = bwrap_argv(
+        bwrap, sources = bwrap_plan(
             self.layout(),
             argv,
             cwd=cwd or self.workspace,
             interactive=interactive,
             bwrap=shutil.which("bwrap") or "bwrap",
         )
-        return HostCommand(tuple(full), inner_env)
+        plan = EntryPlan(bwrap, sources)
+        if self.user.drop:
+            plan = dataclasses.replace(plan, uid=self.user.uid, gid=self.user.gid)
+        if self.record.mode == NS_OVERLAY:
+            ws = self.ws
+            plan = dataclasses.replace(plan, overlay=(ws.lower, ws.upper, ws.work, ws.merged))
+        return HostCommand(tuple(plan.argv()), inner_env)
 
     def info(self) -> SandboxInfo:
         return self.describe(

@@ -3,7 +3,7 @@
 There is no image registry here, so the image is imported once from the LXC base
 container's root filesystem (``localhost/isollm-base:<release>``). Each worker is a
 ``podman run -d`` of it with ``tini`` as init, the copy-on-write workspace mounted at
-/home/dev/project, the hub at its host path, ``--network none|host`` and the limits from
+/home/dev/project, the hub read-only at its host path, ``--network none|host`` and the limits from
 config. crun fails on this kind of host (rlimits, hybrid cgroups): runc is used, with
 explicit ulimits. Commands run as ``dev`` via ``podman exec``; environment values are
 passed by name (``-e KEY``) so they never appear on a command line.
@@ -18,11 +18,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from isollm import fsutil, proc
-from isollm.sandbox import containers, gitops, lxcbase, meta
+from isollm.sandbox import containers, lxcbase, meta
+from isollm.sandbox import limits as isollm_limits
 from isollm.sandbox.base import DEV_UID, HostCommand, Limits, SandboxCommandError
 from isollm.sandbox.containers import ContainerSandbox
 
-RUNTIME = ("--runtime", "runc", "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768")
+RUNTIME = ("--runtime", "runc", "--ulimit", "nproc=32768:32768")
 TIMEOUT = 120.0
 
 
@@ -65,20 +66,20 @@ def run_argv(
     hub: Path,
     network: str,
     limits: Limits,
-    protect: Sequence[Path] = (),
 ) -> list[str]:
     """``podman run`` for a worker container (pure)."""
     argv = ["run", "-d", "--name", container, *RUNTIME, "--network", network]
     argv += ["--hostname", container, "-v", f"{workspace}:{containers.WORKSPACE}"]
-    argv += ["-v", f"{hub}:{hub}"]
-    for path in protect:
-        argv += ["-v", f"{path}:{path}:ro"]
-    if limits.memory:
-        argv += ["--memory", str(containers.memory_bytes(limits.memory))]
+    argv += ["-v", f"{hub}:{hub}:ro"]  # never writable by an agent
+    if limits.memory:  # swap included: nothing beyond the memory limit
+        memory = str(containers.memory_bytes(limits.memory))
+        argv += ["--memory", memory, "--memory-swap", memory]
     if limits.pids:
         argv += ["--pids-limit", str(limits.pids)]
     if limits.cpus:
         argv += ["--cpus", str(limits.cpus)]
+    for name, value in isollm_limits.container_rlimits(limits):
+        argv += ["--ulimit", f"{name}={value}:{value}"]
     return [*argv, image, "/usr/bin/tini", "--", "/bin/sleep", "infinity"]
 
 
@@ -115,6 +116,13 @@ class PodmanSandbox(ContainerSandbox):
         _podman("rm", "-f", "-t", "0", containers.container_name(project, name))
         return True
 
+    def init_pid(self) -> int | None:
+        result = _podman(
+            "container", "inspect", "-f", "{{.State.Pid}}", self.container, check=False
+        )
+        shown = result.stdout.strip()
+        return int(shown) if result.ok and shown.isdigit() and shown != "0" else None
+
     def state(self) -> str:
         result = _podman(
             "container", "inspect", "-f", "{{.State.Status}}", self.container, check=False
@@ -131,7 +139,6 @@ class PodmanSandbox(ContainerSandbox):
             hub=self.spec.hub,
             network="host" if self.spec.network == "host" else "none",
             limits=self.spec.limits,
-            protect=gitops.protected_hub_paths(self.spec.hub),
         )
         labels = [f"{PROJECT_LABEL}={self.spec.project}", f"{WORKER_LABEL}={self.spec.name}"]
         _podman(argv[0], *[a for label in labels for a in ("--label", label)], *argv[1:])

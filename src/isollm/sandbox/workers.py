@@ -147,7 +147,7 @@ def spec_for(project: Project, name: str, hub: Hub, branch: str = "") -> Sandbox
         base_branch=c.git.base_branch,
         work_branch=branch,
         network=s.network,
-        limits=Limits(memory=s.memory, pids=s.pids, cpus=s.cpus),
+        limits=Limits(memory=s.memory, pids=s.pids, cpus=s.cpus, disk=s.disk),
         setup=tuple(s.setup),
         setup_timeout=float(s.setup_timeout),
         host_root=project.root,
@@ -220,15 +220,20 @@ def open_worker(project: Project, name: str, *, start: bool = True) -> Sandbox:
     return sb
 
 
-def exec_command(project: Project, name: str, argv: Sequence[str]) -> HostCommand:
-    """The host command running ``argv`` in worker ``name`` (for a terminal)."""
+def exec_command(
+    project: Project, name: str, argv: Sequence[str], *, tty: bool = True
+) -> HostCommand:
+    """The host command running ``argv`` in worker ``name`` for a user, under the worker's
+    limits, with a terminal or not; start it with :func:`isollm.sandbox.ptyrelay.run`
+    and the same ``tty`` (it never runs on the user's terminal)."""
     if not argv:
         raise SandboxError("no command given", hint="usage: isollm worker exec NAME -- CMD ...")
-    return open_worker(project, name).command(list(argv), interactive=True)
+    return open_worker(project, name).terminal(list(argv), tty=tty)
 
 
-def shell_command(project: Project, name: str) -> HostCommand:
-    return open_worker(project, name).shell()
+def shell_command(project: Project, name: str, *, tty: bool = True) -> HostCommand:
+    """A login shell in worker ``name``, like :func:`exec_command`."""
+    return open_worker(project, name).shell(tty=tty)
 
 
 def log_path(project: Project, name: str) -> Path:
@@ -246,8 +251,8 @@ def _refuse_unless_forced(project: Project, name: str, work: WorkState, force: b
     if not force and not work.clean:
         raise UnsavedWorkError(
             f"worker {name!r} holds work that is not on the hub: {work.describe()}",
-            hint=f"commit and push it from the worker (`isollm worker shell {name}`), "
-            "or pass --force to discard it",
+            hint=f"copy what you need out of it (`isollm worker shell {name}`; the hub is "
+            "read-only inside), or pass --force to discard it",
         )
 
 

@@ -6,9 +6,19 @@ its own upper and work directories, which costs milliseconds instead of the seco
 ``git worktree add`` or clone of a large repository takes. The merged directory is a real
 git checkout whose ``origin`` is the hub.
 
-When the overlay cannot be mounted (not root, upper directory on a filesystem overlayfs
-refuses, paths overlayfs cannot express) the workspace falls back to a plain clone of the
-hub, slower but equivalent, and a note says so.
+Run as root, the overlay is mounted on the host (the host reads and checks the work in
+it directly), with the lower and upper directories owned by the project's unprivileged
+sandbox uid. Run as a normal user, nothing can be mounted on the host: the overlay is
+mounted by every command in its own user and mount namespaces (``NS_OVERLAY``, see
+:mod:`~.enter`), over the same lower, upper and work directories, owned by that user.
+
+Run as root with a disk limit (``sandbox.disk``), the upper and work directories (and
+the sandbox's home) live in a filesystem of that size of the sandbox's own
+(:mod:`~.diskimage`), mounted before the overlay and unmounted after it.
+
+When no overlay can be mounted at all (an old kernel, an upper directory on a filesystem
+overlayfs refuses, paths overlayfs cannot express) the workspace falls back to a plain
+clone of the hub, slower but equivalent, and a note says so.
 """
 
 from __future__ import annotations
@@ -22,15 +32,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from isollm import fsutil
+from isollm import fsutil, proc
 from isollm.errors import SandboxError
 from isollm.git.facade import Git
-from isollm.sandbox import gitops, meta, mounts
+from isollm.sandbox import gitops, limits, meta, mounts
 from isollm.sandbox.base import SandboxRecord, SandboxStatus
+from isollm.sandbox.bwrap import EntryPlan
+from isollm.sandbox.diskimage import IMAGE, DiskImage, DiskImageError
 
 log = logging.getLogger(__name__)
 
-OVERLAY = "overlay"
+OVERLAY = "overlay"  # mounted on the host (root)
+NS_OVERLAY = "overlay-ns"  # mounted by each command in its own namespaces (not root)
 CLONE = "clone"
 _UNSAFE_IN_OPTIONS = (",", ":", "\\", "\n")
 RACY_WINDOW = 1.05  # seconds: index timestamps are compared at one-second granularity
@@ -46,6 +59,25 @@ def chown_tree(path: Path, uid: int) -> None:
         for entry in [root, *(os.path.join(root, name) for name in dirs + files)]:
             if os.lstat(entry).st_uid != uid:
                 os.chown(entry, uid, uid, follow_symlinks=False)
+
+
+def remove_tree(path: Path) -> None:
+    """``rm -rf path``, also through directories left without permissions (an agent's
+    ``chmod 000``, overlayfs's own ``work/work``), which a non-root owner must reopen."""
+
+    def reopen(_func: object, failed: str, _exc: object) -> None:
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(failed), 0o700)
+            if os.path.isdir(failed) and not os.path.islink(failed):
+                os.chmod(failed, 0o700)
+                shutil.rmtree(failed, ignore_errors=True)
+            else:
+                os.unlink(failed)
+
+    if path.is_symlink() or not path.exists():
+        path.unlink(missing_ok=True)
+        return
+    shutil.rmtree(path, onerror=reopen)
 
 
 def lower_name(commit: str, uid: int) -> str:
@@ -135,15 +167,41 @@ def prune_lowers(project: str) -> list[str]:
     return removed
 
 
-class OverlayWorkspace:
-    """The workspace of one sandbox: ``merged`` is the checkout, owned by ``uid``."""
+def wants_disk_image(record: SandboxRecord, *, in_namespace: bool) -> bool:
+    """Whether the sandbox's writable directories live in a disk image of their own:
+    as root, with a disk limit, unless it was built before there were images (its upper
+    directory is on the host's disk, and stays there with the work in it)."""
+    if in_namespace or os.geteuid() != 0 or not record.spec.limits.disk:
+        return False
+    legacy = record.directory / "upper"
+    return not legacy.is_dir() or (record.directory / IMAGE).is_file()
 
-    def __init__(self, record: SandboxRecord, uid: int = 0) -> None:
+
+class OverlayWorkspace:
+    """The workspace of one sandbox: ``merged`` is the checkout, owned by ``uid``.
+
+    ``data`` holds the writable directories (upper, work, and the sandbox's home): the
+    mounted disk image when there is one, else the sandbox's directory.
+    """
+
+    def __init__(self, record: SandboxRecord, uid: int = 0, *, in_namespace: bool = False) -> None:
         self.record = record
         self.uid = uid
-        self.upper = record.directory / "upper"
-        self.work = record.directory / "work"
+        self.in_namespace = in_namespace  # mount in each command's namespaces, not on the host
+        self.disk: DiskImage | None = None
+        if wants_disk_image(record, in_namespace=in_namespace):
+            size = limits.size_bytes(record.spec.limits.disk)
+            self.disk = DiskImage(record.directory, size)
+        self.data = self.disk.mountpoint if self.disk else record.directory
+        self.upper = self.data / "upper"
+        self.work = self.data / "work"
         self.merged = record.directory / "merged"
+
+    def ensure_storage(self) -> None:
+        """The disk image made (when a reset discarded it) and mounted; nothing without one.
+        Nothing is ever written below ``data`` before this."""
+        if self.disk is not None and self.record.directory.is_dir():
+            self.disk.ensure()
 
     @property
     def ident(self) -> tuple[str, str]:
@@ -178,11 +236,29 @@ class OverlayWorkspace:
             spec.project, spec.hub, self.record.base_commit, self.uid, lambda: self.ident
         )
         self._make_dirs()
+        if self.in_namespace:
+            self._check_paths(lower)
+            probe_namespace_overlay(lower, self.upper, self.work, self.merged)
+            self.record.mode = NS_OVERLAY
+            meta.save(self.record)
+            return
         self.record.mode = OVERLAY
         meta.save(self.record)
         self._mount(lower)
 
     def _make_dirs(self) -> None:
+        if self.disk is not None:
+            try:
+                self.disk.ensure()
+            except DiskImageError as exc:
+                if self.record.mode:  # a built sandbox: never silently without its limit
+                    raise
+                note = f"no disk limit: {exc}"
+                log.warning("%s: %s", self.record.spec.name, note)
+                self.record.notes.append(note)
+                self.disk = None
+                self.data = self.record.directory
+                self.upper, self.work = self.data / "upper", self.data / "work"
         for d in (self.upper, self.work, self.merged):
             d.mkdir(mode=0o755, exist_ok=True)
         if self.uid:
@@ -195,10 +271,13 @@ class OverlayWorkspace:
         self.record.mode = CLONE
         meta.save(self.record)
 
-    def _mount(self, lower: Path) -> None:
+    def _check_paths(self, lower: Path) -> None:
         paths = (lower, self.upper, self.work)
         if any(c in str(p) for p in paths for c in _UNSAFE_IN_OPTIONS):
             raise OverlayUnavailableError(f"a path contains one of {_UNSAFE_IN_OPTIONS!r}")
+
+    def _mount(self, lower: Path) -> None:
+        self._check_paths(lower)
         if os.geteuid() != 0:
             raise OverlayUnavailableError("mounting an overlay needs root")
         try:
@@ -215,6 +294,10 @@ class OverlayWorkspace:
         A reset interrupted after discarding the workspace left no upper directory: the
         work is gone already, so empty ones give a clean checkout of the recorded base.
         """
+        if self.record.mode == NS_OVERLAY:
+            if self.record.directory.is_dir() and not self.upper.is_dir():
+                self._make_dirs()
+            return
         if self.record.mode == OVERLAY and not self.is_mounted():
             if not self.lower.is_dir():
                 raise SandboxError(
@@ -222,12 +305,20 @@ class OverlayWorkspace:
                     hint="reset the worker (its changes are in "
                     f"{self.upper}), or remove it with --force",
                 )
-            if self.record.directory.is_dir() and not self.upper.is_dir():
-                self._make_dirs()
-                self.record.log("recreated the discarded workspace at the recorded base")
+            if self.record.directory.is_dir():
+                self.ensure_storage()
+                if not self.upper.is_dir():
+                    self._make_dirs()
+                    self.record.log("recreated the discarded workspace at the recorded base")
             self._mount(self.lower)
 
     def unmount(self) -> None:
+        """Unmount the overlay, then the disk image under it."""
+        self._unmount_overlay()
+        if self.disk is not None:
+            self.disk.unmount()
+
+    def _unmount_overlay(self) -> None:
         if not self.is_mounted():
             return
         try:
@@ -248,14 +339,33 @@ class OverlayWorkspace:
             )
         if self.is_mounted():
             return SandboxStatus.RUNNING
+        if self.disk is not None and self.disk.exists() and not self.disk.is_mounted():
+            return SandboxStatus.STOPPED if self.lower.is_dir() else SandboxStatus.BROKEN
         if self.upper.is_dir() and self.lower.is_dir():
+            if self.record.mode == NS_OVERLAY:  # mounted by each command itself
+                return SandboxStatus.RUNNING
             return SandboxStatus.STOPPED
         return SandboxStatus.BROKEN
 
     def discard(self) -> None:
-        """Unmount and delete the workspace and its changes."""
+        """Unmount and delete the workspace and its changes (with a disk image, the
+        whole image: the sandbox's home goes with it)."""
         self.unmount()
+        if self.disk is not None:
+            self.disk.remove()  # one unlink, however many files the agent left
         for d in (self.merged, self.upper, self.work):
-            shutil.rmtree(d, ignore_errors=True)
+            remove_tree(d)
             if d.exists():
                 raise SandboxError(f"could not remove {d}", hint="is something still using it?")
+
+
+def probe_namespace_overlay(lower: Path, upper: Path, work: Path, merged: Path) -> None:
+    """Mount the overlay once in throwaway namespaces: OverlayUnavailableError if the
+    kernel refuses (older than 5.11, user namespaces disabled)."""
+    true = shutil.which("true") or "/bin/true"
+    plan = EntryPlan([true], [], overlay=(lower, upper, work, merged))
+    result = proc.run(plan.argv(), check=False)
+    if result.returncode != 0:
+        raise OverlayUnavailableError(
+            (result.stderr.strip() or f"exit {result.returncode}").splitlines()[-1]
+        )

@@ -6,9 +6,13 @@ agent here can read and change anything you can. Use it only for agents you trus
 on machines without bubblewrap.
 
 All worktrees of a project hang off one bare clone of the hub
-(``$ISOLLM_HOME/sandboxes/<project>/.worktrees.git``) whose ``origin`` is the hub, so
-``git push origin <branch>`` works from every worktree. Since worktrees share branches,
-a worker that is on the base branch stays on a detached HEAD at the base commit.
+(``$ISOLLM_HOME/sandboxes/<project>/.worktrees.git``) whose ``origin`` is the hub. Work
+reaches the hub the same way as from every other backend, through the host's intake
+(:mod:`isollm.git.intake`), so the same ref policy applies to what a run delivers; but
+nothing stops an agent here from writing the hub (or anything else you can write)
+directly, and isollm's own git commands on the shared clone and the worktrees run in
+repositories the agent can change. Since worktrees share branches, a worker that is on
+the base branch stays on a detached HEAD at the base commit.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 
 from isollm import fsutil, proc
 from isollm.git.facade import Git
+from isollm.git.hub import check_hub
 from isollm.sandbox import gitops, meta
 from isollm.sandbox.base import HostCommand, Sandbox, SandboxInfo, SandboxStatus
 
@@ -39,6 +44,7 @@ def shared_clone(project: str, hub: Path) -> Path:
     Call with :func:`clone_lock` held.
     """
     path = meta.project_dir(project) / ".worktrees.git"
+    check_hub(hub)
     if not (path / "HEAD").is_file():
         shutil.rmtree(path, ignore_errors=True)
         Git(path.parent).run("clone", "-q", "--bare", str(hub), str(path))

@@ -4,7 +4,9 @@ airyra's verbs, flags, ``--json`` output and exit codes, plus ``claim-next`` (cl
 the most urgent ready task in one call) and ``heartbeat`` (renew the lease). It is
 configured only by the environment, so its identity does not depend on the working
 directory: AIRYRA_HOST (default localhost), AIRYRA_PORT (7432), AIRYRA_PROJECT
-(required), AIRYRA_AGENT (default user@host) and AIRYRA_TOKEN (bearer token).
+(required), AIRYRA_AGENT (default user@host), AIRYRA_TOKEN (bearer token) and
+AIRYRA_SOCKET (the server's Unix socket: used instead of host and port when it exists,
+which is how a sandbox without a network reaches the queue).
 
 A claim's fencing token is remembered under $AIRYRA_STATE_DIR (default ~/.airyra)
 and sent with done, release and heartbeat, so a worker whose lease ran out cannot
@@ -55,6 +57,24 @@ class CliError(Exception):
 # --- configuration and HTTP -------------------------------------------------------------
 
 
+class _UnixConnection(http.client.HTTPConnection):
+    """HTTP over a Unix socket (the host part of the URL is only a name)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__("airyra", timeout=30)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
 class Api:
     def __init__(self, env: dict[str, str]) -> None:
         self.host = env.get("AIRYRA_HOST") or "localhost"
@@ -62,6 +82,7 @@ class Api:
         self.project = env.get("AIRYRA_PROJECT", "")
         self.agent = env.get("AIRYRA_AGENT") or f"{getpass.getuser()}@{socket.gethostname()}"
         self.token = env.get("AIRYRA_TOKEN", "")
+        self.socket = env.get("AIRYRA_SOCKET", "")
         state = env.get("AIRYRA_STATE_DIR") or str(Path.home() / ".airyra")
         self.fences = Path(state) / "fences" / quote(self.project, "") / quote(self.agent, "")
 
@@ -81,15 +102,19 @@ class Api:
         data = None if body is None else json.dumps(body).encode()
         if data is not None:
             sent["Content-Type"] = "application/json"
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        where = f"{self.host}:{self.port}"
+        conn: http.client.HTTPConnection
+        if self.socket and Path(self.socket).exists():
+            conn, where = _UnixConnection(self.socket), self.socket
+        else:
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
         try:
             conn.request(method, path, body=data, headers=sent)
             response = conn.getresponse()
             raw = response.read()
         except OSError as exc:
             raise CliError(
-                f"server is not running or unreachable at {self.host}:{self.port} ({exc})",
-                EXIT_NO_SERVER,
+                f"server is not running or unreachable at {where} ({exc})", EXIT_NO_SERVER
             ) from None
         finally:
             conn.close()
@@ -136,6 +161,10 @@ def _api_error(status: int, payload: Any, raw: bytes) -> CliError:
     )
     if details and message == "Validation failed":
         message += ": " + "; ".join(map(str, details))
+    context = error.get("context")
+    hint = context.get("hint") if isinstance(context, dict) else None
+    if isinstance(hint, str) and hint:
+        message = f"{message or code}\n  hint: {hint}"
     return CliError(message or code, EXIT_BY_CODE.get(code, EXIT_ERROR), code)
 
 

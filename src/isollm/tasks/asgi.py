@@ -9,6 +9,7 @@ nothing is gained by a thread hop.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from isollm.tasks.model import Page
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
+BODY_SECONDS = 10.0  # a request body must arrive within this (a stalled one gets 408)
 JSON = b"application/json"
 
 Scope = MutableMapping[str, Any]
@@ -40,6 +42,8 @@ class Request:
     headers: dict[str, str]
     body: bytes = b""
     agent: str = "anonymous"
+    route: str = ""  # the pattern of the matched route
+    grant: Any = None  # what the bearer token allows (None: no tokens on this server)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name)
@@ -142,12 +146,14 @@ class App:
         on_startup: Callable[[], Awaitable[None]] | None = None,
         on_shutdown: Callable[[], Awaitable[None]] | None = None,
         max_body: int = MAX_BODY,
+        body_seconds: float | None = None,
     ) -> None:
         self.router = router
         self._authenticate = authenticate
         self._on_startup = on_startup
         self._on_shutdown = on_shutdown
         self._max_body = max_body
+        self._body_seconds = BODY_SECONDS if body_seconds is None else body_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -190,11 +196,17 @@ class App:
             params=params,
             query=_query(scope.get("query_string", b"")),
             headers=headers,
-            body=await self._body(headers, receive),
             agent=headers.get("x-airyra-agent") or "anonymous",
+            route=route.pattern,
         )
-        if self._authenticate is not None:
+        if self._authenticate is not None:  # before reading a body it may not send
             self._authenticate(request)
+        try:
+            request.body = await asyncio.wait_for(self._body(headers, receive), self._body_seconds)
+        except TimeoutError:
+            raise errors.RequestTimeoutError(
+                f"the request body did not arrive within {self._body_seconds:g}s"
+            ) from None
         response = route.handler(request)
         return response if isinstance(response, Response) else await response
 
@@ -233,5 +245,7 @@ async def _send(send: Send, response: Response) -> None:
     headers = list(response.headers)
     if response.status != 204:
         headers += [(b"content-type", JSON), (b"content-length", str(len(body)).encode())]
+    if response.status == 408:
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import httpx
 
+from isollm import redaction
 from isollm.tasks import errors
 from isollm.tasks.client_fallback import clear_done_one_by_one, import_one_by_one
 from isollm.tasks.model import (
@@ -53,7 +54,12 @@ class TaskClient:
         token: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
+        unix_socket: str | None = None,
     ) -> None:
+        """``unix_socket``: reach the server through this socket (``base_url`` then only
+        names it in messages)."""
+        if transport is None and unix_socket:
+            transport = httpx.HTTPTransport(uds=unix_socket)
         self.base_url = base_url.rstrip("/")
         self.project = project
         self.agent = agent
@@ -137,9 +143,9 @@ class TaskClient:
         parent_id: str | None = None,
         spec_id: str | None = None,
     ) -> Task:
-        body: dict[str, Any] = {"title": title, "priority": priority}
+        body: dict[str, Any] = {"title": _clean(title), "priority": priority}
         for key, value in (
-            ("description", description),
+            ("description", _clean(description)),
             ("parent_id", parent_id),
             ("spec_id", spec_id),
         ):
@@ -154,7 +160,10 @@ class TaskClient:
         params: dict[str, Any] = {"page": page.page, "per_page": page.per_page}
         if status is not None:
             params["status"] = status.value
-        data = self._call("GET", f"{self._prefix}/tasks", params=params)
+        try:
+            data = self._call("GET", f"{self._prefix}/tasks", params=params)
+        except errors.ProjectNotFoundError:  # no task was ever created there
+            return Page([], page.page, page.per_page, 0)
         return _page(data, Task.from_json)
 
     def all_tasks(self, status: Status | None = None) -> list[Task]:
@@ -163,9 +172,11 @@ class TaskClient:
 
     def ready(self, page: PageRequest = FULL_PAGE) -> Page[Task]:
         params = {"page": page.page, "per_page": page.per_page}
-        return _page(
-            self._call("GET", f"{self._prefix}/tasks/ready", params=params), Task.from_json
-        )
+        try:
+            data = self._call("GET", f"{self._prefix}/tasks/ready", params=params)
+        except errors.ProjectNotFoundError:
+            return Page([], page.page, page.per_page, 0)
+        return _page(data, Task.from_json)
 
     def all_ready(self) -> list[Task]:
         """Every ready task (following the pages), most urgent first."""
@@ -173,8 +184,8 @@ class TaskClient:
 
     def update_task(self, task_id: str, patch: TaskPatch) -> Task:
         fields = {
-            "title": patch.title,
-            "description": patch.description,
+            "title": _clean(patch.title),
+            "description": _clean(patch.description),
             "priority": patch.priority,
             "parent_id": patch.parent_id,
         }
@@ -200,9 +211,12 @@ class TaskClient:
     ) -> Claim | None:
         """Atomically claim the most urgent ready task, or None when none is ready."""
         body = {"lease_seconds": lease_seconds} if lease_seconds else {}
-        found, data = self._extension(
-            "POST", f"{self._prefix}/tasks/claim-next", agent=agent, json=body
-        )
+        try:
+            found, data = self._extension(
+                "POST", f"{self._prefix}/tasks/claim-next", agent=agent, json=body
+            )
+        except errors.ProjectNotFoundError:
+            return None
         if found:
             return None if data is None else Claim.from_json(data)
         return self._claim_first_ready(agent)
@@ -248,10 +262,17 @@ class TaskClient:
         data = self._call("POST", path, agent=agent, params=params, headers=_fence(fence))
         return Task.from_json(data)
 
-    def block(self, task_id: str, reason: str | None = None, agent: str | None = None) -> Task:
-        body = {"reason": reason} if reason else None
+    def block(
+        self,
+        task_id: str,
+        reason: str | None = None,
+        agent: str | None = None,
+        fence: int = NO_FENCE,
+    ) -> Task:
+        body = {"reason": _clean(reason)} if reason else None
+        path = self._task_path(task_id, "block")
         return Task.from_json(
-            self._call("POST", self._task_path(task_id, "block"), agent=agent, json=body)
+            self._call("POST", path, agent=agent, json=body, headers=_fence(fence))
         )
 
     def unblock(self, task_id: str, agent: str | None = None) -> Task:
@@ -320,16 +341,22 @@ class TaskClient:
             page = PageRequest(page.page + 1, MAX_PER_PAGE)
 
 
+def _clean(text: str | None) -> str | None:
+    """Texts the host sends (titles, descriptions, reasons) with every registered
+    secret masked: what reaches the queue is read by every agent and kept forever."""
+    return None if text is None else redaction.redact(text)
+
+
 def _fence(fence: int) -> dict[str, str]:
     return {"X-Airyra-Fence": str(fence)} if fence else {}
 
 
 def _import_json(item: ImportItem) -> dict[str, Any]:
     task = item.task
-    data: dict[str, Any] = {"title": task.title, "priority": task.priority}
+    data: dict[str, Any] = {"title": _clean(task.title), "priority": task.priority}
     extra = {
         "key": item.key,
-        "description": task.description,
+        "description": _clean(task.description),
         "parent": task.parent_id,
         "spec_id": task.spec_id,
         "after": list(item.after) or None,

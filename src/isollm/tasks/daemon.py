@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from isollm import fsutil
 from isollm.tasks import service
 from isollm.tasks.options import ServeOptions, tasks_home
-from isollm.tasks.serving import bind, serve
+from isollm.tasks.serving import bind, bind_unix, data_lock, serve
 
 LOG_BYTES = 5 * 1024 * 1024
 LOG_BACKUPS = 3
@@ -26,10 +26,15 @@ def parse_args(argv: Sequence[str] | None = None) -> ServeOptions:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7432)
     parser.add_argument("--lease-seconds", type=float, default=300.0)
-    parser.add_argument("--auth", action="store_true")
+    parser.add_argument("--auth", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--socket", default=None, help="Unix socket path ('' for none)")
     args = parser.parse_args(argv)
     return ServeOptions(
-        host=args.host, port=args.port, lease_seconds=args.lease_seconds, auth=args.auth
+        host=args.host,
+        port=args.port,
+        lease_seconds=args.lease_seconds,
+        auth=args.auth,
+        unix_socket=args.socket,
     )
 
 
@@ -49,21 +54,31 @@ def run(
 ) -> None:
     """Bind, record, serve until stopped, then remove the record."""
     fsutil.ensure_dir(tasks_home())
-    sock = bind(options.host, options.port)
-    state = service.new_state(options, sock)
-    if log_to_file:
-        setup_logging(state.port)
-    service.write_state(state)
-    if on_listen is not None:
-        on_listen(state)
-    logging.getLogger(__name__).info(
-        "task server %s listening on %s (pid %d)", options.data_dir, state.url, state.pid
-    )
-    try:
-        serve(options, sock)
-    finally:
-        service.clear_state(state.port, state.pid)
-        logging.getLogger(__name__).info("task server stopped")
+    with data_lock(options.data_dir):
+        sock = bind(options.host, options.port)
+        port = int(sock.getsockname()[1])
+        where = options.socket_for(port)
+        unix = bind_unix(where) if where is not None else None
+        state = service.new_state(options, sock, where)
+        if log_to_file:
+            setup_logging(state.port)
+        service.write_state(state)
+        if on_listen is not None:
+            on_listen(state)
+        logging.getLogger(__name__).info(
+            "task server %s listening on %s and %s (pid %d)",
+            options.data_dir,
+            state.url,
+            where or "no Unix socket",
+            state.pid,
+        )
+        try:
+            serve(options, sock, unix)
+        finally:
+            service.clear_state(state.port, state.pid)
+            if where is not None:
+                where.unlink(missing_ok=True)
+            logging.getLogger(__name__).info("task server stopped")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -32,7 +32,8 @@ class ApiError(TaskError):
         self.context: dict[str, Any] = dict(context or {})
 
     def envelope(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message, "context": self.context}}
+        context = {**self.context, "hint": self.hint} if self.hint else self.context
+        return {"error": {"code": self.code, "message": self.message, "context": context}}
 
 
 class InternalError(ApiError):
@@ -55,6 +56,14 @@ class ProjectNotFoundError(ApiError):
 
     code = "PROJECT_NOT_FOUND"
     http_status = 404
+
+    @classmethod
+    def of(cls, project: str) -> ProjectNotFoundError:
+        return cls(
+            f"Project {project} not found",
+            context={"project": project},
+            hint="a project exists once a task or spec has been created in it",
+        )
 
 
 class DependencyNotFoundError(ApiError):
@@ -242,6 +251,13 @@ class ForbiddenError(ApiError):
     http_status = 403
 
 
+class RequestTimeoutError(ApiError):
+    """The request did not arrive in time."""
+
+    code = "REQUEST_TIMEOUT"
+    http_status = 408
+
+
 class RouteNotFoundError(ApiError):
     """No such endpoint."""
 
@@ -280,6 +296,7 @@ ERRORS: dict[str, type[ApiError]] = {
         StaleClaimError,
         UnauthorizedError,
         ForbiddenError,
+        RequestTimeoutError,
         RouteNotFoundError,
         MethodNotAllowedError,
     )
@@ -298,4 +315,5 @@ def from_envelope(status: int, body: Any) -> ApiError:
         return PayloadTooLargeError(message, context=context)
     if code not in ERRORS:  # a code from a newer server: keep it readable
         return ApiError(f"{code or 'HTTP ' + str(status)}: {message}", context=context)
-    return ERRORS[code](message, context=context)
+    hint = context.get("hint") if context else None
+    return ERRORS[code](message, context=context, hint=hint if isinstance(hint, str) else None)

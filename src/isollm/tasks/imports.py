@@ -41,6 +41,33 @@ class ImportPlan:
         task = self.items[index].task
         return replace(task, parent_id=parent.resolve(ids) if parent else None)
 
+    def after_cycle(self) -> list[int] | None:
+        """A loop of ``after`` references between items of this import, as the item
+        indexes around it (first repeated at the end), or None. Iterative: a chain of
+        ten thousand items is fine."""
+        state: dict[int, int] = {}  # 1: on the current path, 2: done
+        for start in range(len(self.items)):
+            if start in state:
+                continue
+            path = [start]
+            stack = [iter(self._local_after(start))]
+            state[start] = 1
+            while stack:
+                nxt = next(stack[-1], None)
+                if nxt is None:
+                    state[path.pop()] = 2
+                    stack.pop()
+                elif state.get(nxt) == 1:
+                    return [*path[path.index(nxt) :], nxt]
+                elif nxt not in state:
+                    state[nxt] = 1
+                    path.append(nxt)
+                    stack.append(iter(self._local_after(nxt)))
+        return None
+
+    def _local_after(self, index: int) -> list[int]:
+        return [r.local for r in self.after.get(index, []) if r.local is not None]
+
     def edges(self, ids: dict[int, str]) -> Iterator[tuple[str, str]]:
         for index in range(len(self.items)):
             for ref in self.after.get(index, []):
@@ -120,22 +147,19 @@ def _resolve(plan: ImportPlan, index: int, name: str, exists: Callable[[str], bo
 def _parents_first(plan: ImportPlan, problems: list[str]) -> list[int]:
     """Item indexes with every local parent before its children."""
     order: list[int] = []
-    state: dict[int, str] = {}
-
-    def visit(index: int, trail: list[int]) -> None:
-        if state.get(index) == "done":
-            return
-        if state.get(index) == "visiting":
-            loop = " -> ".join(_label(i, plan.items[i]) for i in [*trail, index])
-            problems.append(f"parents form a loop: {loop}")
-            return
-        state[index] = "visiting"
-        parent = plan.parents.get(index)
-        if parent is not None and parent.local is not None:
-            visit(parent.local, [*trail, index])
-        state[index] = "done"
-        order.append(index)
-
-    for index in range(len(plan.items)):
-        visit(index, [])
+    done: set[int] = set()
+    for start in range(len(plan.items)):
+        trail: list[int] = []  # iterative: a chain of ten thousand parents is fine
+        index: int | None = start
+        while index is not None and index not in done:
+            if index in trail:
+                loop = " -> ".join(_label(i, plan.items[i]) for i in [*trail, index])
+                problems.append(f"parents form a loop: {loop}")
+                break
+            trail.append(index)
+            parent = plan.parents.get(index)
+            index = parent.local if parent is not None else None
+        for item in reversed(trail):
+            done.add(item)
+            order.append(item)
     return order

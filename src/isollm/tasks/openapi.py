@@ -188,9 +188,10 @@ SCHEMAS: dict[str, Any] = {
 
 _CODES = {
     400: "invalid request (VALIDATION_FAILED, INVALID_TRANSITION, CYCLE_DETECTED, ...)",
-    401: "a bearer token is required (when the server requires tokens)",
-    403: "NOT_OWNER, or a token used for another agent",
-    404: "TASK_NOT_FOUND, SPEC_NOT_FOUND, DEPENDENCY_NOT_FOUND, ...",
+    401: "a valid bearer token is required (context.hint says where to get one)",
+    403: "NOT_OWNER, or FORBIDDEN: the token does not allow this (context.required)",
+    404: "TASK_NOT_FOUND, PROJECT_NOT_FOUND, SPEC_NOT_FOUND, DEPENDENCY_NOT_FOUND, ...",
+    408: "the request body did not arrive in time",
     409: "ALREADY_CLAIMED, NOT_READY, STALE_CLAIM, SPEC_ALREADY_CANCELLED",
     413: "request body too large",
 }
@@ -230,7 +231,7 @@ def _op(
     responses: dict[str, Any] = {
         str(ok): {"description": ok_text, **(_content(_result(result)) if result else {})}
     }
-    for code in (*errors, 401) if auth else errors:
+    for code in (*errors, 401, 403, 404, 408) if auth else errors:
         responses[str(code)] = {"description": _CODES[code], **_content(_ref("Error"))}
     op: dict[str, Any] = {
         "summary": summary,

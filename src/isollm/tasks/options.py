@@ -24,6 +24,11 @@ def secret_path() -> Path:
     return tasks_home() / "secret"
 
 
+def socket_path(port: int) -> Path:
+    """The Unix socket of the server on ``port``: ``$ISOLLM_HOME/run/airyra-<port>.sock``."""
+    return fsutil.isollm_home() / "run" / f"airyra-{port}.sock"
+
+
 def connect_host(bind_host: str) -> str:
     """Where a client on this machine reaches a server bound to ``bind_host``."""
     if bind_host in ("0.0.0.0", "", "::"):  # noqa: S104 - reading a bind address, not binding
@@ -36,10 +41,18 @@ class ServeOptions:
     host: str = "127.0.0.1"
     port: int = 7432
     lease_seconds: float = 300.0
-    auth: bool = False
+    auth: bool = True
     data_dir: Path = field(default_factory=data_dir)
     secret_path: Path = field(default_factory=secret_path)
     reap_interval: float = DEFAULT_REAP_INTERVAL
+    # Also listen on this Unix socket (bound into sandboxes at TASK_SOCKET); None: the
+    # default for the port (socket_path), "" : no socket.
+    unix_socket: str | None = None
+
+    def socket_for(self, port: int) -> Path | None:
+        if self.unix_socket == "":
+            return None
+        return Path(self.unix_socket) if self.unix_socket else socket_path(port)
 
     @property
     def requires_tokens(self) -> bool:

@@ -14,7 +14,9 @@ import asyncio
 import contextlib
 import logging
 import os
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from isollm.tasks import errors, parse, tokens, validate
 from isollm.tasks.asgi import App, Request, Response, Router, paged
@@ -22,29 +24,66 @@ from isollm.tasks.model import DEFAULT_PRIORITY, Claim, ImportItem, NewTask, Tas
 from isollm.tasks.openapi import document
 from isollm.tasks.options import DEFAULT_REAP_INTERVAL
 from isollm.tasks.parse import Body
-from isollm.tasks.server_specs import add_spec_routes
+from isollm.tasks.server_specs import SPECS, add_spec_routes
 from isollm.tasks.store import StoreBackend, TaskStore
+from isollm.tasks.tokens import Grant, Role
 
 log = logging.getLogger(__name__)
 
 PROJECT = "/v1/projects/{project}"
 TASK = PROJECT + "/tasks/{id}"
 OPEN_PATHS = frozenset({"/v1/health", "/openapi.json"})
+# The requests that create a project's database when it has none (every other request
+# on an unknown project is 404 PROJECT_NOT_FOUND, and opens and creates nothing).
+CREATING = frozenset({("POST", PROJECT + "/tasks"), ("POST", PROJECT + "/tasks/import")})
+CREATING |= {("POST", SPECS)}
+# What an agent's token may do beside reading its project (every GET under it):
+# claims for itself and the transitions of claims it holds. Everything else needs the
+# host's token.
+AGENT_ACTIONS = frozenset(
+    ("POST", f"{TASK}/{action}") for action in ("claim", "done", "release", "block", "heartbeat")
+) | {("POST", PROJECT + "/tasks/claim-next")}
+
+T = TypeVar("T")
 
 
 class Projects:
-    """The stores of the projects in use, opened on first request (as airyra does)."""
+    """The stores of the projects in use, opened on first use; a project exists once a
+    creating request made its database. Bulk operations (import, clear) run on a
+    connection of their own in a thread of their own, so the event loop keeps serving
+    claims and heartbeats while one runs (SQLite serializes their commits)."""
 
     def __init__(self, backend: StoreBackend) -> None:
         self._backend = backend
         self._open: dict[str, TaskStore] = {}
+        self._bulk_open: dict[str, TaskStore] = {}
+        self._bulk = ThreadPoolExecutor(1, thread_name_prefix="task-bulk")
 
-    def store(self, project: str) -> TaskStore:
+    def store(self, project: str, *, create: bool = False) -> TaskStore:
         store = self._open.get(project)
         if store is None:
             validate.check_project(project)
+            if not create and not self._backend.exists(project):
+                raise errors.ProjectNotFoundError.of(project)
             store = self._open[project] = self._backend.open(project)
         return store
+
+    def for_request(self, request: Request) -> TaskStore:
+        create = (request.method, request.route) in CREATING
+        return self.store(request.params["project"], create=create)
+
+    async def bulk(self, request: Request, work: Callable[[TaskStore], T]) -> T:
+        """``work`` on the project's bulk connection, off the event loop."""
+        self.for_request(request)  # 404 or create, as for any request
+        project = request.params["project"]
+
+        def run() -> T:
+            store = self._bulk_open.get(project)
+            if store is None:
+                store = self._bulk_open[project] = self._backend.open(project)
+            return work(store)
+
+        return await asyncio.get_running_loop().run_in_executor(self._bulk, run)
 
     def names(self) -> list[str]:
         return sorted(set(self._backend.projects()) | set(self._open))
@@ -53,9 +92,11 @@ class Projects:
         return list(self._open.values())
 
     def close(self) -> None:
-        for store in self._open.values():
+        self._bulk.shutdown(wait=True)
+        for store in [*self._open.values(), *self._bulk_open.values()]:
             store.close()
         self._open.clear()
+        self._bulk_open.clear()
 
 
 def claim_headers(claim: Claim) -> list[tuple[bytes, bytes]]:
@@ -109,7 +150,7 @@ class TaskApi:
         self.batcher = ClaimBatcher()
 
     def store(self, request: Request) -> TaskStore:
-        return self.projects.store(request.params["project"])
+        return self.projects.for_request(request)
 
     def _lease(self, body: Body) -> float:
         seconds = body.number("lease_seconds")
@@ -120,7 +161,11 @@ class TaskApi:
         return Response(200, {"status": "ok", "server": "isollm", "pid": os.getpid()})
 
     def list_projects(self, request: Request) -> Response:
-        return Response(200, self.projects.names())
+        grant: Grant | None = request.grant
+        names = self.projects.names()
+        if grant is not None and not grant.is_host:  # an agent sees its own project only
+            names = [n for n in names if n == grant.project]
+        return Response(200, names)
 
     def openapi(self, request: Request) -> Response:
         return Response(200, document())
@@ -177,14 +222,20 @@ class TaskApi:
         fence = parse.fence(request, body)
         body.check()
         force = parse.flag(request, "force")
+        if force:
+            _require_host(request, "releasing another agent's claim (force)")
         task = self.store(request).release(request.params["id"], request.agent, fence, force)
         return Response(200, task.to_json())
 
     def block(self, request: Request) -> Response:
         body = Body(request)
         reason = body.text("reason")
+        fence = parse.fence(request, body)
         body.check()
-        task = self.store(request).block(request.params["id"], request.agent, reason)
+        grant: Grant | None = request.grant
+        holder = grant is not None and not grant.is_host  # an agent blocks its own claim only
+        store = self.store(request)
+        task = store.block(request.params["id"], request.agent, reason, holder=holder, fence=fence)
         return Response(200, task.to_json())
 
     def unblock(self, request: Request) -> Response:
@@ -223,7 +274,11 @@ class TaskApi:
         body.check()
         validate.check_agent(request.agent)
         validate.check_lease(lease)
-        claim = await self.batcher.claim_next(self.store(request), request.agent, lease)
+        try:
+            store = self.store(request)
+        except errors.ProjectNotFoundError:
+            return Response(204)  # nothing to claim in a project nobody created
+        claim = await self.batcher.claim_next(store, request.agent, lease)
         if claim is None:
             return Response(204)
         return Response(200, claim.to_json(), claim_headers(claim))
@@ -235,15 +290,19 @@ class TaskApi:
         claim = self.store(request).heartbeat(request.params["id"], request.agent, fence, lease)
         return Response(200, claim.to_json(), claim_headers(claim))
 
-    def import_tasks(self, request: Request) -> Response:
+    async def import_tasks(self, request: Request) -> Response:
         body = Body(request)
         items = [_import_item(i, raw) for i, raw in enumerate(body.objects("tasks"))]
         body.check()
-        result = self.store(request).import_tasks(items, request.agent)
-        return Response(201, result.to_json())
+        agent = request.agent
+        result = await self.projects.bulk(request, lambda s: s.import_tasks(items, agent))
+        return Response(201, await asyncio.to_thread(result.to_json))
 
-    def clear_done(self, request: Request) -> Response:
-        return Response(200, {"deleted": self.store(request).clear_done(request.agent)})
+    async def clear_done(self, request: Request) -> Response:
+        agent = request.agent
+        return Response(
+            200, {"deleted": await self.projects.bulk(request, lambda s: s.clear_done(agent))}
+        )
 
 
 def _new_task(body: Body, *, parent_field: str) -> NewTask:
@@ -300,28 +359,69 @@ def build_router(api: TaskApi) -> Router:
     return router
 
 
+def _require_host(request: Request, what: str) -> None:
+    grant: Grant | None = request.grant
+    if grant is not None and not grant.is_host:
+        raise errors.ForbiddenError(
+            f"{what} needs the host's token; this is agent {grant.agent!r}'s",
+            context={"required": "host", "agent": grant.agent, "project": grant.project},
+            hint="run it on the host with `isollm task ...`",
+        )
+
+
 def bearer_auth(secret: bytes) -> Any:
-    """Require a valid token; an agent's token fixes the agent the request acts as."""
+    """Require a valid token and allow what it grants.
+
+    The host token may do anything as any agent (``X-Airyra-Agent``). An agent's
+    token acts as its agent in its project only: it reads the queue, claims for
+    itself and acts on claims it holds (the store checks holder and fence); a reader
+    token only reads. Anything else is 403 naming what it needs.
+    """
 
     def authenticate(request: Request) -> None:
         if request.path in OPEN_PATHS:
             return
         scheme, _, token = (request.header("authorization") or "").partition(" ")
-        agent = tokens.verify(secret, token) if scheme.lower() == "bearer" else None
-        if agent is None:
+        grant = tokens.verify(secret, token) if scheme.lower() == "bearer" else None
+        if grant is None:
+            outdated = scheme.lower() == "bearer" and tokens.is_outdated(token)
             raise errors.UnauthorizedError(
-                "a valid bearer token is required (Authorization: Bearer <token>)",
-                hint="set AIRYRA_TOKEN to the token isollm gave this agent",
+                "this token is from an older isollm and no longer accepted"
+                if outdated
+                else "a valid bearer token is required (Authorization: Bearer <token>)",
+                hint="agents get theirs in AIRYRA_TOKEN from isollm; "
+                "`isollm server token --project P AGENT` prints one",
             )
-        if agent == tokens.ADMIN:
+        request.grant = grant
+        if grant.is_host:
             return
         claimed = request.header("x-airyra-agent")
-        if claimed and claimed != agent:
+        if claimed and claimed != grant.agent:
             raise errors.ForbiddenError(
-                f"this token belongs to agent {agent!r}, not {claimed!r}",
-                context={"token_agent": agent, "agent": claimed},
+                f"this token belongs to agent {grant.agent!r}, not {claimed!r}",
+                context={"token_agent": grant.agent, "agent": claimed, "required": "host"},
             )
-        request.agent = agent
+        request.agent = grant.agent
+        project = request.params.get("project")
+        if project is None:  # /v1/projects: filtered to the token's project
+            return
+        if project != grant.project:
+            raise errors.ForbiddenError(
+                f"this token is for project {grant.project!r}, not {project!r}",
+                context={"token_project": grant.project, "project": project},
+            )
+        if request.method == "GET":
+            return
+        if (request.method, request.route) in AGENT_ACTIONS and grant.role is Role.WORKER:
+            return
+        required = "worker" if (request.method, request.route) in AGENT_ACTIONS else "host"
+        raise errors.ForbiddenError(
+            f"{request.method} {request.route} needs the {required} token; "
+            f"agent {grant.agent!r} holds a {grant.role.value} token",
+            context={"required": required, "agent": grant.agent, "role": grant.role.value},
+            hint="deleting, editing, importing, clearing, unblocking and dependencies "
+            "are for the host (`isollm task ...`)",
+        )
 
     return authenticate
 

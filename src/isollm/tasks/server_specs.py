@@ -22,7 +22,7 @@ class SpecApi:
         self.projects = projects
 
     def store(self, request: Request) -> TaskStore:
-        return self.projects.store(request.params["project"])
+        return self.projects.for_request(request)
 
     def list_specs(self, request: Request) -> Response:
         page = self.store(request).list_specs(parse.spec_status(request), parse.page(request))

@@ -23,14 +23,20 @@ from typing import Any
 
 import httpx
 
-from isollm import fsutil, proc
+from isollm import fsutil, proc, redaction
 from isollm.config.model import Config
 from isollm.errors import TaskError
 from isollm.tasks import tokens
 from isollm.tasks.client import TaskClient
 from isollm.tasks.errors import ServerUnavailableError
 from isollm.tasks.model import format_time, utcnow
-from isollm.tasks.options import ServeOptions, connect_host, secret_path, tasks_home
+from isollm.tasks.options import (
+    ServeOptions,
+    connect_host,
+    secret_path,
+    socket_path,
+    tasks_home,
+)
 
 STATE_VERSION = 1
 START_TIMEOUT = 20.0
@@ -45,6 +51,7 @@ class ServerState:
     started_at: str
     log: str
     version: int = STATE_VERSION
+    socket: str = ""  # its Unix socket, if it listens on one
 
     @property
     def url(self) -> str:
@@ -59,6 +66,7 @@ class ServerState:
             started_at=str(data["started_at"]),
             log=str(data["log"]),
             version=int(data.get("version", STATE_VERSION)),
+            socket=str(data.get("socket") or ""),
         )
 
 
@@ -159,7 +167,9 @@ def start(options: ServeOptions) -> tuple[ServerState, bool]:
 def _daemon_argv(options: ServeOptions) -> list[str]:
     argv = [sys.executable, "-m", "isollm.tasks.daemon", "--host", options.host]
     argv += ["--port", str(options.port), "--lease-seconds", str(options.lease_seconds)]
-    return [*argv, "--auth"] if options.auth else argv
+    if options.unix_socket is not None:
+        argv += ["--socket", options.unix_socket]
+    return [*argv, "--auth" if options.auth else "--no-auth"]
 
 
 def _spawn(options: ServeOptions) -> ServerState:
@@ -212,9 +222,16 @@ def _wait_gone(pid: int, seconds: float) -> bool:
     return False
 
 
-def new_state(options: ServeOptions, sock: socket.socket) -> ServerState:
+def new_state(options: ServeOptions, sock: socket.socket, unix: Path | None = None) -> ServerState:
     port = int(sock.getsockname()[1])
-    return ServerState(os.getpid(), options.host, port, format_time(utcnow()), str(log_path(port)))
+    return ServerState(
+        os.getpid(),
+        options.host,
+        port,
+        format_time(utcnow()),
+        str(log_path(port)),
+        socket=str(unix or ""),
+    )
 
 
 # --- identities and tokens ----------------------------------------------------------
@@ -225,9 +242,27 @@ def host_agent() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}"
 
 
-def agent_token(agent: str) -> str:
-    """The bearer token for ``agent`` on this machine's task server (``*``: any agent)."""
-    return tokens.mint(tokens.load_secret(secret_path()), agent)
+def agent_token(project: str, agent: str, role: tokens.Role = tokens.Role.WORKER) -> str:
+    """The bearer token of ``agent`` in ``project`` on this machine's task server (a
+    worker's, or a reader's for an agent that only reads). Registered for redaction."""
+    token = tokens.mint(tokens.load_secret(secret_path()), project, agent, role)
+    redaction.register(token)
+    return token
+
+
+def host_token() -> str:
+    """The host's token (from its 0600 file): for host commands only, never an agent."""
+    token = tokens.host_token(secret_path())
+    redaction.register(token)
+    return token
+
+
+def task_socket(config: Config) -> Path | None:
+    """The host path of the Unix socket of the project's task server, or None (an
+    external airyra has none)."""
+    if config.airyra.external:
+        return None
+    return socket_path(config.airyra.port)
 
 
 def ensure_server(
@@ -245,7 +280,7 @@ def ensure_server(
     options = options_from_config(config)
     url = f"http://{connect_host(options.host)}:{options.port}"
     external = config.airyra.external
-    token = os.environ.get("AIRYRA_TOKEN") if external else agent_token(tokens.ADMIN)
+    token = os.environ.get("AIRYRA_TOKEN") if external else host_token()
     client = TaskClient(url, config.project, agent=agent or host_agent(), token=token)
     if client.health():
         return client

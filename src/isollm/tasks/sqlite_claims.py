@@ -239,11 +239,22 @@ class ClaimQueries:
             )
             return task_from_row(row)
 
-    def block(self, task_id: str, actor: str, reason: str | None) -> Task:
+    def block(
+        self,
+        task_id: str,
+        actor: str,
+        reason: str | None,
+        *,
+        holder: bool = False,
+        fence: int | None = None,
+    ) -> Task:
         with self._db.write() as conn:
             now = self._now()
             self._reap(conn, now)
-            row = self._row(conn, task_id)
+            if holder:  # only the agent holding the claim (and, with a fence, that claim)
+                row = self._current_claim(conn, task_id, actor, fence, Status.BLOCKED)
+            else:
+                row = self._row(conn, task_id)
             before = row[2]
             if before == Status.BLOCKED:
                 return task_from_row(row)

@@ -249,8 +249,13 @@ class SqliteTaskStore(ClaimQueries, SpecQueries):
                 new = plan.resolved_task(index, ids)
                 ids[index] = self._insert(conn, new, now)
                 self._audit(conn, ids[index], "create", actor, now)
+            cycle = plan.after_cycle()
+            if cycle is not None:
+                raise errors.CycleDetectedError.of([ids[i] for i in cycle])
+            # New tasks have no dependants yet, so an edge of the import closes a cycle
+            # only through other new tasks: checked above, in memory, once.
             for child, parent in plan.edges(ids):
-                self._add_dependency(conn, child, parent, actor, now)
+                self._add_dependency(conn, child, parent, actor, now, checked=True)
             tasks = [task_from_row(self._row(conn, ids[i])) for i in range(len(items))]
             return ImportResult(tasks, {key: ids[i] for key, i in plan.keys.items()})
 
@@ -269,14 +274,23 @@ class SqliteTaskStore(ClaimQueries, SpecQueries):
             return Dependency(child_id, parent_id)
 
     def _add_dependency(
-        self, conn: sqlite3.Cursor, child_id: str, parent_id: str, actor: str, now: str
+        self,
+        conn: sqlite3.Cursor,
+        child_id: str,
+        parent_id: str,
+        actor: str,
+        now: str,
+        *,
+        checked: bool = False,
     ) -> None:
         if child_id == parent_id:
             raise errors.ValidationFailedError.of("Cannot add self-dependency")
         edge = {"child_id": child_id, "parent_id": parent_id}
         if self._db.one(conn, "dep_exists", edge):
             return
-        path = find_path(parent_id, child_id, lambda n: self._parents(conn, "parents_of", n))
+        path = None
+        if not checked:
+            path = find_path(parent_id, child_id, lambda n: self._parents(conn, "parents_of", n))
         if path:
             raise errors.CycleDetectedError.of([child_id, *path])
         self._db.run(conn, "insert_dep", edge)
@@ -349,6 +363,9 @@ class SqliteBackend:
             clock=self._clock,
             background_checkpoints=self._background_checkpoints,
         )
+
+    def exists(self, project: str) -> bool:
+        return self.path(project).is_file()
 
     def projects(self) -> list[str]:
         if not self.root.is_dir():

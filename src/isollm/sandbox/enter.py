@@ -1,0 +1,161 @@
+"""Enter an overlay sandbox: namespaces and mounts first, then bubblewrap as the sandbox user.
+
+Run by path as a program of its own (``python -I -S enter.py PLAN``, standard library
+only, so it starts in milliseconds and needs nothing of isollm importable), with PLAN a
+JSON object built by :func:`isollm.sandbox.bwrap.entry_argv`:
+
+- ``bwrap``: bubblewrap's argv; ``sources``: the indexes in it of bind sources.
+- ``uid``/``gid``: the unprivileged host user bubblewrap runs as (from root), or null
+  (run as the caller, who is not root).
+- ``overlay``: ``[lower, upper, work, merged]`` to mount inside the new namespaces (when
+  the caller cannot mount on the host), or null.
+- ``stage``: an existing directory covered, inside these namespaces only, by a tmpfs
+  where every bind source is bound again, so a user that cannot traverse their host
+  parents (``/root/.isollm`` is 0700) still reaches them; bubblewrap covers it again.
+
+Steps: a private mount namespace (and, unless root, a user namespace mapping only the
+caller's own uid and gid), the overlay, the staged sources, dropping to ``uid``/``gid``
+with no supplementary groups, then ``execv`` bubblewrap. No value ever reaches a shell.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import stat
+import sys
+from typing import Any
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+EXIT_SETUP = 125  # like env(1): the sandbox could not be entered
+
+
+class SetupFailedError(Exception):
+    pass
+
+
+def _libc() -> ctypes.CDLL:
+    try:  # find_library runs ldconfig: tens of milliseconds on every command
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        from ctypes.util import find_library  # noqa: PLC0415 - slow to import, rarely needed
+
+        return ctypes.CDLL(find_library("c"), use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise SetupFailedError(f"{what}: {os.strerror(errno)}")
+
+
+def mount(libc: ctypes.CDLL, source: str, target: str, fstype: str, flags: int, data: str) -> None:
+    result = libc.mount(
+        os.fsencode(source),
+        os.fsencode(target),
+        os.fsencode(fstype) if fstype else None,
+        ctypes.c_ulong(flags),
+        os.fsencode(data) if data else None,
+    )
+    _check(result, f"mount {fstype or 'bind'} {source} on {target}")
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w", encoding="ascii") as f:
+        f.write(text)
+
+
+def new_namespaces(libc: ctypes.CDLL, as_root: bool) -> None:
+    """A private mount namespace; unless root, in a user namespace of our own ids only."""
+    if as_root:
+        _check(libc.unshare(CLONE_NEWNS), "unshare the mount namespace")
+    else:
+        uid, gid = os.getuid(), os.getgid()
+        _check(libc.unshare(CLONE_NEWUSER | CLONE_NEWNS), "unshare user and mount namespaces")
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", f"{uid} {uid} 1\n")
+        _write("/proc/self/gid_map", f"{gid} {gid} 1\n")
+    mount(libc, "none", "/", "", MS_REC | MS_PRIVATE, "")  # nothing leaks to the host
+
+
+def mount_overlay(libc: ctypes.CDLL, lower: str, upper: str, work: str, merged: str) -> None:
+    options = f"lowerdir={lower},upperdir={upper},workdir={work}"
+    if os.getuid() != 0:
+        options += ",userxattr"  # trusted.* xattrs are root's; a user namespace uses user.*
+    mount(libc, "overlay", merged, "overlay", 0, options)
+
+
+def stage_sources(libc: ctypes.CDLL, argv: list[str], sources: list[int], stage: str) -> None:
+    """Bind each source in ``argv`` into a fresh tmpfs at ``stage`` and point ``argv`` there.
+
+    The sources are opened first: one may lie below ``stage`` itself.
+    """
+    fds = [os.open(argv[i], os.O_PATH | os.O_CLOEXEC) for i in sources]
+    try:
+        mount(libc, "isollm-stage", stage, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k")
+        for n, (index, fd) in enumerate(zip(sources, fds, strict=True)):
+            target = os.path.join(stage, str(n))
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                os.mkdir(target, 0o755)
+            else:
+                os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            mount(libc, f"/proc/self/fd/{fd}", target, "", MS_BIND | MS_REC, "")
+            argv[index] = target
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def drop_to(uid: int, gid: int) -> None:
+    if uid <= 0 or gid <= 0:
+        raise SetupFailedError(f"refusing to run a sandbox as uid {uid} gid {gid}")
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    if os.getuid() != uid or os.geteuid() != uid:  # pragma: no cover - the kernel refused
+        raise SetupFailedError(f"could not switch to uid {uid}")
+
+
+def enter(plan: dict[str, Any]) -> None:
+    libc = _libc()
+    argv = [str(a) for a in plan["bwrap"]]
+    sources = [int(i) for i in plan.get("sources") or []]
+    overlay, stage = plan.get("overlay"), plan.get("stage")
+    uid, gid = plan.get("uid"), plan.get("gid")
+    as_root = os.geteuid() == 0
+    if as_root and not (isinstance(uid, int) and isinstance(gid, int)):
+        raise SetupFailedError("a sandbox entered by root needs a uid and gid to run as")
+    user = (uid, gid) if isinstance(uid, int) and isinstance(gid, int) else None
+    new_namespaces(libc, as_root)
+    if overlay:
+        lower, upper, work, merged = (str(p) for p in overlay)
+        mount_overlay(libc, lower, upper, work, merged)
+    if stage and sources:
+        stage_sources(libc, argv, sources, str(stage))
+    if as_root and user is not None:
+        drop_to(*user)
+    os.execv(argv[0], argv)  # noqa: S606 - bubblewrap's own argv, no shell
+
+
+def main(args: list[str]) -> int:
+    if len(args) != 1:
+        sys.stderr.write("usage: enter.py PLAN-JSON\n")
+        return 2
+    try:
+        enter(json.loads(args[0]))
+    except (SetupFailedError, OSError, ValueError, KeyError, TypeError) as exc:
+        sys.stderr.write(f"isollm: cannot enter the sandbox: {exc}\n")
+        return EXIT_SETUP
+    return EXIT_SETUP  # pragma: no cover - execv does not return
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
