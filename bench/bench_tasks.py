@@ -20,6 +20,10 @@ updating one row by primary key in a table without other indexes):
 - ``claim_next, 2000 waiting ahead``: one claim per call while 2000 tasks of the most
   urgent priority wait for a blocked task (a claim skips them all).
 
+Import under load: 64 clients claim and release (each a write) over HTTP while a
+10,000-task import (chains of 100 dependencies) runs: their latency just before and
+during it, and how long the import took.
+
 Every figure is the median of ``--rounds`` runs; docs/tasks.md records results.
 """
 
@@ -27,6 +31,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
+import json
 import os
 import signal
 import socket
@@ -208,6 +214,109 @@ def http_bench(rounds: int, quick: bool) -> None:
             server.wait(30)
 
 
+async def _claim_release(
+    port: int, stop: list[bool], timed: list[tuple[float, float]], agent: str
+) -> None:
+    """Claim the next task, release it, again: two writes, no task used up."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+
+    async def send(request: bytes) -> bytes:
+        started = time.perf_counter()
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        body = await reader.readexactly(length) if length else b""
+        if not head.startswith((b"HTTP/1.1 200", b"HTTP/1.1 204")):
+            raise RuntimeError(head.decode(errors="replace"))
+        timed.append((started, time.perf_counter() - started))
+        return body
+
+    claim = claim_request(agent)
+    try:
+        while not stop[0]:
+            got = await send(claim)
+            if got:
+                answer = json.loads(got)
+                fence = json.dumps({"fence": answer["fence"]}).encode()
+                head = (
+                    f"POST /v1/projects/{PROJECT}/tasks/{answer['task']['id']}/release "
+                    f"HTTP/1.1\r\nHost: bench\r\nX-Airyra-Agent: {agent}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(fence)}\r\n\r\n"
+                )
+                await send(head.encode() + fence)
+    finally:
+        writer.close()
+
+
+def _post_import(port: int, count: int) -> float:
+    items = [
+        {"key": f"k{i}", "title": f"imported {i}", "after": [f"k{i - 1}"] if i % 100 else []}
+        for i in range(count)
+    ]
+    body = json.dumps({"tasks": items})
+    headers = {"Content-Type": "application/json", "X-Airyra-Agent": "bench"}
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    started = time.perf_counter()
+    connection.request("POST", f"/v1/projects/{PROJECT}/tasks/import", body, headers)
+    answer = connection.getresponse()
+    answer.read()
+    connection.close()
+    if answer.status != 201:
+        raise RuntimeError(f"import answered {answer.status}")
+    return time.perf_counter() - started
+
+
+def _import_round(port: int, count: int) -> tuple[float, float, float]:
+    """p99 latency of claims and releases just before and during an import, and how
+    long the import took."""
+    timed: list[tuple[float, float]] = []
+    stop = [False]
+
+    async def main() -> float:
+        clients = [
+            asyncio.ensure_future(_claim_release(port, stop, timed, f"a{n}")) for n in range(64)
+        ]
+        await asyncio.sleep(1.0)
+        took = await asyncio.to_thread(_post_import, port, count)
+        stop[0] = True
+        await asyncio.gather(*clients)
+        return took
+
+    started = time.perf_counter()
+    took = _event_loop_run(main())
+    start = started + 1.0
+    before = _p99([lat for t, lat in timed if start - 0.5 <= t < start])
+    during = _p99([lat for t, lat in timed if start <= t <= start + took])
+    return before, during, took
+
+
+def import_bench(rounds: int, quick: bool) -> None:
+    count = 2500 if quick else 10_000
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        fill(home / "tasks" / "projects" / f"{PROJECT}.db", 1000)
+        port = free_port()
+        server = start_server(home, port)
+        try:
+            runs = [_import_round(port, count) for _ in range(rounds)]
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(30)
+    before, during, took = (statistics.median(r[i] for r in runs) for i in range(3))
+    print(
+        f"HTTP claim+release 64 clients during a {count}-task import: p99 "
+        f"{during * 1000:6.1f} ms (just before it {before * 1000:5.1f} ms); "
+        f"the import took {took:.2f} s"
+    )
+
+
+def _p99(latencies: list[float]) -> float:
+    return statistics.quantiles(latencies, n=100)[98]
+
+
 def _median(runs: list[Run]) -> Run:
     return Run(
         statistics.median(r.rate for r in runs),
@@ -295,6 +404,7 @@ def main() -> None:
     print(f"task queue benchmark: {os.cpu_count()} cores, median of {args.rounds} rounds")
     store_bench(args.rounds, args.quick)
     http_bench(args.rounds, args.quick)
+    import_bench(args.rounds, args.quick)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ same injector straight on the user's terminal and shows the check sees an inject
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import select
 import subprocess
@@ -24,12 +25,12 @@ from isollm import fsutil
 from isollm.sandbox import registry
 from tests.conftest import git
 from tests.e2e.cli import ISOLLM, isollm
-from tests.e2e.test_cli_worker import configure
 from tests.integration.sandbox_support import (
     ISOLATING,
     container_base,
     podman_image,
     require_backend,
+    unique_project,
     unmount_under,
 )
 
@@ -65,7 +66,11 @@ def project(git_repo: Path, legacy_tiocsti: None, request: pytest.FixtureRequest
     backend = request.param
     require_backend(request, backend)
     isollm(git_repo, "init")
-    configure(git_repo, backend=backend)
+    loaded = cfg.load(git_repo)  # a project name of its own: containers are host-wide
+    sandbox = dataclasses.replace(loaded.config.sandbox, backend=backend)
+    cfg.save(
+        loaded.path, dataclasses.replace(loaded.config, project=unique_project(), sandbox=sandbox)
+    )
     (git_repo / ".gitignore").write_text(".isollm/\n")
     git(git_repo, "add", "-A")
     git(git_repo, "commit", "-q", "-m", "isollm init")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,11 @@ def configure(root: Path, **sandbox: Any) -> None:
 @pytest.fixture
 def project(git_repo: Path) -> Iterator[Path]:
     isollm(git_repo, "init")
+    # Containers are machine-wide: a name of its own keeps parallel tests out of each
+    # other's `worker list`.
+    loaded = cfg.load(git_repo)
+    unique = f"repo-{uuid.uuid4().hex[:8]}"
+    cfg.save(loaded.path, dataclasses.replace(loaded.config, project=unique))
     (git_repo / ".gitignore").write_text(".isollm/\n.env\n")
     (git_repo / ".worktreeinclude").write_text(".env\n")
     (git_repo / ".env").write_text("TOKEN=local\n")

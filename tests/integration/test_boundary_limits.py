@@ -132,8 +132,10 @@ class TestDiskBomb:
         lines = result.stdout.split()
         assert lines[0] != "dd=0", result.describe()
         assert int(lines[-1]) <= 64 << 20
-        appended = bomb_box.exec(["sh", "-c", "echo more >> big; echo $?"], timeout=30)
-        assert appended.stdout.strip() != "0"  # it cannot grow past the limit either
+        # A sparse file takes no space: only the file size limit stops this one.
+        script = "dd if=/dev/zero of=sparse bs=1 count=1 seek=100M status=none; echo $?"
+        sparse = bomb_box.exec(["sh", "-c", script], timeout=30)
+        assert sparse.stdout.strip() != "0", sparse.describe()
         neighbours_unharmed(bomb_box)
 
 

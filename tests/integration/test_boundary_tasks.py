@@ -248,8 +248,10 @@ def test_a_second_server_on_the_same_databases_is_refused(tmp_path: Path) -> Non
 
 
 async def _claimers(
-    url: str, tokens_: list[str], stop: threading.Event, latencies: list[float]
+    url: str, tokens_: list[str], stop: threading.Event, latencies: list[tuple[float, float]]
 ) -> int:
+    """64 agents claiming and finishing; each claim's (start, latency) in ``latencies``."""
+
     async def one(token: str) -> int:
         done = 0
         headers = {"Authorization": f"Bearer {token}"}
@@ -257,7 +259,7 @@ async def _claimers(
             while not stop.is_set():
                 start = time.perf_counter()
                 answer = await http.post(f"/v1/projects/{PROJECT}/tasks/claim-next")
-                latencies.append(time.perf_counter() - start)
+                latencies.append((start, time.perf_counter() - start))
                 assert answer.status_code in (200, 204), answer.text
                 if answer.status_code == 200:
                     body = answer.json()
@@ -276,6 +278,8 @@ async def _claimers(
 
 @pytest.mark.slow
 def test_a_10000_task_import_while_64_clients_claim_loses_no_lease(tmp_path: Path) -> None:
+    """The import is written in short transactions and published in one: claims keep
+    flowing while it runs (in one transaction, every claim waited for all of it)."""
     home = tmp_path / "home"
     lease = 3.0
     with (
@@ -286,8 +290,7 @@ def test_a_10000_task_import_while_64_clients_claim_loses_no_lease(tmp_path: Pat
         secret = tokens.load_secret(home / "tasks" / "secret")
         agent_tokens = [tokens.mint(secret, PROJECT, f"w{n}") for n in range(64)]
         stop = threading.Event()
-        latencies: list[float] = []
-        during: list[float] = []
+        latencies: list[tuple[float, float]] = []
         result: list[int] = []
         failures: list[BaseException] = []
 
@@ -303,29 +306,39 @@ def test_a_10000_task_import_while_64_clients_claim_loses_no_lease(tmp_path: Pat
         deadline = time.monotonic() + 60  # 64 clients take a while to set up
         while len(latencies) < 500 and time.monotonic() < deadline:
             time.sleep(0.05)
-        first = len(latencies)
         items = [  # chains of 100: dependencies too (the costly part before)
             ImportItem(NewTask(f"b{i}"), key=f"k{i}", after=(f"k{i - 1}",) if i % 100 else ())
             for i in range(10_000)
         ]
         started = time.perf_counter()
         host.import_tasks(items)
-        took = time.perf_counter() - started
+        finished = time.perf_counter()
+        took = finished - started
         time.sleep(0.5)
-        during = latencies[first:]
         stop.set()
         runner.join(60)
         assert not failures, failures
         assert result
         assert result[0] > 0
+        # Every claim in flight while the import ran. In one transaction, the import
+        # held SQLite's write lock throughout and each of them waited for it all (p99
+        # 0.7-1.5 s, as long as the import); written in chunks, claims interleave (p99
+        # of the order of the claims' own latency on this machine, 20-120 ms).
+        during = [
+            latency
+            for start, latency in list(latencies)
+            if start <= finished and start + latency >= started
+        ]
         p99 = statistics.quantiles(during, n=100)[98]
         print(
             f"\nimport of 10,000 took {took:.2f}s; {len(during)} claims meanwhile, "
             f"p99 {p99 * 1000:.1f} ms, max {max(during) * 1000:.1f} ms"
         )
+        # Relative to the import's own duration, which a loaded machine stretches as it
+        # stretches the claims: a third of it is never reached unless claims wait for it.
+        bound = max(took / 3, 0.1)
+        assert p99 < bound, f"claims waited for the import: p99 {p99 * 1000:.0f} ms"
         assert len(during) > 100  # claims kept flowing
-        # claims wait while the import commits (about its duration, 1-2 s here; it was
-        # 11-160 s), never as long as a lease
         assert max(during) < lease
         reaped = [e for e in _all_audit(host) if e.action == "expire"]
         assert reaped == []  # no lease was lost

@@ -179,7 +179,7 @@ class TestEscapes:
             host.wait()
 
     def test_cannot_plant_hooks_or_config_in_the_hub(self, factory: Factory) -> None:
-        # The host pushes to and fetches from the hub: a hook or a config setting there
+        # The host fetches into and reads the hub: a hook or a config setting there
         # would run on the host.
         hub = factory.hub.path
         sb = factory.make()
@@ -193,8 +193,9 @@ class TestEscapes:
         assert "CONFIG" not in out
         assert not (hub / "hooks" / "post-receive").exists()
         assert (hub / "config").read_text() == before
-        ok = attempt(sb, "git push -q origin HEAD:refs/heads/isollm/still-works && echo PUSHED")
-        assert "PUSHED" in ok
+        pushed = attempt(sb, "git push -q origin HEAD:refs/heads/isollm/nope && echo PUSHED")
+        assert "PUSHED" not in pushed  # the hub is read-only: work leaves by the host's intake
+        assert "refs/heads/isollm/nope" not in factory.hub.git().out("for-each-ref")
 
     def test_the_workspace_git_config_never_runs_on_the_host(
         self, factory: Factory, tmp_path: Path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -16,8 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from isollm.tasks import errors
 from isollm.tasks.client import TaskClient
-from isollm.tasks.model import Status
+from isollm.tasks.model import AuditQuery, ImportItem, NewTask, PageRequest, Status
 from isollm.tasks.sqlite_store import SqliteTaskStore
 from tests.integration.tasks_support import (
     agent_token,
@@ -145,3 +147,98 @@ def test_the_server_killed_mid_load_loses_no_acknowledged_write(tmp_path: Path) 
         store.close()
     with closing(sqlite3.connect(db)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def _staged(db: Path) -> int:
+    """Rows an import wrote and has not published (migration 0006), read beside the server."""
+    with closing(sqlite3.connect(db)) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM tasks WHERE status = 'staged'").fetchone()[0])
+
+
+def _kill_mid_import(home: Path, port: int, db: Path) -> str:
+    """Start a server, add one task, send a 10,000-task import and SIGKILL the server
+    while it writes it; the task's id."""
+    items = [
+        {"key": f"k{i}", "title": f"imported {i}", "after": [f"k{i - 1}"] if i % 100 else []}
+        for i in range(10_000)
+    ]
+    with (
+        server_process(home, port=port) as (proc, url),
+        TaskClient(url, "crash", token=host_token(home)) as host,
+    ):
+        seed = host.add_task("seed")
+
+        def send() -> None:
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.post(
+                    f"{url}/v1/projects/crash/tasks/import",
+                    json={"tasks": items},
+                    headers=host_headers(home),
+                    timeout=60,
+                )
+
+        importing = threading.Thread(target=send)
+        importing.start()
+        assert wait_for(lambda: _staged(db) > 1000, 30)  # well into the import
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        importing.join()
+    return seed.id
+
+
+def _assert_only(store: SqliteTaskStore, db: Path, seed: str) -> None:
+    """Nothing but ``seed`` is visible or claimable in ``store``."""
+    page = PageRequest(1, 100)
+    assert [t.id for t in store.list_tasks(None, page).items] == [seed]
+    assert [t.id for t in store.ready(page).items] == [seed]
+    assert {e.task_id for e in store.audit(AuditQuery(), page).items} == {seed}
+    with closing(sqlite3.connect(db)) as conn:
+        hidden = conn.execute("SELECT id FROM tasks WHERE status = 'staged' LIMIT 1").fetchone()
+    with pytest.raises(errors.TaskNotFoundError):
+        store.get_task(hidden[0])
+    with pytest.raises(errors.TaskNotFoundError):
+        store.history(hidden[0])
+    with pytest.raises(errors.TaskNotFoundError):
+        store.claim(hidden[0], "a1", 60)
+    claim = store.claim_next("a1", 60)
+    assert claim is not None
+    assert claim.task.id == seed
+    assert store.claim_next("a2", 60) is None
+    store.release(seed, "a1", claim.fence, force=False)
+
+
+@pytest.mark.parametrize("cleanup", ["startup", "next import"])
+def test_the_server_killed_mid_import_leaves_nothing_visible(tmp_path: Path, cleanup: str) -> None:
+    home, port = tmp_path / "home", free_port()
+    db = home / "tasks" / "projects" / "crash.db"
+    seed = _kill_mid_import(home, port, db)
+    assert 0 < _staged(db) <= 10_000  # killed mid-import: its rows are there, staged
+
+    store = SqliteTaskStore(db)
+    try:
+        _assert_only(store, db, seed)  # whoever opens the database
+        if cleanup == "next import":
+            store.import_tasks([ImportItem(NewTask("next"))], "human")
+            assert _staged(db) == 0
+    finally:
+        store.close()
+
+    with (
+        server_process(home, port=port) as (_, url),
+        TaskClient(url, "crash", token=host_token(home)) as client,
+    ):
+        titles = sorted(t.title for t in client.all_tasks())  # the first request opens it
+        assert titles == (["next", "seed"] if cleanup == "next import" else ["seed"])
+        assert wait_for(lambda: _staged(db) == 0, 30)  # startup removed them
+        client.import_tasks([ImportItem(NewTask(f"after {i}")) for i in range(3)])
+        assert len(client.all_tasks()) == len(titles) + 3
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        # The killed import's history went with its rows; its ids were never retired.
+        orphans = conn.execute(
+            "SELECT COUNT(*) FROM audit_log WHERE task_id NOT IN (SELECT id FROM tasks)"
+        ).fetchone()
+        assert orphans == (0,)
+        assert conn.execute("SELECT COUNT(*) FROM retired_tasks").fetchone() == (0,)
+        assert conn.execute("SELECT COUNT(*) FROM dependencies").fetchone() == (0,)

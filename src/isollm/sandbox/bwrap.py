@@ -138,6 +138,7 @@ class EntryPlan:
     uid: int | None = None  # switch to this unprivileged host user (from root)
     gid: int | None = None
     overlay: tuple[Path, Path, Path, Path] | None = None  # lower, upper, work, merged
+    detach: Path | None = None  # mounts below it are dropped from the command's namespaces
 
     def argv(self, python: str = sys.executable) -> list[str]:
         plan = {
@@ -147,6 +148,7 @@ class EntryPlan:
             "gid": self.gid,
             "overlay": [str(p) for p in self.overlay] if self.overlay else None,
             "stage": STAGE,
+            "detach": str(self.detach) if self.detach else None,
         }
         return [python, "-I", "-S", str(ENTER), json.dumps(plan)]
 

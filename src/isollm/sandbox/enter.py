@@ -12,6 +12,10 @@ JSON object built by :func:`isollm.sandbox.bwrap.entry_argv`:
 - ``stage``: an existing directory covered, inside these namespaces only, by a tmpfs
   where every bind source is bound again, so a user that cannot traverse their host
   parents (``/root/.isollm`` is 0700) still reaches them; bubblewrap covers it again.
+- ``detach``: a directory (isollm's home) whose mounts are detached from these
+  namespaces once the sources are staged: the mounts of other sandboxes (their overlays
+  and disk images) are then not pinned by this command for as long as it runs, so
+  their stop frees them at once.
 
 Steps: a private mount namespace (and, unless root, a user namespace mapping only the
 caller's own uid and gid), the overlay, the staged sources, dropping to ``uid``/``gid``
@@ -20,6 +24,7 @@ with no supplementary groups, then ``execv`` bubblewrap. No value ever reaches a
 
 from __future__ import annotations
 
+import codecs
 import ctypes
 import json
 import os
@@ -35,6 +40,7 @@ MS_NODEV = 4
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
 EXIT_SETUP = 125  # like env(1): the sandbox could not be entered
 
 
@@ -93,12 +99,45 @@ def mount_overlay(libc: ctypes.CDLL, lower: str, upper: str, work: str, merged: 
     mount(libc, "overlay", merged, "overlay", 0, options)
 
 
-def stage_sources(libc: ctypes.CDLL, argv: list[str], sources: list[int], stage: str) -> None:
-    """Bind each source in ``argv`` into a fresh tmpfs at ``stage`` and point ``argv`` there.
+def _unescape(field: str) -> str:
+    """A mountinfo path: space, tab, newline and backslash come as octal escapes."""
+    if "\\" not in field:
+        return field
+    raw = codecs.escape_decode(field.encode("utf-8", "surrogateescape"))[0]
+    return bytes(raw).decode("utf-8", "surrogateescape")
 
-    The sources are opened first: one may lie below ``stage`` itself.
+
+def open_mounts_below(top: str) -> list[int]:
+    """O_PATH fds on every mount at or below ``top``, deepest first."""
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+        points = [_unescape(line.split()[4]) for line in f if len(line.split()) > 4]
+    below = [p for p in points if p == top or p.startswith(top.rstrip("/") + "/")]
+    fds = []
+    for point in sorted(set(below), key=len, reverse=True):
+        try:
+            fds.append(os.open(point, os.O_PATH | os.O_CLOEXEC))
+        except OSError:
+            continue
+    return fds
+
+
+def detach_mounts(libc: ctypes.CDLL, fds: list[int]) -> None:
+    """Lazily unmount the mounts ``fds`` were opened on (by fd: they may be hidden now)."""
+    for fd in fds:
+        libc.umount2(os.fsencode(f"/proc/self/fd/{fd}"), MNT_DETACH)  # locked ones stay
+        os.close(fd)
+
+
+def stage_sources(
+    libc: ctypes.CDLL, argv: list[str], sources: list[int], stage: str, detach: str | None = None
+) -> None:
+    """Bind each source in ``argv`` into a fresh tmpfs at ``stage`` and point ``argv`` there,
+    then detach the mounts below ``detach``.
+
+    The sources (and mounts to detach) are opened first: one may lie below ``stage``.
     """
     fds = [os.open(argv[i], os.O_PATH | os.O_CLOEXEC) for i in sources]
+    mounted = open_mounts_below(detach) if detach else []
     try:
         mount(libc, "isollm-stage", stage, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k")
         for n, (index, fd) in enumerate(zip(sources, fds, strict=True)):
@@ -109,8 +148,10 @@ def stage_sources(libc: ctypes.CDLL, argv: list[str], sources: list[int], stage:
                 os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
             mount(libc, f"/proc/self/fd/{fd}", target, "", MS_BIND | MS_REC, "")
             argv[index] = target
+        detach_mounts(libc, mounted)
+        mounted = []
     finally:
-        for fd in fds:
+        for fd in fds + mounted:
             os.close(fd)
 
 
@@ -139,7 +180,8 @@ def enter(plan: dict[str, Any]) -> None:
         lower, upper, work, merged = (str(p) for p in overlay)
         mount_overlay(libc, lower, upper, work, merged)
     if stage and sources:
-        stage_sources(libc, argv, sources, str(stage))
+        detach = plan.get("detach")
+        stage_sources(libc, argv, sources, str(stage), str(detach) if detach else None)
     if as_root and user is not None:
         drop_to(*user)
     os.execv(argv[0], argv)  # noqa: S606 - bubblewrap's own argv, no shell

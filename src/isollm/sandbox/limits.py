@@ -30,6 +30,8 @@ import os
 import re
 import resource
 import shutil
+import signal
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,6 +47,7 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 GROUP = "isollm"
 CPU_PERIOD_US = 100_000
 NOFILE = 65_536
+RELEASE_SECONDS = 5.0  # how long removing a cgroup waits for its last processes to die
 # Exit status of the wrapper when it cannot join a cgroup it prepared: it refuses to run
 # the command without its limits.
 JOIN_FAILED = 125
@@ -196,15 +199,41 @@ def _prepare_v2(limits: Limits, root: Path, name: str) -> dict[str, Path]:
 
 
 def release_cgroups(directory: Path, root: Path = CGROUP_ROOT) -> None:
-    """Remove the sandbox's cgroups (and its project's, when empty). Never raises: a
-    cgroup still holding a process stays, and is empty after it exits."""
+    """Remove the sandbox's cgroups (and its project's, when empty), killing whatever is
+    still in them: the sandbox is going away, and a command's last processes may still
+    be dying (bubblewrap's children die with it, asynchronously). Never raises."""
     name = group_name(directory)
     bases = [root] if is_v2(root) else [root / c for c in _V1]
     for base in bases:
         group = base / name
-        for path in (group, group.parent):
-            with contextlib.suppress(OSError):
-                path.rmdir()  # cgroup directories go with rmdir, files and all
+        if group.is_dir():
+            _empty(group)
+        with contextlib.suppress(OSError):
+            group.parent.rmdir()
+
+
+def _empty(group: Path) -> None:
+    deadline = time.monotonic() + RELEASE_SECONDS
+    while True:
+        try:
+            group.rmdir()  # cgroup directories go with rmdir, files and all
+        except FileNotFoundError:
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                log.warning("cgroup %s is still busy; left in place", group)
+                return
+            _kill_members(group)
+            time.sleep(0.05)
+        else:
+            return
+
+
+def _kill_members(group: Path) -> None:
+    with contextlib.suppress(OSError):
+        for pid in (group / "cgroup.procs").read_text(encoding="ascii").split():
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(int(pid), signal.SIGKILL)
 
 
 def _bounded(limit: int, wanted: int) -> int:
@@ -219,11 +248,28 @@ def rlimit_options(limits: Limits, joined: Sequence[str]) -> list[str]:
     options.append(f"--nofile={_bounded(nofile_hard, NOFILE)}")
     if limits.disk:
         options.append(f"--fsize={size_bytes(limits.disk)}")
-    if limits.pids and "pids" not in joined:
-        options.append(f"--nproc={limits.pids}")
+    if limits.pids and "pids" not in joined:  # counted over the whole uid: on top of
+        options.append(f"--nproc={limits.pids + user_tasks(os.getuid())}")  # what runs
     if limits.memory and "memory" not in joined:
         options.append(f"--data={size_bytes(limits.memory)}")
     return options
+
+
+def user_tasks(uid: int, proc: Path = Path("/proc")) -> int:
+    """How many tasks (threads included, as RLIMIT_NPROC counts) ``uid`` runs now."""
+    total = 0
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = dict(
+                line.split(":", 1)
+                for line in (entry / "status").read_text(encoding="ascii").splitlines()
+                if ":" in line
+            )
+            if int(fields["Uid"].split()[0]) == uid:
+                total += int(fields["Threads"])
+    return total
 
 
 def wrap(argv: Sequence[str], limits: Limits, directory: Path) -> tuple[str, ...]:

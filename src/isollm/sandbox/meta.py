@@ -139,6 +139,7 @@ def _clear_leftover(directory: Path) -> None:
         return
     if mounted_below(directory):
         return
+    limits.release_cgroups(directory)
     shutil.rmtree(directory, ignore_errors=True)
 
 

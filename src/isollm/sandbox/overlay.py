@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from isollm import fsutil
+from isollm.git.facade import Git
 from isollm.sandbox import identity, limits, meta
 from isollm.sandbox.base import (
     DEV_UID,
@@ -52,6 +53,22 @@ from isollm.sandbox.workspace import NS_OVERLAY, OverlayWorkspace, prune_lowers
 # sandbox's) is safe to read. Environment config does not reach git's upload-pack.
 SYSTEM_GITCONFIG = "/run/isollm/gitconfig"
 GITCONFIG = "[include]\n\tpath = /etc/gitconfig\n[safe]\n\tdirectory = *\n"
+
+
+def _share_with_group(path: Path, gid: int) -> None:
+    """``path`` group-owned by ``gid`` and group-readable (set-gid if a directory)."""
+    st = path.lstat()
+    if stat.S_ISLNK(st.st_mode):
+        return
+    if st.st_gid != gid:
+        os.chown(path, -1, gid, follow_symlinks=False)
+    mode = stat.S_IMODE(st.st_mode) | stat.S_IRGRP
+    if stat.S_ISDIR(st.st_mode):
+        mode |= stat.S_IXGRP | stat.S_ISGID
+    elif st.st_mode & stat.S_IXUSR:
+        mode |= stat.S_IXGRP
+    if mode != stat.S_IMODE(st.st_mode):
+        os.chmod(path, mode)
 
 
 class OverlaySandbox(Sandbox):
@@ -125,12 +142,26 @@ class OverlaySandbox(Sandbox):
             self._write_identity_files()
 
     def _share_hub(self) -> None:
-        """Let the sandbox user read the hub (a new hub is a 0700 ``mkdtemp``; its files
-        follow git's usual umask). Its parents stay closed: the sandbox sees it through a
-        bind mount only, and never writes it."""
-        hub = self.spec.hub
-        if self.user.drop and hub.is_dir() and not hub.stat().st_mode & stat.S_IXOTH:
-            hub.chmod(hub.stat().st_mode | 0o055)
+        """Let the sandbox user read the hub, whatever the umask of who wrote it.
+
+        The hub (a 0700 ``mkdtemp``, files per the umask, 0400 objects under umask 077)
+        becomes group-readable by the project's sandbox gid: group-owned, set-gid
+        directories, and ``core.sharedRepository=0640`` so git keeps new files readable
+        by that group (never writable). Its parents stay closed: the sandbox sees it
+        through a read-only bind mount only. Done once: the top directory goes last.
+        """
+        hub, gid = self.spec.hub, self.user.gid
+        if not self.user.drop or not hub.is_dir():
+            return
+        top = hub.stat()
+        if top.st_gid == gid and top.st_mode & stat.S_ISGID and top.st_mode & stat.S_IXOTH:
+            return
+        Git(hub).run("config", "core.sharedRepository", "0640")
+        for root, dirs, files in os.walk(hub, topdown=False):
+            for name in dirs + files:
+                _share_with_group(Path(root) / name, gid)
+        _share_with_group(hub, gid)
+        hub.chmod(hub.stat().st_mode | 0o055)
 
     def _make_home(self) -> None:
         fsutil.ensure_dir(self.home, 0o755)
@@ -252,7 +283,8 @@ class OverlaySandbox(Sandbox):
             interactive=interactive,
             bwrap=shutil.which("bwrap") or "bwrap",
         )
-        plan = EntryPlan(bwrap, sources)
+        # other sandboxes' mounts live below isollm's home: not pinned by this command
+        plan = EntryPlan(bwrap, sources, detach=fsutil.isollm_home().resolve())
         if self.user.drop:
             plan = dataclasses.replace(plan, uid=self.user.uid, gid=self.user.gid)
         if self.record.mode == NS_OVERLAY:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -52,10 +53,23 @@ def safe_relative(path: str) -> PurePosixPath:
     return rel
 
 
+# Inside a sandbox whose workspace the host cannot see (an overlay mounted by each
+# command): stdin into "$1" (relative to the workspace) with mode "$2", refusing a
+# symlink or a non-directory on the way (exit 3), like _copy_into on the host.
+COPY_INSIDE = (
+    "rel=$1; d=.; while :; do case $rel in */*) part=${rel%%/*}; rel=${rel#*/};; *) break;; "
+    'esac; d=$d/$part; if [ -L "$d" ] || { [ -e "$d" ] && [ ! -d "$d" ]; }; then exit 3; fi; '
+    '[ -d "$d" ] || mkdir "$d" || exit 1; done; t=$d/$rel; if [ -L "$t" ]; then rm -f "$t" '
+    '|| exit 1; elif [ -e "$t" ] && [ ! -f "$t" ]; then exit 3; fi; '
+    'umask 077; cat > "$t" && chmod "$2" "$t"'
+)
+NOT_COPIED = 3
+
+
 def copy_includes(sb: Sandbox) -> list[str]:
     """Copy the spec's include files from the host root into the workspace."""
     root, dest = sb.spec.host_root, sb.host_workspace
-    if root is None or dest is None or not sb.spec.include:
+    if root is None or not sb.spec.include:
         return []
     copied = []
     for name in sb.spec.include:
@@ -63,11 +77,27 @@ def copy_includes(sb: Sandbox) -> list[str]:
         source = root / rel
         if not source.is_file():
             continue
-        if not _copy_into(source, dest, rel, sb.owner_uid):
+        if dest is None:
+            done = _copy_inside(sb, source, rel)
+        else:
+            done = _copy_into(source, dest, rel, sb.owner_uid)
+        if not done:
             sb.record.log(f"not copied: {name} (a symlink in the workspace is in the way)")
             continue
         copied.append(name)
     return copied
+
+
+def _copy_inside(sb: Sandbox, source: Path, rel: PurePosixPath) -> bool:
+    """Copy ``source`` to ``rel`` by a command inside the sandbox (its files are written
+    as the sandbox user, where the host cannot see the workspace)."""
+    mode = format(stat.S_IMODE(source.stat().st_mode), "o")
+    argv = ["sh", "-c", COPY_INSIDE, "sh", str(rel), mode]
+    result = sb.exec(argv, cwd=sb.workspace, input=source.read_bytes(), timeout=CHECKOUT_TIMEOUT)
+    if result.returncode == NOT_COPIED and not result.timed_out:
+        return False
+    result.check(hint=f"could not copy {rel} into the sandbox from {source}")
+    return True
 
 
 def _copy_into(source: Path, top: Path, rel: PurePosixPath, uid: int) -> bool:

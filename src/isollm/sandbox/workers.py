@@ -23,7 +23,7 @@ from isollm.config import Config, load_valid
 from isollm.errors import IsollmError, SandboxError
 from isollm.git.hub import Hub
 from isollm.git.sync import push_base
-from isollm.sandbox import meta, mounts, prepare, registry
+from isollm.sandbox import limits, meta, mounts, prepare, registry
 from isollm.sandbox.base import (
     HostCommand,
     Limits,
@@ -316,6 +316,7 @@ def _remove_without_sandbox(project: Project, name: str, force: bool) -> Discard
 
 
 def _force_remove_dir(directory: Path) -> None:
+    limits.release_cgroups(directory)
     merged = directory / "merged"
     if merged.is_mount():
         with contextlib.suppress(OSError):

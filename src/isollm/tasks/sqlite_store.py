@@ -15,14 +15,11 @@ from typing import Any
 from isollm.tasks import errors, validate
 from isollm.tasks.graph import find_path
 from isollm.tasks.ids import MIN_WIDTH, TASK_PREFIX, IdAllocator
-from isollm.tasks.imports import plan_import
 from isollm.tasks.model import (
     AuditEntry,
     AuditQuery,
     Clock,
     Dependency,
-    ImportItem,
-    ImportResult,
     NewTask,
     Page,
     PageRequest,
@@ -33,6 +30,7 @@ from isollm.tasks.model import (
     parse_time,
     utcnow,
 )
+from isollm.tasks.sqlite_bulk import BulkQueries
 from isollm.tasks.sqlite_claims import ClaimQueries, lease_length
 from isollm.tasks.sqlite_db import Database, task_from_row
 from isollm.tasks.sqlite_specs import SpecQueries
@@ -53,7 +51,7 @@ def _audit_from_row(row: Row) -> AuditEntry:
     )
 
 
-class SqliteTaskStore(ClaimQueries, SpecQueries):
+class SqliteTaskStore(ClaimQueries, BulkQueries, SpecQueries):
     """A :class:`~isollm.tasks.store.TaskStore` on one SQLite file."""
 
     def __init__(
@@ -131,6 +129,9 @@ class SqliteTaskStore(ClaimQueries, SpecQueries):
     def _taken(self, conn: sqlite3.Cursor) -> Any:
         return lambda candidate: self._db.scalar(conn, "id_taken", {"id": candidate}) is not None
 
+    def _allocate_id(self, conn: sqlite3.Cursor) -> str:
+        return self._task_ids.allocate(self._taken(conn))
+
     # --- tasks --------------------------------------------------------------------
 
     def add_task(self, new: NewTask, actor: str) -> Task:
@@ -146,7 +147,7 @@ class SqliteTaskStore(ClaimQueries, SpecQueries):
             self._row(conn, new.parent_id)
         if new.spec_id is not None:
             self._spec_row(conn, new.spec_id)
-        task_id = self._task_ids.allocate(self._taken(conn))
+        task_id = self._allocate_id(conn)
         self._db.run(
             conn,
             "insert_task",
@@ -223,41 +224,17 @@ class SqliteTaskStore(ClaimQueries, SpecQueries):
             return self._delete(conn, task_id, actor, now)
 
     def _delete(self, conn: sqlite3.Cursor, task_id: str, actor: str, now: str) -> list[str]:
-        gone = [task_id, *(r[0] for r in self._db.all(conn, "descendants", {"id": task_id}))]
+        below = self._db.all(conn, "descendants", {"id": task_id})
+        if any(status == "staged" for _, status in below):
+            raise errors.ValidationFailedError.of(
+                f"an import is adding subtasks to {task_id} right now; delete it once the "
+                "import is done"
+            )
+        gone = [task_id, *(child for child, _ in below)]
         for each in gone:
             self._audit(conn, each, "delete", actor, now)
         self._db.run(conn, "delete_task", {"id": task_id})
         return gone
-
-    def clear_done(self, actor: str) -> list[str]:
-        with self._db.write() as conn:
-            now = self._now()
-            cleared: list[str] = []
-            for (task_id,) in self._db.all(conn, "clearable_done", {}):
-                if task_id not in cleared:
-                    cleared += self._delete(conn, task_id, actor, now)
-            return cleared
-
-    def import_tasks(self, items: list[ImportItem], actor: str) -> ImportResult:
-        with self._db.write() as conn:
-            now = self._now()
-            exists = lambda tid: self._db.one(conn, "get_task", {"id": tid}) is not None  # noqa: E731
-            plan = plan_import(items, exists)
-            conn.execute("PRAGMA defer_foreign_keys = ON")
-            ids: dict[int, str] = {}
-            for index in plan.order:
-                new = plan.resolved_task(index, ids)
-                ids[index] = self._insert(conn, new, now)
-                self._audit(conn, ids[index], "create", actor, now)
-            cycle = plan.after_cycle()
-            if cycle is not None:
-                raise errors.CycleDetectedError.of([ids[i] for i in cycle])
-            # New tasks have no dependants yet, so an edge of the import closes a cycle
-            # only through other new tasks: checked above, in memory, once.
-            for child, parent in plan.edges(ids):
-                self._add_dependency(conn, child, parent, actor, now, checked=True)
-            tasks = [task_from_row(self._row(conn, ids[i])) for i in range(len(items))]
-            return ImportResult(tasks, {key: ids[i] for key, i in plan.keys.items()})
 
     # --- dependencies and audit -----------------------------------------------------
 

@@ -3,12 +3,13 @@
 -- Task rows are always selected with the same columns, in the order sqlite_store reads.
 
 -- name: get_task
+-- A staged task (an import still being written, migration 0006) does not exist yet.
 SELECT id, title, status, priority, created_at, updated_at, description, parent_id, spec_id,
        claimed_by, claimed_at, lease_expires_at, fence
-FROM tasks WHERE id = :id;
+FROM tasks WHERE id = :id AND status != 'staged';
 
 -- name: id_taken
--- A deleted task's id stays taken (retired_tasks), like its history.
+-- A deleted task's id stays taken (retired_tasks), like its history; a staged one's too.
 SELECT 1 FROM tasks WHERE id = :id
 UNION ALL SELECT 1 FROM retired_tasks WHERE id = :id
 LIMIT 1;
@@ -22,12 +23,13 @@ INSERT INTO tasks (id, title, status, priority, created_at, updated_at, descript
 VALUES (:id, :title, 'open', :priority, :now, :now, :description, :parent_id, :spec_id);
 
 -- name: count_tasks
-SELECT COUNT(*) FROM tasks;
+SELECT COUNT(*) FROM tasks WHERE status != 'staged';
 
 -- name: list_tasks
 SELECT id, title, status, priority, created_at, updated_at, description, parent_id, spec_id,
        claimed_by, claimed_at, lease_expires_at, fence
-FROM tasks ORDER BY priority, created_at, rowid LIMIT :limit OFFSET :offset;
+FROM tasks WHERE status != 'staged'
+ORDER BY priority, created_at, rowid LIMIT :limit OFFSET :offset;
 
 -- name: count_tasks_by_status
 SELECT COUNT(*) FROM tasks WHERE status = :status;
@@ -138,10 +140,11 @@ RETURNING id, title, status, priority, created_at, updated_at, description, pare
 DELETE FROM tasks WHERE id = :id;
 
 -- name: descendants
-WITH RECURSIVE sub(id) AS (
-    SELECT id FROM tasks WHERE parent_id = :id
-    UNION SELECT t.id FROM tasks t JOIN sub ON t.parent_id = sub.id)
-SELECT id FROM sub;
+-- With their status: a staged one (an import writing subtasks of :id) stops a delete.
+WITH RECURSIVE sub(id, status) AS (
+    SELECT id, status FROM tasks WHERE parent_id = :id
+    UNION SELECT t.id, t.status FROM tasks t JOIN sub ON t.parent_id = sub.id)
+SELECT id, status FROM sub;
 
 -- name: ancestors
 WITH RECURSIVE up(id) AS (
@@ -156,6 +159,15 @@ WITH RECURSIVE keep(id) AS (
     WHERE t.parent_id IS NOT NULL)
 SELECT id FROM tasks WHERE status = 'done' AND id NOT IN (SELECT id FROM keep)
 ORDER BY priority, created_at, rowid;
+
+-- name: still_clearable
+-- clearable_done for one task, in the transaction that deletes it: done, and nothing
+-- below it is not (a subtask added, a task reopened since the list was made).
+WITH RECURSIVE sub(id, status) AS (
+    SELECT id, status FROM tasks WHERE parent_id = :id
+    UNION SELECT t.id, t.status FROM tasks t JOIN sub ON t.parent_id = sub.id)
+SELECT EXISTS (SELECT 1 FROM tasks WHERE id = :id AND status = 'done')
+       AND NOT EXISTS (SELECT 1 FROM sub WHERE status != 'done');
 
 -- name: any_lease_expired
 SELECT 1 FROM tasks WHERE status = 'in_progress' AND lease_expires_at <= :now LIMIT 1;
@@ -207,7 +219,7 @@ VALUES (?1, 'claim', 'status', 'open', 'in_progress', ?2, ?3, ?4);
 -- name: history
 -- Newest first, along the task's chain (see migration 0004).
 WITH RECURSIVE chain(id) AS (
-    SELECT COALESCE((SELECT last_audit FROM tasks WHERE id = :id),
+    SELECT COALESCE((SELECT last_audit FROM tasks WHERE id = :id AND status != 'staged'),
                     (SELECT last_audit FROM retired_tasks WHERE id = :id))
     UNION ALL
     SELECT a.prev FROM audit_log a JOIN chain c ON a.id = c.id WHERE a.prev IS NOT NULL)
@@ -218,13 +230,15 @@ FROM chain c JOIN audit_log a ON a.id = c.id ORDER BY a.id DESC;
 -- name: count_audit
 SELECT COUNT(*) FROM audit_log
 WHERE (:action IS NULL OR action = :action) AND (:agent IS NULL OR changed_by = :agent)
-  AND (:start IS NULL OR changed_at >= :start) AND (:end IS NULL OR changed_at <= :end);
+  AND (:start IS NULL OR changed_at >= :start) AND (:end IS NULL OR changed_at <= :end)
+  AND task_id NOT IN (SELECT id FROM tasks WHERE status = 'staged');
 
 -- name: query_audit
 SELECT id, task_id, action, changed_at, changed_by, field, old_value, new_value
 FROM audit_log
 WHERE (:action IS NULL OR action = :action) AND (:agent IS NULL OR changed_by = :agent)
   AND (:start IS NULL OR changed_at >= :start) AND (:end IS NULL OR changed_at <= :end)
+  AND task_id NOT IN (SELECT id FROM tasks WHERE status = 'staged')
 ORDER BY id DESC LIMIT :limit OFFSET :offset;
 
 -- name: insert_spec
@@ -235,7 +249,7 @@ VALUES (:id, :title, :description, NULL, :now, :now);
 -- Specs with their task counts and computed status; filtered by :id and/or :status.
 WITH counted AS (
     SELECT s.id, s.title, s.created_at, s.updated_at, s.description, s.manual_status,
-           (SELECT COUNT(*) FROM tasks WHERE spec_id = s.id) AS task_count,
+           (SELECT COUNT(*) FROM tasks WHERE spec_id = s.id AND status != 'staged') AS task_count,
            (SELECT COUNT(*) FROM tasks WHERE spec_id = s.id AND status = 'done') AS done_count
     FROM specs s WHERE :id IS NULL OR s.id = :id),
 statused AS (
@@ -251,7 +265,7 @@ ORDER BY created_at DESC, id LIMIT :limit OFFSET :offset;
 -- name: count_specs
 WITH counted AS (
     SELECT s.manual_status,
-           (SELECT COUNT(*) FROM tasks WHERE spec_id = s.id) AS task_count,
+           (SELECT COUNT(*) FROM tasks WHERE spec_id = s.id AND status != 'staged') AS task_count,
            (SELECT COUNT(*) FROM tasks WHERE spec_id = s.id AND status = 'done') AS done_count
     FROM specs s)
 SELECT COUNT(*) FROM counted
@@ -264,7 +278,7 @@ WHERE :status IS NULL OR :status = CASE WHEN manual_status = 'cancelled' THEN 'c
 -- Not cancelled, not done, and every spec it depends on is done (airyra's rule).
 WITH counted AS (
     SELECT s.id, s.created_at, s.manual_status,
-           (SELECT COUNT(*) FROM tasks WHERE spec_id = s.id) AS task_count,
+           (SELECT COUNT(*) FROM tasks WHERE spec_id = s.id AND status != 'staged') AS task_count,
            (SELECT COUNT(*) FROM tasks WHERE spec_id = s.id AND status = 'done') AS done_count
     FROM specs s),
 finished AS (
@@ -287,12 +301,12 @@ UPDATE specs SET manual_status = :manual_status, updated_at = :now WHERE id = :i
 DELETE FROM specs WHERE id = :id;
 
 -- name: count_spec_tasks
-SELECT COUNT(*) FROM tasks WHERE spec_id = :id;
+SELECT COUNT(*) FROM tasks WHERE spec_id = :id AND status != 'staged';
 
 -- name: list_spec_tasks
 SELECT id, title, status, priority, created_at, updated_at, description, parent_id, spec_id,
        claimed_by, claimed_at, lease_expires_at, fence
-FROM tasks WHERE spec_id = :id
+FROM tasks WHERE spec_id = :id AND status != 'staged'
 ORDER BY priority, created_at, rowid LIMIT :limit OFFSET :offset;
 
 -- name: list_spec_deps
@@ -309,3 +323,38 @@ INSERT INTO spec_dependencies (child_id, parent_id) VALUES (:child_id, :parent_i
 
 -- name: delete_spec_dep
 DELETE FROM spec_dependencies WHERE child_id = :child_id AND parent_id = :parent_id;
+
+-- name: stage_task
+-- A task of an import being written (migration 0006): no query shows it, no claim
+-- takes it, until publish_import.
+INSERT INTO tasks (id, title, status, priority, created_at, updated_at, description,
+                   parent_id, spec_id, staged_by)
+VALUES (:id, :title, 'staged', :priority, :now, :now, :description, :parent_id, :spec_id,
+        :import);
+
+-- name: publish_import
+UPDATE tasks SET status = 'open', staged_by = NULL
+WHERE status = 'staged' AND staged_by = :import;
+
+-- name: staged_imports
+SELECT DISTINCT staged_by FROM tasks WHERE status = 'staged';
+
+-- name: staged_tail
+-- The rowid from which the newest :limit staged tasks of an import start: removing an
+-- import newest first deletes subtasks before their parents (a parent's cascade would
+-- take a subtask's row without its history).
+SELECT MIN(rowid) FROM (
+    SELECT rowid FROM tasks WHERE status = 'staged' AND staged_by = :import
+    ORDER BY rowid DESC LIMIT :limit);
+
+-- name: delete_staged_audit
+WITH RECURSIVE chain(id) AS (
+    SELECT last_audit FROM tasks
+    WHERE status = 'staged' AND staged_by = :import AND rowid >= :from
+          AND last_audit IS NOT NULL
+    UNION ALL
+    SELECT a.prev FROM audit_log a JOIN chain c ON a.id = c.id WHERE a.prev IS NOT NULL)
+DELETE FROM audit_log WHERE id IN (SELECT id FROM chain);
+
+-- name: delete_staged
+DELETE FROM tasks WHERE status = 'staged' AND staged_by = :import AND rowid >= :from;
