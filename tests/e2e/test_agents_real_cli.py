@@ -338,7 +338,9 @@ def brief_command(brief: str, starts: str, task_id: str) -> str:
 
 def test_the_interactive_brief_works_as_written(git_repo: Path, tmp_path: Path) -> None:
     """Claude Code runs the brief's own commands, verbatim, against a real task server
-    and a real hub: claim, branch, heartbeat, commit, push, done."""
+    and a real hub: claim, branch, heartbeat, commit, done. The brief tells it not to
+    push (the hub is read-only to agents; the host takes the branch in), so the commit
+    stays on the worker's branch."""
     hub = tmp_path / "hub.git"
     git(tmp_path, "clone", "-q", "--bare", str(git_repo), str(hub))
     checkout = tmp_path / "worker"
@@ -355,9 +357,10 @@ def test_the_interactive_brief_works_as_written(git_repo: Path, tmp_path: Path) 
             project_path=str(checkout),
         )
         brief = render(ctx)
+        assert "git push" not in brief
         steps = ("airyra claim-next", "git fetch", "airyra heartbeat")
         commands = [brief_command(brief, s, task.id) for s in steps]
-        after = [brief_command(brief, s, task.id) for s in ("git add", "git push", "airyra done")]
+        after = [brief_command(brief, s, task.id) for s in ("git add", "airyra done")]
         actions = (
             *(RunCommand(c) for c in commands),
             WriteFile("hello.txt", FILE_CONTENT),
@@ -386,6 +389,6 @@ def test_the_interactive_brief_works_as_written(git_repo: Path, tmp_path: Path) 
         assert agent.parse_result(result.returncode, result.stdout).success, story
         assert client.get_task(task.id).status == "done", story
     branch = f"isollm/{task.id}"
-    assert git(hub, "log", "-1", "--format=%s", branch) == f"{task.id}: add hello.txt"
-    assert git(hub, "show", f"{branch}:hello.txt") + "\n" == FILE_CONTENT
-    assert "CLAUDE.md" not in git(hub, "ls-tree", "-r", "--name-only", branch).split()
+    assert git(checkout, "log", "-1", "--format=%s", branch) == f"{task.id}: add hello.txt"
+    assert git(checkout, "show", f"{branch}:hello.txt") + "\n" == FILE_CONTENT
+    assert "CLAUDE.md" not in git(checkout, "ls-tree", "-r", "--name-only", branch).split()

@@ -1,6 +1,7 @@
 """Planning an all-or-nothing import: check every item, resolve references, order them.
 
-Pure: the store passes ``exists(task_id)`` and applies the plan in one transaction.
+Pure: the store passes ``exists(task_id)`` and applies the plan (staged in short
+transactions, then published in one: see ``sqlite_bulk``).
 Items refer to each other by ``key`` (in ``after`` and ``parent``) or to tasks that
 already exist by id. Every problem is reported at once.
 """

@@ -50,8 +50,8 @@ T = TypeVar("T")
 class Projects:
     """The stores of the projects in use, opened on first use; a project exists once a
     creating request made its database. Bulk operations (import, clear) run on a
-    connection of their own in a thread of their own, so the event loop keeps serving
-    claims and heartbeats while one runs (SQLite serializes their commits)."""
+    connection of their own in a thread of their own, in short transactions, so the
+    event loop keeps serving claims and heartbeats while one runs."""
 
     def __init__(self, backend: StoreBackend) -> None:
         self._backend = backend
@@ -68,7 +68,9 @@ class Projects:
             store = self._open[project] = self._backend.open(project)
             # What an import killed with an earlier server left staged (invisible) goes
             # now, in the bulk thread, in short transactions.
-            self._bulk.submit(self._remove_stale_imports, project)
+            stale = getattr(store, "stale_imports", None)
+            if stale is not None and stale():
+                self._bulk.submit(self._remove_stale_imports, project)
         return store
 
     def _bulk_store(self, project: str) -> TaskStore:

@@ -54,6 +54,24 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+_SUN_PATH_MAX = 107  # sockaddr_un.sun_path holds 108 bytes, the last one a NUL
+
+
+@contextlib.contextmanager
+def short_path(path: Path) -> Iterator[str]:
+    """An address for the socket ``path`` that fits ``sun_path``: the path itself, or,
+    when it is too long (a deep ISOLLM_HOME), the same file reached through an open
+    descriptor of its directory (``/proc/self/fd/N/NAME``)."""
+    if len(os.fsencode(path)) <= _SUN_PATH_MAX:
+        yield str(path)
+        return
+    fd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        yield f"/proc/self/fd/{fd}/{path.name}"
+    finally:
+        os.close(fd)
+
+
 def bind_unix(path: Path) -> socket.socket:
     """A listening Unix socket at ``path`` (a stale one left by a dead server replaced).
 
@@ -66,7 +84,8 @@ def bind_unix(path: Path) -> socket.socket:
             raise TaskError(f"{path} exists and is not a socket", hint="move it away")
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            probe.connect(str(path))
+            with short_path(path) as address:
+                probe.connect(address)
         except OSError:
             path.unlink()  # nobody listens: left by a server that died
         else:
@@ -75,7 +94,8 @@ def bind_unix(path: Path) -> socket.socket:
             probe.close()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        sock.bind(str(path))
+        with short_path(path) as address:
+            sock.bind(address)
         os.chmod(path, 0o666)  # noqa: S103 - see the docstring: tokens decide
         sock.listen(2048)
     except OSError:

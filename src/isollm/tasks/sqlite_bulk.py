@@ -201,11 +201,15 @@ class BulkQueries:
                 self._db.run(conn, "delete_staged", params)
             time.sleep(time.perf_counter() - start)
 
-    def remove_stale_imports(self) -> list[str]:
-        """Remove what imports whose process died left staged; their ids."""
+    def stale_imports(self) -> list[str]:
+        """The imports whose process died with tasks still staged (a quick read)."""
         with self._db.read() as conn:
             found = [r[0] for r in self._db.all(conn, "staged_imports", {})]
-        stale = [i for i in found if not import_is_alive(i)]
+        return [i for i in found if not import_is_alive(i)]
+
+    def remove_stale_imports(self) -> list[str]:
+        """Remove what imports whose process died left staged; their ids."""
+        stale = self.stale_imports()
         for import_id in stale:
             self._remove_import(import_id)
         return stale

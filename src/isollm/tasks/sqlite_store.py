@@ -3,6 +3,7 @@
 Every change is one ``BEGIN IMMEDIATE`` transaction that first returns expired leases
 to the queue, then compare-and-sets the row (``UPDATE … WHERE status = 'open'``,
 ``… AND fence = :fence``) and appends to the audit log. Claims never delete a task.
+Imports and clear-done run in many short transactions instead (``sqlite_bulk``).
 """
 
 from __future__ import annotations
