@@ -157,12 +157,14 @@ class TestEscapes:
     ) -> None:
         a, b = factory.make("wa"), factory.make("wb")
         attempt(a, "echo private-to-a > marker.txt")
-        assert a.host_workspace is not None
+        # The workspace as the host sees it; mounted only inside a's own commands when
+        # the overlay lives in their namespaces (a normal user): then its directory.
+        where = a.host_workspace or a.record.directory
         out = attempt(
             b,
-            'cat "$1/marker.txt" marker.txt; ls "$1" "$2"; true',
-            str(a.host_workspace),
-            str(a.host_workspace.parent.parent),
+            'cat "$1/marker.txt" "$1/upper/marker.txt" marker.txt; ls "$1" "$2"; true',
+            str(where),
+            str(a.record.directory.parent),
         )
         assert "private-to-a" not in out
         assert "wa" not in out.split()

@@ -16,11 +16,16 @@ from isollm.sandbox.base import Sandbox
 
 log = logging.getLogger(__name__)
 
-# `sh -c READ_SCRIPT sh FILE LIMIT`: exit 3 if FILE is missing, 4 if it is a symlink, not
-# a regular file or larger than LIMIT bytes; else print it (head stops at LIMIT + 1 bytes
-# even if it grows meanwhile).
+# `sh -c READ_SCRIPT sh FILE LIMIT`: exit 3 if FILE is missing, 4 if it leaves the
+# workspace, goes through a symlink anywhere on its path, is not a regular file or is
+# larger than LIMIT bytes; else print it (head stops at LIMIT + 1 bytes even if it grows
+# meanwhile).
 READ_SCRIPT = """f=$1
-[ -e "$f" ] || [ -L "$f" ] || exit 3
+case /$f/ in //*|*/../*) exit 4 ;; esac
+set -f; IFS=/; p=
+for part in $f; do p=${p:+$p/}$part; [ ! -L "$p" ] || exit 4; done
+unset IFS; set +f
+[ -e "$f" ] || exit 3
 [ -f "$f" ] && [ ! -L "$f" ] || exit 4
 [ "$(wc -c < "$f")" -le "$2" ] || exit 4
 exec head -c "$(($2 + 1))" -- "$f"
