@@ -59,7 +59,8 @@ def command_key(command: str | None, task: str) -> str | None:
     if command == "execute":
         return idempotency.execute_key(RUN, task, 1)
     if command == "push":
-        return idempotency.push_key(RUN, task, f"isollm/{task}", SHA)
+        inputs = {"run_id": RUN, "task_id": task, "branch": f"isollm/{task}", "commit": SHA}
+        return idempotency.digest({"kind": "task.push", "inputs": inputs})
     return None
 
 

@@ -97,7 +97,7 @@ def make_project(root: Path, port: int, workers: int, backend: str) -> None:
 
 
 def add_tasks(client: Any, count: int, prefix: str) -> None:
-    from isollm.tasks.model import ImportItem, NewTask
+    from isollm.tasks.store.model import ImportItem, NewTask
 
     for start in range(0, count, 500):
         items = [
@@ -171,9 +171,9 @@ def median_seconds(action: Callable[[], object], repeat: int) -> float:
 
 def bare_claim_loop(url: str, count: int) -> float:
     """Seconds per task of claim-next + done, one client, on a project of its own."""
-    from isollm.tasks.client import TaskClient
-    from isollm.tasks.service import agent_token
-    from isollm.tasks.tokens import ADMIN
+    from isollm.tasks.client.http import TaskClient
+    from isollm.tasks.server.control import agent_token
+    from isollm.tasks.server.tokens import ADMIN
 
     with TaskClient(url, "bench-baseline", agent="bench", token=agent_token(ADMIN)) as client:
         add_tasks(client, count, "baseline")
@@ -243,7 +243,7 @@ def main() -> None:
         try:
             bench(Path(tmp), port, args)
         finally:
-            from isollm.tasks import service
+            from isollm.tasks.server import control as service
 
             service.stop(port)
 
@@ -277,7 +277,7 @@ def measure_run(root: Path, client: Any, tasks: int, workers: int) -> Measured:
 
 def bench(tmp: Path, port: int, args: argparse.Namespace) -> None:
     from isollm import config as cfg
-    from isollm.tasks.service import ensure_server
+    from isollm.tasks.server.control import ensure_server
 
     root = tmp / "repo"
     make_project(root, port, args.workers, args.backend)

@@ -46,8 +46,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from isollm.tasks.model import ImportItem, NewTask
-from isollm.tasks.sqlite_store import SqliteTaskStore
+from isollm.tasks.store.model import ImportItem, NewTask
+from isollm.tasks.store.sqlite.store import SqliteTaskStore
 
 PROJECT = "bench"
 
@@ -164,7 +164,7 @@ CLAIM = claim_request("agent")
 
 def start_server(home: Path, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "ISOLLM_HOME": str(home)}
-    argv = [sys.executable, "-m", "isollm.tasks.daemon", "--port", str(port), "--no-auth"]
+    argv = [sys.executable, "-m", "isollm.tasks.server.daemon", "--port", str(port), "--no-auth"]
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

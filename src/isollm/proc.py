@@ -3,14 +3,24 @@
 Always an argv list, never a shell. Every call is logged at debug level. A failure
 raises :class:`~isollm.errors.CommandError` (or the subclass the caller names) showing
 the argv, exit code, stdout and stderr, so nobody has to re-run a command to see why.
+
+Output is read as it comes and kept within a cap per stream (:class:`Capture`: the head
+and the tail, the middle counted and dropped), so a command that prints without end
+cannot grow isollm's memory. :func:`run` keeps at most :data:`MAX_OUTPUT` bytes per
+stream unless its caller says the command is trusted to print all it needs
+(``max_output=None``: host git on the host's own repositories).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import select
+import selectors
 import shlex
 import subprocess
+import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +31,9 @@ from isollm.errors import CommandError
 log = logging.getLogger(__name__)
 
 _MAX_SHOWN = 4000
+MAX_OUTPUT = 16 << 20  # bytes kept per stream of a command not trusted to print little
+_CHUNK = 1 << 16
+PIPE_BUF = select.PIPE_BUF  # written at once when poll says a pipe is writable
 
 
 @dataclass(frozen=True)
@@ -29,10 +42,119 @@ class Result:
     returncode: int
     stdout: str
     stderr: str
+    dropped: tuple[int, int] = (0, 0)  # bytes of stdout, stderr left out (over the cap)
 
     @property
     def ok(self) -> bool:
         return self.returncode == 0
+
+    @property
+    def truncated(self) -> bool:
+        return any(self.dropped)
+
+
+class Capture:
+    """What a stream printed, within ``limit`` bytes (None: everything).
+
+    Over the limit, the first half and the last half are kept and the bytes between
+    them are counted; :meth:`text` marks where they were left out.
+    """
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.head = bytearray()
+        self.tail: deque[bytes] = deque()
+        self.tail_size = 0
+        self.dropped = 0
+
+    def add(self, chunk: bytes) -> None:
+        if self.limit is None or len(self.head) + len(chunk) <= self.limit // 2:
+            self.head += chunk
+            return
+        room = max(self.limit // 2 - len(self.head), 0)
+        if room:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        self.tail.append(chunk)
+        self.tail_size += len(chunk)
+        keep = self.limit - self.limit // 2
+        while self.tail and self.tail_size - len(self.tail[0]) >= keep:
+            self.dropped += len(self.tail[0])
+            self.tail_size -= len(self.tail.popleft())
+        if self.tail_size > keep:  # cut the oldest chunk so exactly ``keep`` bytes stay
+            extra = self.tail_size - keep
+            self.tail[0] = self.tail[0][extra:]
+            self.tail_size, self.dropped = keep, self.dropped + extra
+
+    def data(self) -> bytes:
+        """The bytes kept (head and tail joined, without a marker)."""
+        return bytes(self.head) + b"".join(self.tail)
+
+    def text(self) -> str:
+        if not self.dropped:
+            return self.data().decode(errors="replace")
+        head = bytes(self.head).decode(errors="replace")
+        tail = b"".join(self.tail).decode(errors="replace")
+        return f"{head}\n[... {self.dropped} bytes left out by isollm ...]\n{tail}"
+
+
+def collect(
+    popen: subprocess.Popen[bytes],
+    out: Capture,
+    err: Capture,
+    data: bytes | None,
+    deadline: float | None,
+) -> bool:
+    """Feed ``data`` to the process's stdin pipe and read its stdout and stderr pipes
+    into ``out`` and ``err`` until both close; False if ``deadline`` (a
+    :func:`time.monotonic` value) came first. Pipes it finished with are closed."""
+    streams = {popen.stdout: out, popen.stderr: err}
+    todo = memoryview(data or b"")
+    with selectors.PollSelector() as sel:
+        for pipe in streams:
+            if pipe is not None and not pipe.closed:
+                sel.register(pipe, selectors.EVENT_READ)
+        if popen.stdin is not None and not popen.stdin.closed:
+            if todo:
+                sel.register(popen.stdin, selectors.EVENT_WRITE)
+            else:
+                popen.stdin.close()
+        while sel.get_map():
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            for key, _ in sel.select(left):
+                if key.fileobj is popen.stdin:
+                    todo = _feed(sel, popen.stdin, todo)
+                    continue
+                chunk = os.read(key.fd, _CHUNK)
+                if chunk:
+                    streams[key.fileobj].add(chunk)  # type: ignore[index]
+                else:
+                    sel.unregister(key.fileobj)
+                    key.fileobj.close()  # type: ignore[union-attr]
+    return True
+
+
+def wait_until(popen: subprocess.Popen[bytes], deadline: float | None) -> bool:
+    """Wait for the process to exit; False if ``deadline`` came first."""
+    try:
+        popen.wait(None if deadline is None else max(deadline - time.monotonic(), 0.0))
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
+def _feed(sel: selectors.BaseSelector, stdin: IO[bytes], todo: memoryview) -> memoryview:
+    """Write what the pipe takes now; close it when all is written or the reader left."""
+    try:
+        todo = todo[os.write(stdin.fileno(), todo[:PIPE_BUF]) :]
+    except BrokenPipeError:
+        todo = todo[:0]
+    if not todo:
+        sel.unregister(stdin)
+        stdin.close()
+    return todo
 
 
 def _tail(text: str) -> str:
@@ -62,25 +184,30 @@ def run(
     check: bool = True,
     error: type[CommandError] = CommandError,
     hint: str | None = None,
+    max_output: int | None = MAX_OUTPUT,
 ) -> Result:
     """Run ``argv`` and capture its output as text.
 
     ``env`` replaces the environment when given (build it with :func:`clean_env`).
     With ``check`` a non-zero exit raises ``error`` carrying the whole story.
+
+    ``max_output``: bytes kept per stream (head and tail; ``Result.dropped`` counts the
+    rest). Keep the default for anything whose output a sandbox can drive (a command
+    run in a container, a tool reading an agent's files). ``None`` keeps everything:
+    only for commands trusted to print what their caller needs, such as host git on a
+    repository the host owns (:class:`isollm.git.facade.Git` passes it).
     """
     args = tuple(os.fspath(a) for a in argv)
     log.debug("run: %s (cwd=%s)", shlex.join(args), cwd)
     data = input.encode() if isinstance(input, str) else input
     try:
-        proc = subprocess.run(
+        popen = subprocess.Popen(
             args,
             cwd=cwd,
             env=dict(env) if env is not None else None,
-            input=data,
-            stdin=None if data is not None else subprocess.DEVNULL,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
+            stdin=subprocess.PIPE if data is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             # Its own process group: a Ctrl-C meant for isollm does not kill a git
             # command midway; isollm decides what to stop (and kills this on the way out).
             process_group=0,
@@ -90,14 +217,20 @@ def run(
             f"{args[0]} is not installed or not on PATH",
             hint=hint or f"install {Path(args[0]).name} and try again",
         ) from exc
-    except subprocess.TimeoutExpired as exc:
-        raise error(f"command timed out after {timeout}s: {shlex.join(args)}", hint=hint) from exc
-    result = Result(
-        args,
-        proc.returncode,
-        proc.stdout.decode(errors="replace"),
-        proc.stderr.decode(errors="replace"),
-    )
+    out, err = Capture(max_output), Capture(max_output)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    finished = False
+    with popen:
+        try:
+            finished = collect(popen, out, err, data, deadline)
+            finished = finished and wait_until(popen, deadline)
+        finally:
+            if not finished:  # timed out, or interrupted
+                popen.kill()
+            popen.wait()
+    if not finished:
+        raise error(f"command timed out after {timeout}s: {shlex.join(args)}", hint=hint)
+    result = Result(args, popen.returncode, out.text(), err.text(), (out.dropped, err.dropped))
     if check and not result.ok:
         raise error(describe_failure(result), hint=hint)
     return result

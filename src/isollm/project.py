@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from isollm import fsutil
-from isollm.config import CONFIG_FILE, STATE_DIR, Config, render_template
+from isollm import checkouts, fsutil
+from isollm.config import CONFIG_FILE, STATE_DIR, Config, load, render_template
+from isollm.config.model import GitConfig
 from isollm.config.rules import MAX_PROJECT_NAME_LEN, MIN_PROJECT_NAME_LEN
 from isollm.errors import IsollmError
 from isollm.git.facade import Git
@@ -22,6 +23,47 @@ class InitResult:
     project: str
     gitignore_updated: bool
     overwritten: bool
+    base: BaseBranch
+    shared_with: tuple[Path, ...] = ()  # other checkouts using the same hub and queue
+    taken_by: Path | None = None  # the checkout owning the folder's name, when renamed
+    written: bool = True  # False: isollm.yaml was kept (``--share``)
+
+
+@dataclass(frozen=True)
+class BaseBranch:
+    """The branch ``init`` writes as ``git.base_branch``, and how it was found."""
+
+    name: str
+    source: str
+
+
+def detect_base_branch(git: Git) -> BaseBranch:
+    """The checked-out branch, else the remote's default branch, else ``init.defaultBranch``,
+    else ``main``. (The remote's HEAD describes this repository; ``init.defaultBranch`` only
+    the user's preference for new ones, so it comes after.)"""
+    current = git.current_branch()
+    if current:
+        return BaseBranch(current, "the current branch")
+    remote = _remote_default_branch(git)
+    if remote:
+        return BaseBranch(remote[1], f"the default branch of the remote {remote[0]}")
+    configured = git.run("config", "--get", "init.defaultBranch", check=False).stdout.strip()
+    if configured:
+        return BaseBranch(configured, "git's init.defaultBranch")
+    return BaseBranch("main", "the default; HEAD is detached and nothing else says")
+
+
+def _remote_default_branch(git: Git) -> tuple[str, str] | None:
+    """(remote, branch) from ``refs/remotes/<remote>/HEAD``; origin first."""
+    heads: dict[str, str] = {}
+    for line in git.lines(["for-each-ref", "--format=%(refname) %(symref)", "refs/remotes"]):
+        ref, _, target = line.partition(" ")
+        prefix = ref.removesuffix("HEAD")
+        if prefix != ref and target.startswith(prefix) and target != prefix:
+            heads[prefix.split("/", 2)[2].rstrip("/")] = target[len(prefix) :]
+    for remote in sorted(heads, key=lambda r: (r != "origin", r)):
+        return remote, heads[remote]
+    return None
 
 
 def derive_project_name(folder: str) -> str:
@@ -49,8 +91,39 @@ def ensure_gitignore(root: Path, entry: str = GITIGNORE_ENTRY) -> bool:
     return True
 
 
-def init_project(directory: Path, *, force: bool = False) -> InitResult:
-    """Write a commented isollm.yaml with defaults, create .isollm/, ignore it in git."""
+def init_project(directory: Path, *, force: bool = False, share: bool = False) -> InitResult:
+    """Write a commented isollm.yaml with defaults, create .isollm/, ignore it in git.
+
+    The project name is the folder's unless another checkout owns that project (then a
+    short hash of this checkout's path is added), or ``share`` joins it on purpose. With
+    ``share`` and an existing isollm.yaml, the file is kept and only the sharing recorded.
+    """
+    root = _repository_root(directory)
+    path = root / CONFIG_FILE
+    existed = path.exists()
+    if existed and share and not force:
+        return _share_existing(root, path)
+    if existed and not force:
+        raise IsollmError(
+            f"{path} already exists",
+            hint="edit it with `isollm config edit`, or pass --force to replace it with defaults",
+        )
+    project, taken_by = choose_project_name(root, share=share)
+    base = detect_base_branch(Git(root))
+    config = Config(project=project, git=replace(GitConfig(), base_branch=base.name))
+    try:
+        fsutil.atomic_write_text(path, render_template(config), mode=0o644)
+        fsutil.ensure_dir(root / STATE_DIR)
+        updated = ensure_gitignore(root)
+    except OSError as exc:
+        raise IsollmError(
+            f"cannot set up {root}: {exc}", hint="check the permissions of the repository"
+        ) from exc
+    shared = tuple(checkouts.claim(root, project, share=share))
+    return InitResult(root, path, project, updated, existed, base, shared, taken_by)
+
+
+def _repository_root(directory: Path) -> Path:
     directory = directory.resolve()
     if not directory.is_dir():
         raise IsollmError(f"{directory} is not a directory", hint="create it or pick another")
@@ -60,20 +133,22 @@ def init_project(directory: Path, *, force: bool = False) -> InitResult:
             f"{directory} is not inside a git repository",
             hint=f"run `git init {directory}` first (isollm works on git repositories)",
         )
-    path = root / CONFIG_FILE
-    existed = path.exists()
-    if existed and not force:
-        raise IsollmError(
-            f"{path} already exists",
-            hint="edit it with `isollm config edit`, or pass --force to replace it with defaults",
-        )
-    project = derive_project_name(root.name)
-    try:
-        fsutil.atomic_write_text(path, render_template(Config(project=project)), mode=0o644)
-        fsutil.ensure_dir(root / STATE_DIR)
-        updated = ensure_gitignore(root)
-    except OSError as exc:
-        raise IsollmError(
-            f"cannot set up {root}: {exc}", hint="check the permissions of the repository"
-        ) from exc
-    return InitResult(root, path, project, updated, existed)
+    return root.resolve()
+
+
+def choose_project_name(root: Path, *, share: bool = False) -> tuple[str, Path | None]:
+    """The folder's name, or (when another checkout owns that project and ``share`` is
+    off) the folder's name with a hash of this checkout's path; and that other owner."""
+    name = derive_project_name(root.name)
+    others = checkouts.owners(name, besides=root)
+    if not others or share:
+        return name, None
+    base = name[: MAX_PROJECT_NAME_LEN - 7].rstrip("-")
+    return f"{base}-{checkouts.checkout_suffix(root)}", others[0]
+
+
+def _share_existing(root: Path, path: Path) -> InitResult:
+    config = load(root).valid()
+    shared = tuple(checkouts.claim(root, config.project, share=True))
+    base = BaseBranch(config.git.base_branch, f"kept from {CONFIG_FILE}")
+    return InitResult(root, path, config.project, False, False, base, shared, written=False)

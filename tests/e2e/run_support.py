@@ -27,9 +27,9 @@ from isollm import config as cfg
 from isollm import fsutil
 from isollm.git.hub import Hub
 from isollm.sandbox import registry
-from isollm.tasks import service
-from isollm.tasks.client import TaskClient
-from isollm.tasks.model import AuditEntry, Task
+from isollm.tasks.client.http import TaskClient
+from isollm.tasks.server import control as service
+from isollm.tasks.store.model import AuditEntry, Task
 from tests.conftest import git
 from tests.e2e.cli import ISOLLM
 from tests.integration.sandbox_support import unmount_under

@@ -37,7 +37,7 @@ from isollm.agents import (
 )
 from isollm.agents.base import Agent
 from isollm.config.model import AgentConfig, AgentOverride
-from isollm.tasks.serving import EmbeddedServer
+from isollm.tasks.server.run import EmbeddedServer
 from tests.conftest import git
 from tests.fakemodel import FakeModelServer, Recorded, RunCommand, Script, WriteFile
 from tests.fakemodel.script import texts

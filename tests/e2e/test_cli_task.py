@@ -11,11 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from isollm import config as cfg
-from isollm.tasks import service
-from tests.integration.tasks_support import free_port, wait_healthy
+from isollm.tasks.server import control as service
+from tests.integration.tasks_support import free_port, server_process, wait_healthy
 
 ISOLLM = [str(Path(sys.executable).parent / "isollm")]
 
@@ -145,6 +146,28 @@ def test_server_start_stop_status(project: Path) -> None:
     assert Path(status["state"]["log"]).exists()
     assert run(project, "server", "stop").stdout.startswith("Stopped the task server")
     assert run(project, "server", "stop").stdout.startswith("No task server was running")
+
+
+def test_a_server_of_another_home_on_the_port_is_reported_never_used(
+    project: Path, tmp_path: Path
+) -> None:
+    """Another isollm home's task server (without tokens, so nothing else would stop
+    it) on this project's port: commands say so and touch neither it nor its queue."""
+    port, other = _port(project), tmp_path / "other-home"
+    with server_process(other, port=port, auth=False) as (server, url):
+        added = run(project, "task", "add", "would land in the other home", check=False)
+        assert added.returncode == 1
+        assert "belongs to another isollm home" in added.stderr
+        started = run(project, "server", "start", check=False)
+        assert started.returncode == 1
+        assert "another isollm home" in started.stderr
+        stopped = run(project, "server", "stop", check=False)
+        assert stopped.returncode == 1
+        assert "another isollm home" in stopped.stderr
+        assert "No task server was running" not in stopped.stdout
+        assert "belongs to another isollm home" in run(project, "server", "status").stdout
+        assert server.poll() is None  # still running: not stopped from here
+        assert httpx.get(f"{url}/v1/projects").json() == []  # nothing written to its queue
 
 
 def test_serve_in_the_foreground_stops_cleanly_on_sigint(tmp_path: Path) -> None:

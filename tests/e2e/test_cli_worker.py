@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shlex
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ import pytest
 
 from isollm import config as cfg
 from isollm import fsutil
+from isollm.git.hub import Hub
 from isollm.sandbox import registry
 from isollm.sandbox.workers import Project, ensure_hub, spec_for
 from tests.conftest import git, skip_or_fail
@@ -157,3 +159,80 @@ def test_lxc_workers_run_as_dev_in_a_container(project: Path) -> None:
         assert shown.stdout.strip() == value
     assert as_json(project, "worker", "list")["workers"][0]["status"] == "idle"
     isollm(project, "worker", "remove", "c1")
+
+
+def hub_ref(project: Path, ref: str) -> str:
+    hub = Hub.for_project(cfg.load(project).config.project).path
+    return git(hub, "rev-parse", "-q", "--verify", ref) if ref else ""
+
+
+def exec_in(project: Path, name: str, script: str) -> str:
+    return isollm(project, "worker", "exec", name, "--", "sh", "-c", script).stdout.strip()
+
+
+def test_save_takes_a_manual_workers_commits_to_the_hub(project: Path) -> None:
+    isollm(project, "worker", "add", "w1", "--branch", "isollm/ar-5")
+    refused = isollm(project, "worker", "save", "w1", code=1)
+    assert "nothing to save" in refused.stderr
+
+    head = exec_in(
+        project,
+        "w1",
+        "echo one > one.txt; git add one.txt; git commit -qm one; "
+        "echo wip > wip.txt; git rev-parse HEAD",
+    )
+    saved = as_json(project, "worker", "save", "w1")
+    assert saved["ref"].startswith("refs/isollm/salvage/w1/")
+    assert (saved["commit"], saved["old"], saved["left_uncommitted"]) == (
+        head,
+        None,
+        ["?? wip.txt"],
+    )
+    assert hub_ref(project, saved["ref"]) == head
+    git(project, *shlex.split(saved["fetch"])[1:])  # the printed command works as shown
+    assert git(project, "show", "FETCH_HEAD:one.txt") == "one"
+
+    # --commit commits the leftovers inside first; --branch: the worker's own work branch
+    text = isollm(project, "worker", "save", "w1", "--branch", "isollm/ar-5", "--commit", "wip")
+    tip = hub_ref(project, "refs/heads/isollm/ar-5")
+    assert f"saved {tip[:12]} to refs/heads/isollm/ar-5" in text.stdout
+    assert "fetch it: git fetch" in text.stdout
+    hub = Hub.for_project(cfg.load(project).config.project).path
+    assert git(hub, "show", f"{tip}:wip.txt") == "wip"
+    assert git(hub, "rev-parse", f"{tip}~1") == head
+    # saved: nothing is lost any more
+    assert "nothing was lost" in isollm(project, "worker", "reset", "w1").stdout
+
+
+def test_save_rewrites_only_the_workers_own_branch_and_keeps_the_old_tip(project: Path) -> None:
+    isollm(project, "worker", "add", "w1", "--branch", "isollm/ar-6")
+    exec_in(project, "w1", "echo a > a; git add a; git commit -qm a")
+    first = as_json(project, "worker", "save", "w1", "--branch", "isollm/ar-6")["commit"]
+    exec_in(project, "w1", "echo b > a; git commit -qam b --amend")
+    text = isollm(project, "worker", "save", "w1", "--branch", "isollm/ar-6").stdout
+    assert "old tip is kept at refs/isollm/backup/heads/isollm/ar-6/" in text
+    backup = text.split("kept at ")[1].split()[0]
+    assert hub_ref(project, backup) == first
+
+    # another worker may not write w1's branch, the base branch, or outside the prefix
+    isollm(project, "worker", "add", "w2")
+    exec_in(project, "w2", "git checkout -qb mine; echo c > c; git add c; git commit -qm c")
+    for branch, why in (
+        ("isollm/ar-6", "the hub already has it"),
+        ("main", "it is the base branch"),
+        ("elsewhere", "nor a new branch under 'isollm/'"),
+    ):
+        refused = isollm(project, "worker", "save", "w2", "--branch", branch, code=1)
+        assert why in refused.stderr, refused.stderr
+    assert hub_ref(project, "refs/heads/isollm/ar-6") != first  # untouched by w2
+    assert git(project, "rev-parse", "main") == hub_ref(project, "refs/heads/main")
+    new = as_json(project, "worker", "save", "w2", "--branch", "isollm/w2-save")
+    assert new["ref"] == "refs/heads/isollm/w2-save"
+    assert hub_ref(project, new["ref"]) == new["commit"]
+
+
+def test_removing_unsaved_work_names_worker_save(project: Path) -> None:
+    isollm(project, "worker", "add", "w1")
+    exec_in(project, "w1", "echo x > x.txt")
+    refused = isollm(project, "worker", "remove", "w1", code=1)
+    assert "isollm worker save w1" in refused.stderr

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from isollm.tasks import tokens
+from isollm.tasks.server import tokens
 
 EXTENSIONS = ("/tasks/claim-next", "/heartbeat", "/tasks/import", "/tasks/clear-done")
 
@@ -54,13 +54,13 @@ def wait_healthy(url: str, timeout: float = 15.0) -> None:
 
 @contextmanager
 def server_process(
-    home: Path, *, port: int | None = None, lease_seconds: float = 300.0
+    home: Path, *, port: int | None = None, lease_seconds: float = 300.0, auth: bool = True
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """``python -m isollm.tasks.daemon`` in its own process; killed at the end."""
+    """``python -m isollm.tasks.server.daemon`` in its own process; killed at the end."""
     port = port or free_port()
     env = {**os.environ, "ISOLLM_HOME": str(home)}
-    argv = [sys.executable, "-m", "isollm.tasks.daemon", "--port", str(port)]
-    argv += ["--lease-seconds", str(lease_seconds)]
+    argv = [sys.executable, "-m", "isollm.tasks.server.daemon", "--port", str(port)]
+    argv += ["--lease-seconds", str(lease_seconds), "--auth" if auth else "--no-auth"]
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -23,10 +23,12 @@ import pytest
 
 from isollm.errors import TaskError
 from isollm.sandbox.base import TASK_SOCKET
-from isollm.tasks import agent_cli, errors, tokens
-from isollm.tasks.client import TaskClient
-from isollm.tasks.model import ImportItem, NewTask, Status, TaskPatch
-from isollm.tasks.serving import EmbeddedServer
+from isollm.tasks.agent_cli import bundle
+from isollm.tasks.client.http import TaskClient
+from isollm.tasks.server import tokens
+from isollm.tasks.server.run import EmbeddedServer
+from isollm.tasks.store import errors
+from isollm.tasks.store.model import ImportItem, NewTask, Status, TaskPatch
 from tests.integration.sandbox_support import Factory, factory_for
 from tests.integration.tasks_support import free_port, host_token, server_process
 
@@ -199,8 +201,8 @@ def _half_request(port: int, data: bytes) -> socket.socket:
 
 
 def test_stalled_connections_are_dropped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("isollm.tasks.serving.HEADER_SECONDS", 1.0)
-    monkeypatch.setattr("isollm.tasks.asgi.BODY_SECONDS", 1.0)
+    monkeypatch.setattr("isollm.tasks.server.run.HEADER_SECONDS", 1.0)
+    monkeypatch.setattr("isollm.tasks.server.asgi.BODY_SECONDS", 1.0)
     with EmbeddedServer(tmp_path, auth=True) as server, _host(server) as host:
         host.add_task("x")
         token = server.token()
@@ -233,7 +235,7 @@ def test_a_second_server_on_the_same_databases_is_refused(tmp_path: Path) -> Non
     with server_process(home) as (_, url), TaskClient(url, PROJECT, token=host_token(home)) as c:
         c.add_task("x")
         second = subprocess.run(
-            [sys.executable, "-m", "isollm.tasks.daemon", "--port", str(free_port())],
+            [sys.executable, "-m", "isollm.tasks.server.daemon", "--port", str(free_port())],
             env={**os.environ, "ISOLLM_HOME": str(home)},
             capture_output=True,
             text=True,
@@ -346,7 +348,7 @@ def test_a_10000_task_import_while_64_clients_claim_loses_no_lease(tmp_path: Pat
 
 
 def _all_audit(client: TaskClient) -> list:  # type: ignore[type-arg]
-    from isollm.tasks.model import AuditQuery, PageRequest
+    from isollm.tasks.store.model import AuditQuery, PageRequest
 
     entries, page = [], 1
     while True:
@@ -369,7 +371,7 @@ def test_an_agent_in_a_sandbox_without_network_reaches_the_queue_by_socket(
         with _worker(server, "other") as other:
             held = other.claim(theirs.id)
         sb = factory_for("overlay").make(network="none", task_socket=str(sock))
-        source = Path(agent_cli.__file__).read_text()
+        source = bundle.source()
         env = {
             "AIRYRA_PROJECT": PROJECT,
             "AIRYRA_AGENT": "w1",

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from isollm.tasks import agent_cli
-from isollm.tasks.serving import EmbeddedServer
+from isollm.tasks.agent_cli import bundle
+from isollm.tasks.server.run import EmbeddedServer
 from tests.integration.tasks_support import free_port
 
-SCRIPT = Path(agent_cli.__file__)
+AIRYRA = [sys.executable, "-m", "isollm.tasks.agent_cli"]  # what the `airyra` command runs
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +39,10 @@ def env(server: EmbeddedServer, request: pytest.FixtureRequest, tmp_path: Path) 
 
 
 def airyra(
-    env: dict[str, str], *args: str, cwd: Path | None = None, script: Path = SCRIPT
+    env: dict[str, str], *args: str, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(script), *args],
+        [*AIRYRA, *args],
         env=env,
         cwd=cwd,
         capture_output=True,
@@ -148,7 +148,7 @@ def test_runs_as_one_file_with_the_standard_library_only(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     alone = tmp_path / "airyra"
-    shutil.copy(SCRIPT, alone)
+    shutil.copy(bundle.write(tmp_path / "bundled.py"), alone)
     result = subprocess.run(
         [sys.executable, "-I", "-S", str(alone), "create", "from a container", "--json"],
         env=env,

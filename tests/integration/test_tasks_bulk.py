@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from isollm.tasks import errors
-from isollm.tasks.model import AuditQuery, ImportItem, NewTask, PageRequest, Status
-from isollm.tasks.sqlite_store import SqliteTaskStore
+from isollm.tasks.store import errors
+from isollm.tasks.store.model import AuditQuery, ImportItem, NewTask, PageRequest, Status
+from isollm.tasks.store.sqlite.store import SqliteTaskStore
 
 PAGE = PageRequest(1, 100)
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from isollm.tasks import errors
-from isollm.tasks.client import NO_FENCE, TaskClient
-from isollm.tasks.model import ImportItem, NewTask, Status, TaskPatch
-from isollm.tasks.serving import EmbeddedServer
+from isollm.tasks.client.http import NO_FENCE, TaskClient
+from isollm.tasks.server.run import EmbeddedServer
+from isollm.tasks.store import errors
+from isollm.tasks.store.model import ImportItem, NewTask, Status, TaskPatch
 from tests.integration.tasks_support import PlainAiryra, free_port
 
 

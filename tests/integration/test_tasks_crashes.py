@@ -17,10 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from isollm.tasks import errors
-from isollm.tasks.client import TaskClient
-from isollm.tasks.model import AuditQuery, ImportItem, NewTask, PageRequest, Status
-from isollm.tasks.sqlite_store import SqliteTaskStore
+from isollm.tasks.client.http import TaskClient
+from isollm.tasks.store import errors
+from isollm.tasks.store.model import AuditQuery, ImportItem, NewTask, PageRequest, Status
+from isollm.tasks.store.sqlite.store import SqliteTaskStore
 from tests.integration.tasks_support import (
     agent_token,
     free_port,

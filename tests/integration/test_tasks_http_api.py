@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from isollm.tasks.serving import EmbeddedServer
+from isollm.tasks.server.run import EmbeddedServer
 
 
 @pytest.fixture(scope="module")

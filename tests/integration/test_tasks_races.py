@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from isollm.tasks.client import TaskClient
-from isollm.tasks.model import ImportItem, NewTask, PageRequest, Status
-from isollm.tasks.sqlite_store import SqliteTaskStore
+from isollm.tasks.client.http import TaskClient
+from isollm.tasks.store.model import ImportItem, NewTask, PageRequest, Status
+from isollm.tasks.store.sqlite.store import SqliteTaskStore
 from tests.integration.tasks_support import agent_token, host_token, server_process
 
 pytestmark = pytest.mark.slow
@@ -45,7 +45,7 @@ STORE_CLAIMER = textwrap.dedent(
     """
     import os, sys, time
     from pathlib import Path
-    from isollm.tasks.sqlite_store import SqliteTaskStore
+    from isollm.tasks.store.sqlite.store import SqliteTaskStore
     db, agent, go = sys.argv[1], sys.argv[2], sys.argv[3]
     store = SqliteTaskStore(Path(db))
     while not os.path.exists(go):
@@ -59,8 +59,8 @@ EDGE_ADDER = textwrap.dedent(
     """
     import os, random, sys, time
     from pathlib import Path
-    from isollm.tasks import errors
-    from isollm.tasks.sqlite_store import SqliteTaskStore
+    from isollm.tasks.store import errors
+    from isollm.tasks.store.sqlite.store import SqliteTaskStore
     db, seed, go, ids = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4].split(",")
     store = SqliteTaskStore(Path(db))
     rng = random.Random(seed)

@@ -19,8 +19,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from isollm.tasks.openapi import document
-from isollm.tasks.serving import EmbeddedServer
+from isollm.tasks.server.openapi import document
+from isollm.tasks.server.run import EmbeddedServer
 
 pytestmark = pytest.mark.slow
 

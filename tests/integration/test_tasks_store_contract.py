@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from isollm.tasks import errors
-from isollm.tasks.model import (
+from isollm.tasks.store import errors
+from isollm.tasks.store.model import (
     AuditQuery,
     ImportItem,
     NewTask,
@@ -22,8 +22,8 @@ from isollm.tasks.model import (
     Status,
     TaskPatch,
 )
-from isollm.tasks.sqlite_store import SqliteTaskStore
-from isollm.tasks.store import REAPER, TaskStore
+from isollm.tasks.store.protocol import REAPER, TaskStore
+from isollm.tasks.store.sqlite.store import SqliteTaskStore
 
 
 class FakeClock:

@@ -156,11 +156,11 @@ def test_validate(project: Path, capsys: Capture) -> None:
     assert run(capsys, "config", "validate")[:2] == (0, f"{project / CONFIG_FILE} is valid\n")
     code, out, _err = run(capsys, "config", "validate", "--json")
     assert (code, json.loads(out)["data"]["valid"]) == (0, True)
-    (project / CONFIG_FILE).write_text("project: my-app\nports: [abc, '80', '80']\n")
+    (project / CONFIG_FILE).write_text("project: my-app\nworkers: 0\ngit: {branch_prefix: x}\n")
     code, out, err = run(capsys, "config", "validate")
     assert (code, out) == (1, "")
-    assert "invalid port 'abc'" in err
-    assert "duplicate host port 80" in err
+    assert "workers: must be at least 1" in err
+    assert "git.branch_prefix: must end with '/'" in err
     code, out, _err = run(capsys, "config", "validate", "--json")
     assert (code, len(json.loads(out)["data"]["errors"])) == (1, 2)
     (project / CONFIG_FILE).write_text(": :\n")
@@ -181,17 +181,18 @@ def test_edit_valid(
     assert isollm.config.load(project).config.workers == 5
 
 
-def test_edit_invalid_without_a_terminal_lists_every_problem(
+def test_edit_invalid_lists_every_problem_and_reopens(
     project: Path, capsys: Capture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(sys.stdin, "isatty", lambda: False, raising=False)
+    before = (project / CONFIG_FILE).read_text()
     monkeypatch.setenv("EDITOR", str(fake_editor(tmp_path, "project: x\nworkers: 0\nports: 1\n")))
     code, out, err = run(capsys, "config", "edit")
     assert (code, out) == (1, "")
     assert "3 problems in isollm.yaml" in err
     for field in ("project:", "workers:", "ports:"):
         assert f"  - {field}" in err
-    assert editor_runs(tmp_path) == 1  # not reopened: nobody to ask
+    assert editor_runs(tmp_path) == 2  # reopened; the same text again gives up
+    assert (project / CONFIG_FILE).read_text() == before
 
 
 def test_edit_malformed_yaml(

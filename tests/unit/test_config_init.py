@@ -110,3 +110,43 @@ def test_derived_names_always_pass_validation(folder: str) -> None:
     assert VALID_PROJECT_NAME.fullmatch(name)
     assert MIN_PROJECT_NAME_LEN <= len(name) <= MAX_PROJECT_NAME_LEN
     assert parse({"project": name})[1].errors == []
+
+
+# -- the base branch ----------------------------------------------------------------------
+
+
+def _base_branch(repo: Path) -> str:
+    return load(repo).valid().git.base_branch
+
+
+def test_init_writes_the_checked_out_branch_as_base(tmp_path: Path) -> None:
+    repo = tmp_path / "legacy"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "master")
+    result = init_project(repo)  # an unborn branch counts: it is where work will go
+    assert (result.base.name, result.base.source) == ("master", "the current branch")
+    assert _base_branch(repo) == "master"
+
+
+def test_a_detached_clone_uses_the_remote_default_branch(git_repo: Path, tmp_path: Path) -> None:
+    git(git_repo, "branch", "-m", "main", "trunk")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(git_repo), str(clone))
+    git(clone, "checkout", "-q", "--detach")
+    git(clone, "config", "init.defaultBranch", "ignored")
+    result = init_project(clone)
+    assert result.base.name == "trunk"
+    assert "remote origin" in result.base.source
+    assert _base_branch(clone) == "trunk"
+
+
+def test_detached_without_a_remote_uses_init_default_branch_then_main(
+    git_repo: Path, hermetic_env: Path
+) -> None:
+    git(git_repo, "checkout", "-q", "--detach")
+    git(git_repo, "config", "init.defaultBranch", "develop")
+    assert init_project(git_repo).base.name == "develop"
+    git(git_repo, "config", "--unset", "init.defaultBranch")
+    (hermetic_env / ".gitconfig").write_text("")
+    result = init_project(git_repo, force=True)
+    assert (result.base.name, _base_branch(git_repo)) == ("main", "main")

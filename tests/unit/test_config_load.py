@@ -43,10 +43,10 @@ def test_a_config_file_with_only_a_project_gets_every_default(tmp_path: Path) ->
 
 
 def test_wrong_types_are_validation_errors(tmp_path: Path) -> None:
-    found = errors_of(tmp_path, "project: my-app\nworkers: many\nports: 8080\n")
+    found = errors_of(tmp_path, "project: my-app\nworkers: many\nsandbox: {setup: 8080}\n")
     assert found == [
         "workers: expected a whole number, got 'many'",
-        "ports: expected a list, got 8080",
+        "sandbox.setup: expected a list, got 8080",
     ]
 
 
@@ -59,8 +59,8 @@ def test_wrong_types_are_validation_errors(tmp_path: Path) -> None:
         ("git: main", "git: expected a mapping of settings for git, got 'main'"),
         ("git: [a]", "git: expected a mapping of settings for git, got a list"),
         ("airyra: {external: 'yes'}", "airyra.external: expected true or false, got 'yes'"),
-        ("claude: {args: x}", "claude.args: expected a list, got 'x'"),
-        ("claude: {args: [{a: 1}]}", "claude.args[0]: expected text, got a mapping"),
+        ("agent: {args: x}", "agent.args: expected a list, got 'x'"),
+        ("agent: {args: [{a: 1}]}", "agent.args[0]: expected text, got a mapping"),
         ("zellij: {layout: 3}", "zellij.layout: must be one of: auto, horizontal, vertical, grid"),
         ("sandbox: {cpus: .nan}", "sandbox.cpus: expected a number, got nan"),
         ("sandbox: {cpus: .inf}", "sandbox.cpus: expected a number, got inf"),
@@ -79,10 +79,10 @@ def test_a_wrong_typed_field_is_reported_once(tmp_path: Path) -> None:
     assert errors_of(tmp_path, "project: [a]\n") == [
         "project: expected text, got a list (quote it if it is meant as text)"
     ]
-    # Another field's rule still sees the default kept for the broken one.
-    assert errors_of(tmp_path, "project: ab\nairyra: 5\nports: ['7432']\n") == [
+    # The other fields' rules still run, over the default kept for the broken one.
+    assert errors_of(tmp_path, "project: ab\nairyra: 5\nworkers: 0\n") == [
+        "workers: must be at least 1 (got 0)",
         "airyra: expected a mapping of settings for airyra, got 5",
-        "ports[0]: port 7432 conflicts with airyra.port",
     ]
     assert errors_of(tmp_path, "[1, 2]\n") == [
         "expected a mapping of settings for the file, got a list"
@@ -90,9 +90,9 @@ def test_a_wrong_typed_field_is_reported_once(tmp_path: Path) -> None:
 
 
 def test_numbers_are_accepted_as_text(tmp_path: Path) -> None:
-    write(tmp_path, "project: my-app\nports: [8080, '9000:90']\ngit: {base_branch: 2024}\n")
+    write(tmp_path, "project: my-app\nagent: {args: [8080, '9000:90']}\ngit: {base_branch: 2024}\n")
     config = load(tmp_path).config
-    assert config.ports == ["8080", "9000:90"]
+    assert config.agent.args == ["8080", "9000:90"]
     assert config.git.base_branch == "2024"
 
 
@@ -262,11 +262,11 @@ def test_save_round_trips_comments_key_order_and_unknown_keys(tmp_path: Path) ->
 def test_save_adds_only_what_differs_from_the_defaults(tmp_path: Path) -> None:
     path = write(tmp_path, "project: my-app\n")
     config = load(tmp_path).config
-    save(path, dataclasses.replace(config, ports=["3000"], git=GitConfig(upstream="origin")))
-    assert path.read_text() == ("project: my-app\ngit:\n  upstream: origin\nports:\n  - '3000'\n")
+    save(path, dataclasses.replace(config, workers=7, git=GitConfig(base_branch="dev")))
+    assert path.read_text() == ("project: my-app\nworkers: 7\ngit:\n  base_branch: dev\n")
     save(path, load(tmp_path).config)  # saving what was loaded changes nothing
-    assert load(tmp_path).config.ports == ["3000"]
-    assert path.read_text().count("upstream") == 1
+    assert load(tmp_path).config.workers == 7
+    assert path.read_text().count("base_branch") == 1
 
 
 def test_save_of_an_unchanged_config_keeps_the_file(tmp_path: Path) -> None:

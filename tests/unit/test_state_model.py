@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from isollm.liveness import start_time
 from isollm.state import model
 from isollm.state.model import (
     SESSION_VERSION,
@@ -18,7 +19,6 @@ from isollm.state.model import (
     WorkerState,
     WorkerStatus,
 )
-from isollm.state.proc_info import start_time
 
 T0 = datetime(2025, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from isollm.errors import StateError
+from isollm.liveness import start_time
 from isollm.state import (
     CorruptStateError,
     FileState,
@@ -29,7 +30,6 @@ from isollm.state import (
     WorkerState,
     WorkerStatus,
 )
-from isollm.state.proc_info import start_time
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def test_create_session_already_exists(state: FileState) -> None:
     state.create_session(me())
     with pytest.raises(SessionExistsError, match=f"pid {os.getpid()}") as info:
         state.create_session(me(multiplexer="tmux"))
-    assert "isollm down" in str(info.value)
+    assert "Ctrl-C" in str(info.value)
     assert state.load_session().multiplexer == ""  # the first one is untouched
 
 
@@ -109,7 +109,7 @@ def test_load_session_not_found(state: FileState) -> None:
     with pytest.raises(NoSessionError) as info:
         state.load_session()
     assert isinstance(info.value, StateError)
-    assert "isollm up" in str(info.value)
+    assert "isollm run" in str(info.value)
 
 
 def test_load_session_corrupt(state: FileState) -> None:

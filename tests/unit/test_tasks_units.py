@@ -10,13 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from isollm.tasks import errors, tokens
-from isollm.tasks.asgi import Router
-from isollm.tasks.graph import find_path
-from isollm.tasks.host import read_import_file
-from isollm.tasks.ids import DRAWS_PER_WIDTH, IdAllocator
-from isollm.tasks.imports import plan_import
-from isollm.tasks.model import (
+from isollm.tasks.client.host import read_import_file
+from isollm.tasks.server import tokens
+from isollm.tasks.server.app import TaskApi, build_router
+from isollm.tasks.server.asgi import Router
+from isollm.tasks.server.openapi import document
+from isollm.tasks.server.projects import Projects
+from isollm.tasks.store import errors
+from isollm.tasks.store.graph import find_path
+from isollm.tasks.store.ids import DRAWS_PER_WIDTH, IdAllocator
+from isollm.tasks.store.import_plan import plan_import
+from isollm.tasks.store.model import (
     Claim,
     ImportItem,
     NewTask,
@@ -30,10 +34,8 @@ from isollm.tasks.model import (
     parse_time,
     priority_name,
 )
-from isollm.tasks.openapi import document
-from isollm.tasks.queries import migrations, parse_named, queries
-from isollm.tasks.server import Projects, TaskApi, build_router
-from isollm.tasks.sqlite_store import SqliteBackend
+from isollm.tasks.store.sqlite.queries import migrations, parse_named, queries
+from isollm.tasks.store.sqlite.store import SqliteBackend
 
 
 class TestIds:

@@ -23,7 +23,7 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 def worker_env(ctx: WorkerContext, *, token: str = "") -> dict[str, str]:
     """Variables for one worker; ``token`` (the task server's bearer token) when set.
 
-    The token is the agent's own (one project, one agent; see isollm.tasks.tokens),
+    The token is the agent's own (one project, one agent; see isollm.tasks.server.tokens),
     only ever in the environment, never in a file of the workspace. AIRYRA_SOCKET is
     where a sandbox sees the task server's Unix socket; the ``airyra`` CLI uses it
     when it exists there (so ``network: none`` still reaches the queue) and host and

@@ -13,6 +13,7 @@ import click
 from isollm import config as cfg
 from isollm import proc
 from isollm.cli import output
+from isollm.config.edit import Outcome, edit_config
 from isollm.errors import IsollmError
 
 
@@ -98,35 +99,37 @@ def editor_argv() -> list[str]:
     return ["vi"]
 
 
-def _check_after_edit(root: Path) -> bool:
-    """Validate the edited file, print what is wrong; True when it is valid."""
-    try:
-        loaded = cfg.load(root)
-    except cfg.ConfigValidationError as exc:
-        _report_problems(cfg.Report(errors=exc.problems))
-        return False
-    _report_problems(loaded.report)
-    return loaded.report.ok
+def _run_editor(path: Path) -> None:
+    code = proc.run_attached([*editor_argv(), str(path)])
+    if code != 0:
+        raise IsollmError(
+            f"the editor exited with status {code}; {cfg.CONFIG_FILE} was not changed",
+            hint="run `isollm config edit` again (or check $VISUAL / $EDITOR)",
+        )
+
+
+def _show_problems(problems: list[cfg.Problem]) -> None:
+    _report_problems(cfg.Report(errors=problems))
+    output.err.print("Reopening the editor (the problems are listed at the top of the file).")
 
 
 @config_group.command("edit")
 def edit() -> None:
-    """Open isollm.yaml in $VISUAL / $EDITOR (or vi) and validate it afterwards.
+    """Edit isollm.yaml in $VISUAL / $EDITOR (or vi); it is replaced only when valid.
 
-    On a terminal you are offered to reopen the editor while problems remain;
-    otherwise every problem is listed and the exit code is 1.
+    You edit a copy. While it has problems, they are shown at the top of the copy and
+    the editor opens again; save it unchanged or empty to give up, leaving isollm.yaml
+    as it was (exit 1 when given up with problems left).
     """
-    root = cfg.find_project_root()
-    path = root / cfg.CONFIG_FILE
-    while True:
-        code = proc.run_attached([*editor_argv(), str(path)])
-        if code != 0:
-            raise IsollmError(
-                f"the editor exited with status {code}; {cfg.CONFIG_FILE} was not checked",
-                hint="run `isollm config validate` to check it",
-            )
-        if _check_after_edit(root):
-            output.info(f"{path} saved and valid")
-            return
-        if not (sys.stdin.isatty() and click.confirm("Reopen the editor?", default=True)):
-            raise click.exceptions.Exit(1)
+    result = edit_config(cfg.find_project_root(), _run_editor, _show_problems)
+    if result.outcome is Outcome.UNCHANGED:
+        output.info(f"No change: {result.path} left as it was")
+    elif result.outcome is Outcome.ABANDONED:
+        output.error(
+            f"gave up: {result.path} left as it was; "
+            f"your last version (with its problems) is in {result.rejected}"
+        )
+        raise click.exceptions.Exit(1)
+    else:
+        _report_problems(cfg.Report(warnings=result.warnings))
+        output.info(f"{result.path} saved and valid")

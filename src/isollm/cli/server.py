@@ -13,8 +13,9 @@ import click
 from isollm import config as cfg
 from isollm.cli import output
 from isollm.errors import NotAProjectError
-from isollm.tasks import daemon, service, tokens
-from isollm.tasks.options import ServeOptions
+from isollm.tasks.server import control as service
+from isollm.tasks.server import daemon, tokens
+from isollm.tasks.server.options import ServeOptions
 
 NO_PROJECT = "name the project with --project (no isollm.yaml here)"
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print a JSON document.")
@@ -86,7 +87,7 @@ def start(
 def stop(port: int | None) -> None:
     """Stop the background task server (it finishes requests in flight first)."""
     options = _options(port=port)
-    state = service.stop(options.port)
+    state = service.stop(options.port, options.host)
     if state is None:
         output.info(f"No task server was running on port {options.port}")
     else:
@@ -114,6 +115,8 @@ def status(port: int | None, as_json: bool) -> None:
         health = "" if current.healthy else " but does not answer"
         output.info(f"Task server running at {current.url} (pid {current.state.pid}){health}")
         output.info(f"  since {current.state.started_at}; log: {current.state.log}")
+    elif current.foreign and current.answer is not None:
+        output.info(str(service.foreign_server_error(current.url, current.answer)))
     elif current.healthy:
         output.info(f"A task server answers at {current.url} (not started by this isollm home)")
     else:

@@ -13,10 +13,10 @@ from rich.markup import escape
 
 from isollm import config as cfg
 from isollm.cli import output
-from isollm.tasks import host
-from isollm.tasks.client import TaskClient
-from isollm.tasks.model import Status, Task, parse_priority, priority_name
-from isollm.tasks.service import ensure_server
+from isollm.tasks.client import host
+from isollm.tasks.client.http import TaskClient
+from isollm.tasks.server.control import ensure_server
+from isollm.tasks.store.model import Status, Task, parse_priority, priority_name
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print a JSON document.")
 

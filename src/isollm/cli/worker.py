@@ -1,4 +1,4 @@
-"""``isollm worker add|list|exec|shell|logs|reset|remove``: the sandboxes agents run in."""
+"""``isollm worker add|list|exec|shell|logs|save|reset|remove``: the sandboxes agents run in."""
 
 from __future__ import annotations
 
@@ -151,6 +151,46 @@ def render_discarded(verb: str, result: Discarded) -> str:
     if result.work.clean:
         return f"{result.name} {verb}; nothing was lost"
     return f"{result.name} {verb}; discarded (--force): {result.lost}"
+
+
+@worker_group.command("save")
+@click.argument("name")
+@click.option(
+    "--branch",
+    default=None,
+    help="Save to this branch: the worker's own work branch, or a new branch under "
+    "git.branch_prefix (default: the worker's salvage namespace, refs/isollm/salvage/NAME/).",
+)
+@click.option(
+    "--commit",
+    "message",
+    default=None,
+    help="First commit what is left uncommitted, inside the sandbox, with this message.",
+)
+@JSON_OPTION
+def save(name: str, branch: str | None, message: str | None, as_json: bool) -> None:
+    """Take worker NAME's commits (its HEAD) into the hub, the one way work leaves a worker.
+
+    Commits nothing by itself: uncommitted changes stay behind unless --commit is
+    given. The work goes through the same checks as an agent's (object check, size
+    cap, never the base branch, never a delete; a rewritten branch's old tip is kept).
+    """
+    saved = workers.save_worker(Project.load(), name, branch=branch, commit=message)
+    if as_json:
+        output.emit_json("worker-save", saved.to_json())
+        return
+    if saved.old == saved.commit:
+        output.info(f"{name}: {saved.ref} already holds {saved.commit[:12]}; nothing moved")
+    else:
+        output.info(f"{name}: saved {saved.commit[:12]} to {saved.ref} in the hub")
+    if saved.backup:
+        output.info(f"  the branch was rewritten; its old tip is kept at {saved.backup}")
+    if saved.left_uncommitted:
+        output.warn(
+            f"{len(saved.left_uncommitted)} uncommitted change(s) were not saved "
+            "(commit them, or save again with --commit MESSAGE)"
+        )
+    output.info(f"  fetch it: {saved.fetch}")
 
 
 @worker_group.command("reset")

@@ -17,8 +17,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from isollm import fsutil
-from isollm.config import coerce, rules
+from isollm import checkouts, fsutil
+from isollm.config import coerce, retired, rules
 from isollm.config.model import Config
 from isollm.config.report import ConfigValidationError, Problem, Report
 from isollm.errors import ConfigError, NotAProjectError
@@ -107,7 +107,7 @@ def parse(data: Any) -> tuple[Config, Report]:
     default there, so what they say about that field (or inside it) is left out.
     """
     report = Report()
-    config = coerce.build(Config, data, report)
+    config = coerce.build(Config, retired.remove_retired(data, report), report)
     checked = Report()
     rules.check(config, checked)
     broken = {p.field for p in report.errors}
@@ -140,9 +140,13 @@ def load(root: Path) -> Loaded:
 
 
 def load_valid(start: Path | None = None) -> Loaded:
-    """Find the project from ``start`` and load its config; invalid configs raise."""
+    """Find the project from ``start`` and load its config; invalid configs raise.
+
+    This is how commands that use the project's hub or queue get the config, so the
+    project is claimed for this checkout here (ProjectClashError when another owns it).
+    """
     loaded = load(find_project_root(start))
-    loaded.valid()
+    checkouts.claim(loaded.root, loaded.valid().project)
     return loaded
 
 

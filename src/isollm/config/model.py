@@ -3,7 +3,9 @@
 A field's ``metadata["help"]`` is the comment ``isollm init`` writes above it. To add a
 section, add a dataclass here and a field on :class:`Config`; the loader
 (:mod:`isollm.config.coerce`) reads any dataclass, and rules go in
-:mod:`isollm.config.rules`.
+:mod:`isollm.config.rules`. Every field must reach what it configures
+(``tests/unit/test_config_reach.py``); a key that stops being used moves to
+:mod:`isollm.config.retired`.
 """
 
 from __future__ import annotations
@@ -34,12 +36,10 @@ def doc(text: str, default: Any = None, factory: Any = None) -> Any:
 class GitConfig:
     base_branch: str = doc("Branch that task branches start from and merge back into.", "main")
     branch_prefix: str = doc("Task branches are named <branch_prefix><task-id>.", "isollm/")
-    upstream: str = doc("Optional git remote of the host repo to fetch the base from.", "")
 
 
 @dataclass(frozen=True)
 class ClaudeConfig:
-    args: list[str] = doc("Extra arguments for the claude CLI.", factory=list)
     context: str = doc("Project context added to every agent's instruction file.", "")
 
 
@@ -154,10 +154,7 @@ class Config:
     git: GitConfig = doc("Git settings.", factory=GitConfig)
     claude: ClaudeConfig = doc("Claude Code settings.", factory=ClaudeConfig)
     airyra: AiryraConfig = doc("Task server (airyra API).", factory=AiryraConfig)
-    zellij: ZellijConfig = doc("Terminal layout for `isollm up`.", factory=ZellijConfig)
-    ports: list[str] = doc(
-        "Ports forwarded into container sandboxes: 'PORT' or 'HOST:CONTAINER'.", factory=list
-    )
+    zellij: ZellijConfig = doc("Terminal layout of interactive sessions.", factory=ZellijConfig)
     sandbox: SandboxConfig = doc("Sandboxes the workers run in.", factory=SandboxConfig)
     agent: AgentConfig = doc("Agent CLI the workers run.", factory=AgentConfig)
     runner: RunnerConfig = doc("Headless runs (`isollm run`).", factory=RunnerConfig)

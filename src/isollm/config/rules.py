@@ -25,9 +25,7 @@ MAX_LEASE_SECONDS = 7 * 24 * 3600
 
 VALID_PROJECT_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9-]*")
 VALID_BRANCH_CHARS = re.compile(r"[a-zA-Z0-9._/-]+")
-VALID_REMOTE_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]*")
 VALID_HOST_LABEL = re.compile(r"(?!-)[a-zA-Z0-9-]{1,63}(?<!-)")
-PORT_NUMBER = re.compile(r"[0-9]+")
 VALID_MEMORY = re.compile(r"^[1-9][0-9]*[KMGTkmgt]?\Z")
 SIZE_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 MIN_MEMORY = 256 << 20
@@ -124,7 +122,7 @@ def _image(c: Config, r: Report) -> None:
 
 @rule
 def _git(c: Config, r: Report) -> None:
-    base, prefix, upstream = c.git.base_branch, c.git.branch_prefix, c.git.upstream
+    base, prefix = c.git.base_branch, c.git.branch_prefix
     if not base:
         r.error("git.base_branch", "is required (for example main)")
     elif not is_valid_ref_name(base):
@@ -137,8 +135,6 @@ def _git(c: Config, r: Report) -> None:
         r.error("git.branch_prefix", f"must end with '/' (got {prefix!r})")
     elif not is_valid_ref_name(prefix + "x"):
         r.error("git.branch_prefix", f"{prefix!r} is not valid at the start of a branch name")
-    if upstream and not VALID_REMOTE_NAME.fullmatch(upstream):
-        r.error("git.upstream", f"{upstream!r} is not a valid git remote name")
 
 
 @rule
@@ -160,36 +156,6 @@ def _airyra(c: Config, r: Report) -> None:
             f"the task server binds to {c.airyra.host}, beyond this machine: it will require "
             "bearer tokens (set auth: true to say so)",
         )
-
-
-def port_problem(spec: str) -> str | None:
-    """Why ``spec`` ('PORT' or 'HOST:CONTAINER') is not a valid port mapping, or None."""
-    parts = spec.split(":")
-    if len(parts) > 2:
-        return "expected 'PORT' or 'HOST:CONTAINER'"
-    for part in parts:
-        if not PORT_NUMBER.fullmatch(part):
-            return f"{part!r} is not a number"
-        if not 1 <= int(part) <= MAX_PORT:
-            return f"{part} is out of range (1-{MAX_PORT})"
-    return None
-
-
-@rule
-def _ports(c: Config, r: Report) -> None:
-    seen: set[int] = set()
-    for i, spec in enumerate(c.ports):
-        path = f"ports[{i}]"
-        problem = port_problem(spec)
-        if problem:
-            r.error(path, f"invalid port {spec!r}: {problem}")
-            continue
-        host_port = int(spec.split(":")[0])
-        if host_port in seen:
-            r.error(path, f"duplicate host port {host_port}")
-        seen.add(host_port)
-        if host_port == c.airyra.port:
-            r.error(path, f"port {host_port} conflicts with airyra.port")
 
 
 def _size(text: str) -> int:
@@ -307,3 +273,13 @@ def _runner(c: Config, r: Report) -> None:
     agents = get_args(AgentName)
     if n.review_agent and n.review_agent not in agents:
         r.error("runner.review_agent", f"must be one of: {', '.join(agents)} or empty")
+
+
+@rule
+def _zellij(c: Config, r: Report) -> None:
+    if c.zellij.layout != "auto":
+        r.warn(
+            "zellij.layout",
+            "not used yet: it lays out interactive sessions (issue #13), "
+            "which this isollm does not have",
+        )

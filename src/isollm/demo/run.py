@@ -27,8 +27,8 @@ from isollm.git.sync import PullResult, pull_task_branches
 from isollm.project import ensure_gitignore, init_project
 from isollm.runner.events import Observer
 from isollm.runner.service import RunRequest, RunResult, run
-from isollm.tasks import service as task_service
-from isollm.tasks.model import ImportItem, NewTask
+from isollm.tasks.server import control as task_service
+from isollm.tasks.store.model import ImportItem, NewTask
 
 DEMO_WORKERS = 4
 PACKAGE_ROOT = Path(isollm.__file__).resolve().parent.parent  # the demo agent's code

@@ -56,6 +56,7 @@ class Git:
             timeout=timeout,
             check=check,
             error=GitError,
+            max_output=None,  # host git on host-owned repositories: trusted, kept whole
         )
 
     def out(self, *args: str) -> str:

@@ -210,7 +210,7 @@ class Hub:
         if not self.exists():
             raise HubMissingError(
                 f"there is no hub at {self.path} yet",
-                hint="run `isollm sync push` (or `isollm up`) to create it from your base branch",
+                hint="run `isollm sync push` (or `isollm run`) to create it from your base branch",
             )
         return self
 

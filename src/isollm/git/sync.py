@@ -17,6 +17,7 @@ would run the hub's ``receive-pack`` with the hub's own hooks.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 from dataclasses import dataclass
@@ -108,15 +109,7 @@ class PushResult:
     dropped: int = 0  # hub commits a forced push took off the branch
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "hub": str(self.hub),
-            "branch": self.branch,
-            "old": self.old,
-            "new": self.new,
-            "outcome": str(self.outcome),
-            "hub_created": self.hub_created,
-            "dropped": self.dropped,
-        }
+        return {**dataclasses.asdict(self), "hub": str(self.hub), "outcome": str(self.outcome)}
 
 
 def host_base(host: Git, base_branch: str) -> str:
@@ -138,7 +131,7 @@ def _refuse(host: Git, hub: Hub, branch: str, *, old: str, new: str, behind: int
         f"the hub's {branch} has {behind} commit(s) your {branch} does not "
         f"(hub {short(old)}, yours {short(new)}); pushing would drop them",
         hint=f"they are now in isollm/{branch}: merge them (`git merge isollm/{branch}`) and "
-        f"push again, or pass --force to replace the hub's {branch} with yours",
+        f"push again, or replace the hub's {branch} with yours: `isollm sync push --force`",
     )
 
 

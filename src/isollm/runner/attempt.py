@@ -23,8 +23,9 @@ from isollm.errors import IsollmError
 from isollm.git import intake
 from isollm.git.hub import Hub
 from isollm.runner.agentlog import LogPump
+from isollm.runner.policy import STOPPED, Outcome
 from isollm.sandbox.base import Sandbox
-from isollm.tasks.errors import StaleClaimError
+from isollm.tasks.store.errors import StaleClaimError
 
 log = logging.getLogger(__name__)
 
@@ -44,21 +45,21 @@ git rev-parse HEAD
 @dataclass(frozen=True)
 class AgentRun:
     exit_code: int | None  # None: it was stopped
-    timed_out: bool
-    lost_claim: str | None  # why the claim was lost, if it was
-    aborted: bool
+    stopped: Outcome | None  # TIMED_OUT, LOST_CLAIM or ABORTED when the worker stopped it
     output: str
     duration: float
+    why: str = ""  # what the task server said when the claim was lost
+
+    @property
+    def timed_out(self) -> bool:
+        return self.stopped is Outcome.TIMED_OUT
 
     @property
     def stopped_reason(self) -> str | None:
-        if self.lost_claim:
-            return f"the claim was lost while the agent ran: {self.lost_claim}"
-        if self.timed_out:
-            return "the agent ran past its timeout and was stopped"
-        if self.aborted:
-            return "the run was interrupted"
-        return None
+        if self.stopped is None:
+            return None
+        reason = STOPPED[self.stopped]
+        return f"{reason}: {self.why}" if self.why else reason
 
 
 class Heartbeat:
@@ -109,29 +110,33 @@ def run_agent(
         assert job.popen.stdout is not None  # noqa: S101 - asked for a pipe just above
         pump = LogPump(job.popen.stdout, out).start()
         code: int | None = None
-        timed_out = aborted = False
+        stopped: Outcome | None = None
         try:
-            while code is None:
+            while code is None and stopped is None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     code = job.wait(timeout=_POLL_SECONDS)
-                if code is not None:
-                    break
-                timed_out = time.monotonic() - started > timeout
-                aborted = abort.is_set()
-                if timed_out or aborted or heartbeat.lost:
-                    job.kill()
-                    job.wait()
-                    break
+                if code is None:
+                    stopped = _stop_reason(started, timeout, abort, heartbeat)
+            if stopped is not None:
+                job.kill()
+                job.wait()
         finally:
             tail = pump.finish()
-    return AgentRun(
-        code,
-        timed_out,
-        heartbeat.lost,
-        aborted,
-        _tail(tail),
-        time.monotonic() - started,
-    )
+    why = heartbeat.lost or "" if stopped is Outcome.LOST_CLAIM else ""
+    return AgentRun(code, stopped, _tail(tail), time.monotonic() - started, why)
+
+
+def _stop_reason(
+    started: float, timeout: float, abort: threading.Event, heartbeat: Heartbeat
+) -> Outcome | None:
+    """Why the running agent must be stopped now, if it must."""
+    if heartbeat.lost:
+        return Outcome.LOST_CLAIM
+    if time.monotonic() - started > timeout:
+        return Outcome.TIMED_OUT
+    if abort.is_set():
+        return Outcome.ABORTED
+    return None
 
 
 def _tail(output: bytes) -> str:

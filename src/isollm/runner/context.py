@@ -11,17 +11,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from isollm.agents.base import Agent
-from isollm.config.model import Config
+from isollm.config.model import AgentConfig, AiryraConfig, Config, RunnerConfig
 from isollm.errors import IsollmError
 from isollm.git.hub import Hub
 from isollm.runner.events import Observer
 from isollm.runner.layout import RunPaths
 from isollm.runner.ledger import LedgerWriter
-from isollm.tasks.client import TaskClient
-from isollm.tasks.service import agent_token, task_socket
-from isollm.tasks.tokens import Role
+from isollm.tasks.client.http import TaskClient
+from isollm.tasks.server.control import agent_token, task_socket
+from isollm.tasks.server.tokens import Role
 
 log = logging.getLogger(__name__)
+
+_RUNNER, _AGENT, _AIRYRA = RunnerConfig(), AgentConfig(), AiryraConfig()
 
 
 @dataclass(frozen=True)
@@ -31,16 +33,17 @@ class RunSettings:
     workers: int
     agent_name: str
     watch: bool = False
-    lease_seconds: float = 300.0
-    max_attempts: int = 3
-    backoff_seconds: float = 2.0
-    stagger_seconds: float = 0.5
-    max_concurrent_starts: int = 4
-    agent_timeout: float = 1800.0
+    # Defaults are the config's (one place: isollm.config.model); from_config maps them.
+    lease_seconds: float = float(_AIRYRA.lease_seconds)
+    max_attempts: int = _RUNNER.max_attempts
+    backoff_seconds: float = _RUNNER.backoff_seconds
+    stagger_seconds: float = _RUNNER.stagger_seconds
+    max_concurrent_starts: int = _RUNNER.max_concurrent_starts
+    agent_timeout: float = float(_AGENT.timeout)
     poll_seconds: float = 1.0
-    review: bool = False
-    review_agent: str = ""
-    max_review_rounds: int = 2
+    review: bool = _RUNNER.review
+    review_agent: str = _RUNNER.review_agent
+    max_review_rounds: int = _RUNNER.max_review_rounds
     # Workers in the runner's own steps at once (see StepGate): a few more than the
     # cores, as the steps also wait for processes and the disk.
     step_slots: int = field(default_factory=lambda: (os.cpu_count() or 1) + 2)

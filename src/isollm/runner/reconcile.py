@@ -14,11 +14,11 @@ import logging
 
 from isollm.errors import IsollmError
 from isollm.runner.context import RunContext
-from isollm.runner.events import Kind, Progress
 from isollm.runner.resume import Plan, Step, plan_task
+from isollm.runner.steps import Recorder
 from isollm.runner.view import EventType, RunView, TaskView
-from isollm.tasks.errors import TaskNotFoundError
-from isollm.tasks.model import Status
+from isollm.tasks.store.errors import TaskNotFoundError
+from isollm.tasks.store.model import Status
 
 log = logging.getLogger(__name__)
 
@@ -51,25 +51,26 @@ def _claimant(ctx: RunContext, seen: TaskView) -> str:
 
 def _carry_out(ctx: RunContext, seen: TaskView, plan: Plan) -> None:
     task_id = seen.task_id
+    rec = Recorder(ctx.ledger, ctx.observer, seen.worker or "")
     if plan.step is Step.RECORD_DONE:
-        ctx.ledger.append(EventType.TASK_DONE, task=task_id, attempt=plan.attempt, recovered=True)
+        rec.record(EventType.TASK_DONE, task_id, attempt=plan.attempt, recovered=True, show=False)
     elif plan.step is Step.RECORD_BLOCKED:
-        ctx.ledger.append(EventType.TASK_BLOCKED, task=task_id, reason="blocked on the server")
+        rec.record(EventType.TASK_BLOCKED, task_id, reason="blocked on the server", show=False)
     elif plan.step is Step.COMPLETE:
-        _complete(ctx, seen, plan)
+        _complete(ctx, rec, seen, plan)
     elif plan.step is Step.RETRY:
         with contextlib.suppress(IsollmError):
             ctx.client.release(task_id, _claimant(ctx, seen), force=True)
-        ctx.ledger.append(
+        rec.record(
             EventType.TASK_RELEASED,
-            task=task_id,
+            task_id,
             attempt=seen.attempt,
             reason="the runner stopped before this attempt's work reached the hub",
+            detail="back to queue",
         )
-        ctx.observer(Progress(Kind.RELEASED, seen.worker or "", task_id, detail="back to queue"))
 
 
-def _complete(ctx: RunContext, seen: TaskView, plan: Plan) -> None:
+def _complete(ctx: RunContext, rec: Recorder, seen: TaskView, plan: Plan) -> None:
     """The work is on the hub: mark the task done (claiming it again if the lease lapsed)."""
     task_id = seen.task_id
     task = ctx.client.get_task(task_id)
@@ -81,10 +82,14 @@ def _complete(ctx: RunContext, seen: TaskView, plan: Plan) -> None:
     else:
         return  # another run took it over; that run finishes it
     ctx.client.done(task_id, agent)
-    ctx.ledger.append(
-        EventType.TASK_DONE, task=task_id, attempt=plan.attempt, sha=plan.commit, recovered=True
+    rec.record(
+        EventType.TASK_DONE,
+        task_id,
+        attempt=plan.attempt,
+        sha=plan.commit,
+        recovered=True,
+        detail="recovered from the hub",
     )
-    ctx.observer(Progress(Kind.DONE, seen.worker or "", task_id, detail="recovered from the hub"))
 
 
 def _ours(ctx: RunContext, agent: str | None) -> bool:

@@ -1,18 +1,22 @@
-"""Versioned JSON state files as dataclasses: write atomically, read with every problem named.
+"""The run's state files as dataclasses, on top of :mod:`isollm.records`.
 
-Reading reuses the config loader (:func:`isollm.config.coerce.build`), so a record's
-fields may be ``str``, ``int``, ``float``, ``bool``, ``Literal``, ``list``, ``dict``,
-optional, or another such dataclass.
+A record class carries its schema version in a ``format`` field whose default is the
+version this isollm writes, and may list migrations in a ``MIGRATIONS`` class variable
+(``{N: step}`` turning a version-N document into N+1). :mod:`isollm.records` writes
+atomically and checks the version; a file without ``format`` is version 1 (the run's
+files always had one). Building the dataclass reuses the config loader
+(:func:`isollm.config.coerce.build`), so a record's fields may be ``str``, ``int``,
+``float``, ``bool``, ``Literal``, ``list``, ``dict``, optional, or another such
+dataclass, and every problem is named.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any, TypeVar
 
-from isollm import fsutil, redaction
+from isollm import records
 from isollm.config.coerce import build
 from isollm.config.report import Report
 from isollm.errors import StateError
@@ -25,25 +29,51 @@ def to_dict(record: Any) -> dict[str, Any]:
     return dataclasses.asdict(record)
 
 
+def schema(cls: type, what: str) -> records.Schema:
+    """The schema of record class ``cls`` (see the module's docstring)."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    version = fields["format"].default if "format" in fields else 1
+    if not isinstance(version, int):
+        raise TypeError(f"{cls.__name__}.format must default to an int")
+    return records.Schema(
+        what,
+        version,
+        migrations=getattr(cls, "MIGRATIONS", {}),
+        key="format",
+        unversioned=1,
+        hint=_REPAIR_HINT,
+    )
+
+
 def write(path: Path, record: Any) -> None:
     """Replace ``path`` atomically and durably with ``record`` as indented JSON, every
     registered secret masked (:mod:`isollm.redaction`)."""
-    fsutil.atomic_write_json(path, redaction.redact_value(to_dict(record)))
+    records.write(path, to_dict(record), schema(type(record), type(record).__name__))
 
 
 def from_dict(cls: type[T], data: Any, what: str) -> T:
     """An instance of dataclass ``cls`` from parsed JSON; StateError naming each problem."""
-    _check_format(cls, data, what)
+    try:
+        data = records.upgrade(data, schema(cls, what))
+    except records.NewerFormatError as exc:
+        raise records.NewerRecordError(
+            f"{what} was {exc}", hint="upgrade isollm to read it"
+        ) from None
+    except records.RecordFormatError as exc:
+        raise records.CorruptRecordError(f"{what} is not valid: {exc}", hint=_REPAIR_HINT) from None
+    return _build(cls, data, what)
+
+
+def _build(cls: type[T], data: dict[str, Any], what: str) -> T:
     report = Report()
     required = [
         f.name
         for f in dataclasses.fields(cls)  # type: ignore[arg-type]
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     ]
-    if isinstance(data, dict):
-        for name in required:
-            if data.get(name) is None:
-                report.error(name, "is missing")
+    for name in required:
+        if data.get(name) is None:
+            report.error(name, "is missing")
     record = None
     try:
         record = build(cls, data, report)
@@ -54,32 +84,17 @@ def from_dict(cls: type[T], data: Any, what: str) -> T:
         report.error("", str(exc))
     if record is None or report.errors:
         problems = "; ".join(str(p) for p in report.errors)
-        raise StateError(f"{what} is not valid: {problems}", hint=_REPAIR_HINT)
+        raise records.CorruptRecordError(f"{what} is not valid: {problems}", hint=_REPAIR_HINT)
     return record
-
-
-def _check_format(cls: type, data: Any, what: str) -> None:
-    """Refuse a record written in a newer ``format`` than this isollm's default for ``cls``."""
-    ours = getattr(cls, "format", None)
-    theirs = data.get("format") if isinstance(data, dict) else None
-    if isinstance(ours, int) and isinstance(theirs, int) and theirs > ours:
-        raise StateError(
-            f"{what} was written by a newer isollm (format {theirs}; this isollm reads {ours})",
-            hint="upgrade isollm to read it",
-        )
 
 
 def read(cls: type[T], path: Path, what: str) -> T:
     """Load ``path`` (written by :func:`write`) as a ``cls``; StateError if unreadable."""
     try:
-        data = json.loads(path.read_bytes())
+        data = records.read(path, schema(cls, what))
     except FileNotFoundError:
         raise StateError(f"{what} {path} does not exist") from None
-    except OSError as exc:
-        raise StateError(f"cannot read {what} {path}: {exc.strerror}") from exc
-    except ValueError as exc:
-        raise StateError(f"{what} {path} is not valid JSON: {exc}", hint=_REPAIR_HINT) from exc
-    return from_dict(cls, data, f"{what} {path}")
+    return _build(cls, data, f"{what} {path}")
 
 
 _REPAIR_HINT = "it was changed by hand or by another program; restore it or delete the run"

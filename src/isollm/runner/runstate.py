@@ -20,11 +20,11 @@ from pathlib import Path
 from isollm import config as cfg
 from isollm import fsutil
 from isollm.errors import RunError, StateError
+from isollm.liveness import is_alive, start_time
 from isollm.runner import records
 from isollm.runner.idempotency import canonical_json
 from isollm.runner.layout import STATE_FILE, RunPaths, runs_dir
 from isollm.runner.ledger import now
-from isollm.state.proc_info import is_alive, start_time
 
 FORMAT = 1
 _ID_ATTEMPTS = 20

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import tempfile
+import threading
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,16 +21,15 @@ from isollm import fsutil
 from isollm.agents.base import Agent
 from isollm.errors import IsollmError, SandboxError
 from isollm.git import intake
-from isollm.runner import agentfiles
+from isollm.runner import agentfiles, attempt
 from isollm.runner.attempt import COMMIT_SCRIPT
 from isollm.runner.context import RunContext
 from isollm.runner.events import Kind, Progress
-from isollm.sandbox import meta, registry
-from isollm.sandbox.base import Limits, Sandbox, SandboxSpec
+from isollm.sandbox import meta, registry, renew, specs
+from isollm.sandbox.base import Sandbox, SandboxSpec
 from isollm.sandbox.bwrap import SANDBOX_HOME
 from isollm.sandbox.gitops import AfterCheckout
 from isollm.sandbox.overlay import OverlaySandbox
-from isollm.sandbox.prepare import worktree_includes
 
 log = logging.getLogger(__name__)
 
@@ -94,23 +95,16 @@ class WorkerSandbox:
         return self._sb
 
     def _spec(self, branch: str) -> SandboxSpec:
-        c = self.ctx.config
-        s = c.sandbox
-        return SandboxSpec(
+        ctx = self.ctx
+        return specs.sandbox_spec(
+            ctx.config,
+            root=ctx.root,
+            hub=ctx.hub.path,
             name=self.name,
-            project=c.project,
-            hub=self.ctx.hub.path,
-            base_branch=c.git.base_branch,
             work_branch=branch,
-            network=s.network,
-            limits=Limits(memory=s.memory, pids=s.pids, cpus=s.cpus, disk=s.disk),
-            setup=tuple(s.setup),
-            host_root=self.ctx.root,
-            include=worktree_includes(self.ctx.root),
-            image=c.image,
-            expose=self.ctx.expose,
-            base_commit=self.ctx.base_commit,
-            task_socket=self.ctx.task_socket(),
+            base_commit=ctx.base_commit,
+            task_socket=ctx.task_socket(),
+            expose=ctx.expose,
         )
 
     def ready(self) -> None:
@@ -137,7 +131,7 @@ class WorkerSandbox:
         self._fresh = False
         self._maybe_dirty = True
         sb = self.current
-        sb.check_out(branch, then)
+        renew.onto(sb, branch, then)
         return sb
 
     def _refresh(self) -> None:
@@ -150,7 +144,7 @@ class WorkerSandbox:
             self._set_aside(str(exc))  # its work could not be saved: keep it
             return
         try:
-            sb.refresh()
+            renew.clean(sb)  # the renewal `isollm worker reset` shares
         except IsollmError as exc:
             self._set_aside(str(exc))
             with contextlib.suppress(IsollmError):
@@ -220,6 +214,49 @@ class WorkerSandbox:
             Progress(Kind.RECOVERED, self.name, detail=f"unfinished work saved to {ref}")
         )
         return ref
+
+    # --- the attempt's operations in the workspace (see isollm.runner.ports.Workspace) ---
+    @property
+    def workdir(self) -> Path:
+        return Path(self.current.workspace)
+
+    @property
+    def isolated(self) -> bool:
+        return self.current.isolated
+
+    def run_agent(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        log_path: Path,
+        timeout: float,
+        abort: threading.Event,
+        heartbeat: attempt.Heartbeat,
+    ) -> attempt.AgentRun:
+        return attempt.run_agent(
+            self.current,
+            argv,
+            env=env,
+            log_path=log_path,
+            timeout=timeout,
+            abort=abort,
+            heartbeat=heartbeat,
+        )
+
+    def commit(self, message: str) -> str:
+        return attempt.commit_leftovers(self.current, message)
+
+    def deliver(
+        self, grant: intake.Grant, *, haves: Sequence[str], message: str | None
+    ) -> intake.Delivery:
+        return attempt.deliver(self.current, self.ctx.hub, grant, haves=haves, message=message)
+
+    def head(self) -> str:
+        return attempt.head_commit(self.current)
+
+    def merge(self, branch: str) -> bool:
+        return attempt.merge_dependency(self.current, branch)
 
     def discard_changes(self) -> None:
         """Throw away uncommitted changes (a reviewer's edits)."""

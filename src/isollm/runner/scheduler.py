@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from isollm.errors import IsollmError
 from isollm.runner.context import RunContext, StartGate, StepGate, Steps
 from isollm.runner.events import Kind, Progress
+from isollm.runner.ports import Workspace
+from isollm.runner.sandboxes import WorkerSandbox
 from isollm.runner.view import RunView
 from isollm.runner.worker import Worker
+from isollm.tasks.store.model import Claim
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +34,12 @@ class Tally:
 
 
 class Scheduler:
-    def __init__(self, ctx: RunContext, view: RunView) -> None:
+    def __init__(
+        self,
+        ctx: RunContext,
+        view: RunView,
+        workspaces: Callable[[RunContext, str], Workspace] = WorkerSandbox,
+    ) -> None:
         self.ctx = ctx
         self._attempts: dict[str, int] = {t.task_id: t.attempt for t in view.tasks.values()}
         self._failures: dict[str, list[str]] = {
@@ -42,7 +51,7 @@ class Scheduler:
         gate = StartGate(ctx.settings.stagger_seconds, ctx.settings.max_concurrent_starts)
         steps = StepGate(ctx.settings.step_slots)
         self.workers = [
-            Worker(ctx, n, gate, Steps(steps, ctx.aborting))
+            Worker(ctx, n, gate, Steps(steps, ctx.aborting), workspaces(ctx, ctx.sandbox_name(n)))
             for n in range(1, ctx.settings.workers + 1)
         ]
 
@@ -73,29 +82,10 @@ class Scheduler:
         return self.tally
 
     def _loop(self, worker: Worker) -> None:
+        """A worker's thread. The one place an error a worker could not put on a task
+        ends up: recorded as the run's, and the run aborted."""
         try:
-            while not self.ctx.stopping.is_set():
-                worker.steps.take()
-                self._ready(worker)
-                claim = self.ctx.client.claim_next(worker.agent_id, self.ctx.settings.lease_seconds)
-                if claim is None:
-                    worker.steps.give_back()
-                    if not self._wait_for_work():
-                        break
-                    continue
-                with self._cond:
-                    self._busy += 1
-                    self.tally.claimed += 1
-                try:
-                    task_id = claim.task.id
-                    attempt = self._attempts.get(task_id, 0) + 1
-                    failures = self._failures.setdefault(task_id, [])
-                    self._attempts[task_id] = worker.execute(claim, attempt, failures)
-                finally:
-                    worker.steps.give_back()
-                    with self._cond:
-                        self._busy -= 1
-                        self._cond.notify_all()
+            self._serve(worker)
         except IsollmError as exc:
             self.tally.errors.append(f"{worker.name}: {exc}")
             self.ctx.observer(Progress(Kind.WARNING, worker.name, detail=str(exc)))
@@ -103,6 +93,34 @@ class Scheduler:
         finally:
             worker.steps.give_back()
             worker.sandbox.finish()
+
+    def _serve(self, worker: Worker) -> None:
+        """Claim and execute tasks until the run stops or nothing is left to do."""
+        while not self.ctx.stopping.is_set():
+            worker.steps.take()
+            self._ready(worker)
+            claim = self.ctx.client.claim_next(worker.agent_id, self.ctx.settings.lease_seconds)
+            if claim is None:
+                worker.steps.give_back()
+                if not self._wait_for_work():
+                    return
+                continue
+            with self._cond:
+                self._busy += 1
+                self.tally.claimed += 1
+            try:
+                self._execute(worker, claim)
+            finally:
+                worker.steps.give_back()
+                with self._cond:
+                    self._busy -= 1
+                    self._cond.notify_all()
+
+    def _execute(self, worker: Worker, claim: Claim) -> None:
+        task_id = claim.task.id
+        attempt = self._attempts.get(task_id, 0) + 1
+        failures = self._failures.setdefault(task_id, [])
+        self._attempts[task_id] = worker.execute(claim, attempt, failures)
 
     def _ready(self, worker: Worker) -> None:
         """A fresh sandbox before the claim. If it cannot be made now, the attempt after

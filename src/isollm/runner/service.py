@@ -36,7 +36,7 @@ from isollm.runner.runstate import RunState, RunStatus
 from isollm.runner.scheduler import Scheduler, Tally
 from isollm.runner.summary import RunSummary
 from isollm.runner.view import EventType
-from isollm.tasks.service import ensure_server
+from isollm.tasks.server.control import ensure_server
 
 
 @dataclass(frozen=True)
@@ -66,34 +66,16 @@ def run(
     handle_signals: bool = True,
 ) -> RunResult:
     """Run (or resume) a headless run to its end and summarise it."""
-    config = cfg.load(root).valid()
+    config = cfg.load_valid(root).config  # claims the project for this checkout
     env = dict(os.environ if host_env is None else host_env)
-    if request.resume:
-        state = runstate.take_over(root, runstate.pick_run(root, request.run_id))
-        settings = RunSettings.from_config(
-            config,
-            workers=request.workers or state.workers,
-            agent=request.agent or state.agent,
-            watch=request.watch,
-        )
-    else:
-        settings = RunSettings.from_config(
-            config, workers=request.workers, agent=request.agent, watch=request.watch
-        )
+    taken, settings = _settings(root, config, request)
     agent, reviewer = _agents(config, settings, env.get("PATH"))
-    hub = Hub.for_project(config.project).ensure()
-    push_base(root, hub, config.git.base_branch)
-    base_commit = hub.head_of(config.git.base_branch)
-    if base_commit is None:  # pragma: no cover - push_base just put it there
-        raise RunError(f"the hub has no {config.git.base_branch} branch after pushing it")
+    hub, base_commit = _base(root, config)
     client = ensure_server(
         config, root, notify=lambda m: observer(Progress(Kind.WARNING, detail=m))
     )
-    if not request.resume:
-        state = _new_run(root, config, settings, agent)
-    paths = RunPaths.of(root, state.id)
-    fsutil.ensure_dir(paths.logs)
-    fsutil.ensure_dir(paths.receipts)
+    state = taken or _new_run(root, config, settings, agent)
+    paths = _run_dirs(root, state.id)
     writer, replayed = LedgerWriter.open(paths.ledger, state.id)
     with contextlib.closing(writer):
         ctx = RunContext(
@@ -114,16 +96,55 @@ def run(
         )
         tally = _go(ctx, state, replayed, request, handle_signals)
         status = _final_status(ctx, tally)
-        writer.append(EventType.RUN_FINISHED, status=status.value, claimed=tally.claimed)
-    runstate.finish_run(root, state, status, reason="; ".join(tally.errors) or None)
-    observer(Progress(Kind.RUN_FINISHED, detail=status.value))
+    return _finish(ctx, state, status, tally)
+
+
+def _run_dirs(root: Path, run_id: str) -> RunPaths:
+    paths = RunPaths.of(root, run_id)
+    fsutil.ensure_dir(paths.logs)
+    fsutil.ensure_dir(paths.receipts)
+    return paths
+
+
+def _finish(ctx: RunContext, state: RunState, status: RunStatus, tally: Tally) -> RunResult:
+    runstate.finish_run(ctx.root, state, status, reason="; ".join(tally.errors) or None)
+    ctx.observer(Progress(Kind.RUN_FINISHED, detail=status.value))
     return RunResult(
         state.id,
         status,
         ctx.stopping.is_set() and not tally.errors,
-        show_run(root, state.id),
+        show_run(ctx.root, state.id),
         tuple(tally.errors),
     )
+
+
+def _settings(
+    root: Path, config: cfg.Config, request: RunRequest
+) -> tuple[RunState | None, RunSettings]:
+    """The run taken over (on resume) and the run's settings."""
+    if not request.resume:
+        settings = RunSettings.from_config(
+            config, workers=request.workers, agent=request.agent, watch=request.watch
+        )
+        return None, settings
+    state = runstate.take_over(root, runstate.pick_run(root, request.run_id))
+    settings = RunSettings.from_config(
+        config,
+        workers=request.workers or state.workers,
+        agent=request.agent or state.agent,
+        watch=request.watch,
+    )
+    return state, settings
+
+
+def _base(root: Path, config: cfg.Config) -> tuple[Hub, str]:
+    """The hub, with the base branch pushed to it, and the base commit there."""
+    hub = Hub.for_project(config.project).ensure()
+    push_base(root, hub, config.git.base_branch)
+    base_commit = hub.head_of(config.git.base_branch)
+    if base_commit is None:  # pragma: no cover - push_base just put it there
+        raise RunError(f"the hub has no {config.git.base_branch} branch after pushing it")
+    return hub, base_commit
 
 
 def _go(
@@ -150,11 +171,14 @@ def _go(
 
 
 def _final_status(ctx: RunContext, tally: Tally) -> RunStatus:
+    """How the run ended, recorded as its last event."""
+    status = RunStatus.COMPLETED
     if tally.errors:
-        return RunStatus.FAILED
-    if ctx.stopping.is_set():
-        return RunStatus.ABORTED
-    return RunStatus.COMPLETED
+        status = RunStatus.FAILED
+    elif ctx.stopping.is_set():
+        status = RunStatus.ABORTED
+    ctx.ledger.append(EventType.RUN_FINISHED, status=status.value, claimed=tally.claimed)
+    return status
 
 
 def _agents(

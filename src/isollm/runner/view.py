@@ -15,58 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import orjson
 
+from isollm.runner.events import IN_FLIGHT, RUN_EVENTS, STEPS, EventType, Phase
+
+__all__ = ["IN_FLIGHT", "BadLine", "EventType", "Failure", "Phase", "RunView", "TaskView"]
+
 Event = dict[str, Any]
-
-
-class Phase(StrEnum):
-    CLAIMED = "claimed"
-    SANDBOX_READY = "sandbox_ready"
-    AGENT_STARTED = "agent_started"
-    AGENT_FINISHED = "agent_finished"
-    COMMITTED = "committed"
-    PUSHED = "pushed"
-    DONE = "done"
-    FAILED = "failed"
-    BLOCKED = "blocked"
-    RELEASED = "released"
-
-
-# Work that was under way when the ledger stopped: never lost, resume must reconcile it.
-IN_FLIGHT = frozenset(
-    {
-        Phase.CLAIMED,
-        Phase.SANDBOX_READY,
-        Phase.AGENT_STARTED,
-        Phase.AGENT_FINISHED,
-        Phase.COMMITTED,
-        Phase.PUSHED,
-    }
-)
-
-
-class EventType(StrEnum):
-    """Every event type the ledger knows; others are counted and otherwise ignored."""
-
-    LEDGER_OPENED = "ledger.opened"
-    RUN_STARTED = "run.started"
-    RUN_RESUMED = "run.resumed"
-    RUN_FINISHED = "run.finished"
-    TASK_CLAIMED = "task.claimed"
-    SANDBOX_READY = "sandbox.ready"
-    AGENT_STARTED = "agent.started"
-    AGENT_FINISHED = "agent.finished"
-    TASK_COMMITTED = "task.committed"
-    TASK_PUSHED = "task.pushed"
-    TASK_DONE = "task.done"
-    TASK_FAILED = "task.failed"
-    TASK_BLOCKED = "task.blocked"
-    TASK_RELEASED = "task.released"
-    RECEIPT_WRITTEN = "receipt.written"
 
 
 @dataclass(frozen=True)
@@ -90,6 +47,7 @@ class TaskView:
     reason: str | None = None
     failures: tuple[Failure, ...] = ()  # tuples: nothing to allocate for most tasks
     receipts: tuple[str, ...] = ()
+    reviews: tuple[str, ...] = ()  # the verdicts of review rounds, in order
 
     @property
     def in_flight(self) -> bool:
@@ -204,53 +162,70 @@ def _parse_problem(exc: Exception) -> str:
     return "not a JSON object"
 
 
-_RUN_EVENT_TYPES = frozenset(
-    {EventType.LEDGER_OPENED, EventType.RUN_STARTED, EventType.RUN_RESUMED, EventType.RUN_FINISHED}
-)
+_RUN_EVENT_TYPES = RUN_EVENTS
 
 
-# -- task event handlers: each sets the phase and the facts its event carries --------------
-# Phases are bound as default arguments: reading ``Phase.X`` costs a slow enum class
-# lookup on Python 3.11, and these run once per event of every replay.
+# -- task event handlers -------------------------------------------------------------------
+# The phase each event leaves a task in comes from the vocabulary (events.STEPS); what is
+# here is only the facts an event carries. A handler is made per event with its phase
+# bound in a closure: reading ``Phase.X`` costs a slow enum class lookup on Python 3.11,
+# and these run once per event of every replay.
+
+Handler = Callable[[TaskView, Event], None]
 
 
-def _claimed(task: TaskView, event: Event, phase: Phase = Phase.CLAIMED) -> None:
-    task.phase = phase
-    task.attempt = event.get("attempt") or task.attempt + 1
-    task.worker = event.get("worker")
-    task.exit_code = task.commit = task.pushed = task.reason = None
+def _claimed(phase: Phase) -> Handler:
+    def handler(task: TaskView, event: Event) -> None:
+        task.phase = phase
+        task.attempt = event.get("attempt") or task.attempt + 1
+        task.worker = event.get("worker")
+        task.exit_code = task.commit = task.pushed = task.reason = None
+
+    return handler
 
 
-def _phase(phase: Phase) -> Callable[[TaskView, Event], None]:
+def _phase(phase: Phase) -> Handler:
     def handler(task: TaskView, event: Event) -> None:
         task.phase = phase
 
     return handler
 
 
-def _agent_finished(task: TaskView, event: Event, phase: Phase = Phase.AGENT_FINISHED) -> None:
-    task.phase = phase
-    task.exit_code = event.get("exit")
+def _agent_finished(phase: Phase) -> Handler:
+    def handler(task: TaskView, event: Event) -> None:
+        task.phase = phase
+        task.exit_code = event.get("exit")
+
+    return handler
 
 
-def _committed(task: TaskView, event: Event, phase: Phase = Phase.COMMITTED) -> None:
-    task.phase = phase
-    task.commit = event.get("sha")
+def _committed(phase: Phase) -> Handler:
+    def handler(task: TaskView, event: Event) -> None:
+        task.phase = phase
+        task.commit = event.get("sha")
+
+    return handler
 
 
-def _pushed(task: TaskView, event: Event, phase: Phase = Phase.PUSHED) -> None:
-    task.phase = phase
-    task.pushed = event.get("sha")
-    task.branch = event.get("branch") or task.branch
+def _pushed(phase: Phase) -> Handler:
+    def handler(task: TaskView, event: Event) -> None:
+        task.phase = phase
+        task.pushed = event.get("sha")
+        task.branch = event.get("branch") or task.branch
+
+    return handler
 
 
-def _failed(task: TaskView, event: Event, phase: Phase = Phase.FAILED) -> None:
-    task.phase = phase
-    task.reason = event.get("reason") or "unknown"
-    task.failures += (Failure(event.get("attempt") or task.attempt, task.reason),)
+def _failed(phase: Phase) -> Handler:
+    def handler(task: TaskView, event: Event) -> None:
+        task.phase = phase
+        task.reason = event.get("reason") or "unknown"
+        task.failures += (Failure(event.get("attempt") or task.attempt, task.reason),)
+
+    return handler
 
 
-def _stopped(phase: Phase) -> Callable[[TaskView, Event], None]:
+def _stopped(phase: Phase) -> Handler:
     def handler(task: TaskView, event: Event) -> None:
         task.phase = phase
         task.reason = event.get("reason")
@@ -264,16 +239,32 @@ def _receipt(task: TaskView, event: Event) -> None:
         task.receipts += (path,)
 
 
-_TASK_HANDLERS: dict[str, Callable[[TaskView, Event], None]] = {
+def _reviewed(task: TaskView, event: Event) -> None:
+    verdict = event.get("verdict")
+    if isinstance(verdict, str):
+        task.reviews += (verdict,)
+
+
+# Events whose facts the view keeps; every other step of the table only moves the phase.
+_WITH_PHASE: dict[EventType, Callable[[Phase], Handler]] = {
     EventType.TASK_CLAIMED: _claimed,
-    EventType.SANDBOX_READY: _phase(Phase.SANDBOX_READY),
-    EventType.AGENT_STARTED: _phase(Phase.AGENT_STARTED),
     EventType.AGENT_FINISHED: _agent_finished,
     EventType.TASK_COMMITTED: _committed,
     EventType.TASK_PUSHED: _pushed,
-    EventType.TASK_DONE: _phase(Phase.DONE),
     EventType.TASK_FAILED: _failed,
-    EventType.TASK_BLOCKED: _stopped(Phase.BLOCKED),
-    EventType.TASK_RELEASED: _stopped(Phase.RELEASED),
-    EventType.RECEIPT_WRITTEN: _receipt,
+    EventType.TASK_BLOCKED: _stopped,
+    EventType.TASK_RELEASED: _stopped,
 }
+_NO_PHASE: dict[EventType, Handler] = {
+    EventType.RECEIPT_WRITTEN: _receipt,
+    EventType.REVIEW_FINISHED: _reviewed,
+}
+
+
+def _handler(event: EventType, phase: Phase | None) -> Handler:
+    if phase is None:
+        return _NO_PHASE[event]
+    return _WITH_PHASE.get(event, _phase)(phase)
+
+
+_TASK_HANDLERS: dict[str, Handler] = {e: _handler(e, s.phase) for e, s in STEPS.items()}

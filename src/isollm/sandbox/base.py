@@ -17,9 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import os
 import shlex
-import signal
 import subprocess
 import time
 from abc import ABC, abstractmethod
@@ -32,8 +30,16 @@ from typing import IO, Any, ClassVar, Literal
 
 from isollm import proc, redaction
 from isollm.errors import CommandError, IsollmError, SandboxError
-from isollm.sandbox import gitops, limits, prepare
+from isollm.sandbox import gitops, jobs, limits, prepare, renew
 from isollm.sandbox.gitops import WorkState
+
+# The machinery of running commands lives in :mod:`~.jobs`; its names stay importable here.
+DRAIN_SECONDS = jobs.DRAIN_SECONDS
+MAX_OUTPUT = jobs.MAX_OUTPUT
+ExecResult = jobs.ExecResult
+HostCommand = jobs.HostCommand
+Job = jobs.Job
+kill_group = jobs.kill_group
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +47,6 @@ Network = Literal["host", "none"]
 DEV_USER = "dev"
 DEV_UID = 1000
 WORK_STATE_TIMEOUT = 120.0
-DRAIN_SECONDS = 5.0
 TASK_SOCKET = "/run/airyra/airyra.sock"  # where a sandbox sees the task server's socket
 SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -177,39 +182,6 @@ class SandboxInfo:
         }
 
 
-@dataclass(frozen=True)
-class HostCommand:
-    """What to run on the host to run a command in the sandbox (argv never holds secrets)."""
-
-    argv: tuple[str, ...]
-    env: dict[str, str]
-    cwd: Path | None = None
-
-
-@dataclass(frozen=True)
-class ExecResult:
-    argv: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-    duration: float
-    timed_out: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0 and not self.timed_out
-
-    def describe(self) -> str:
-        what = "timed out" if self.timed_out else f"exit {self.returncode}"
-        return proc.describe_failure(
-            proc.Result(self.argv, self.returncode, self.stdout, self.stderr)
-        ).replace(f"exit {self.returncode}", what, 1)
-
-    def check(self, error: type[SandboxError] = SandboxError, hint: str | None = None) -> None:
-        if not self.ok:
-            raise error(self.describe(), hint=hint)
-
-
 @dataclass
 class SandboxRecord:
     """A sandbox as persisted (``sandbox.json`` in its directory; see :mod:`~.meta`)."""
@@ -233,59 +205,6 @@ class SandboxRecord:
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         with self.log_path.open("a", encoding="utf-8") as f:
             f.write(f"[{stamp}] {redaction.redact(message.rstrip())}\n")
-
-
-class Job:
-    """A command started in a sandbox; ``kill`` stops it and everything it started."""
-
-    def __init__(self, popen: subprocess.Popen[bytes], killer: Callable[[], None]) -> None:
-        self.popen = popen
-        self._killer = killer
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def poll(self) -> int | None:
-        return self.popen.poll()
-
-    def wait(self, timeout: float | None = None) -> int:
-        return self.popen.wait(timeout)
-
-    def kill(self) -> None:
-        if self.popen.poll() is None:
-            self._killer()
-        self.popen.wait()
-
-    def communicate(self, data: bytes | None, timeout: float | None) -> tuple[bytes, bytes, bool]:
-        """stdout, stderr and whether the timeout struck (the job is then killed)."""
-        try:
-            out, err = self.popen.communicate(data, timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return (*self._drain(), True)
-        return out or b"", err or b"", False
-
-    def _drain(self) -> tuple[bytes, bytes]:
-        """What a killed job left in its pipes, without waiting on whoever still holds them."""
-        try:
-            out, err = self.popen.communicate(timeout=DRAIN_SECONDS)
-        except subprocess.TimeoutExpired:  # a process that left the job keeps a pipe open
-            for pipe in (self.popen.stdout, self.popen.stderr):
-                if pipe is not None:
-                    pipe.close()
-            return b"", b""
-        return out or b"", err or b""
-
-
-def kill_group(popen: subprocess.Popen[bytes]) -> Callable[[], None]:
-    """A killer for a job started in its own session: SIGKILL to its process group."""
-
-    def killer() -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(popen.pid, signal.SIGKILL)
-
-    return killer
 
 
 class Sandbox(ABC):
@@ -432,8 +351,14 @@ class Sandbox(ABC):
         cwd: str | None = None,
         input: str | bytes | None = None,
         timeout: float | None = None,
+        max_output: int = MAX_OUTPUT,
     ) -> ExecResult:
-        """Run ``argv`` inside and capture its output; on timeout everything is killed."""
+        """Run ``argv`` inside and capture its output; on timeout everything is killed.
+
+        The command is untrusted: at most ``max_output`` bytes of each stream are kept
+        (the head and the tail; ``ExecResult.truncated`` says when some were left out).
+        Output that must leave whole is streamed from :meth:`spawn` by its caller.
+        """
         log.debug("exec in %s: %s", self.name, shlex.join(argv))
         data = input.encode() if isinstance(input, str) else input
         started = time.monotonic()
@@ -445,15 +370,7 @@ class Sandbox(ABC):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        out, err, timed_out = job.communicate(data, timeout)
-        return ExecResult(
-            tuple(argv),
-            job.popen.returncode,
-            out.decode(errors="replace"),
-            err.decode(errors="replace"),
-            time.monotonic() - started,
-            timed_out,
-        )
+        return jobs.finish(job, argv, data, timeout, max_output, started)
 
     def describe(self, *, ident: str, home: str, address: str) -> SandboxInfo:
         """The SandboxInfo of this sandbox, given what only the backend knows."""
@@ -491,18 +408,15 @@ class Sandbox(ABC):
         return self.info()
 
     def reset(self, work_branch: str | None = None) -> SandboxInfo:
-        """Back to a clean checkout of the base (on ``work_branch`` if given). Loses work."""
-        if work_branch is not None:
-            self.record.spec = dataclasses.replace(self.spec, work_branch=work_branch)
-        self.rebuild()
-        prepare.prepare(self)
-        return self.info()
+        """Back to a clean checkout of the base (on ``work_branch`` if given). Loses work.
+        (:func:`isollm.sandbox.renew.reset`: the one renewal every caller shares.)"""
+        return renew.reset(self, work_branch)
 
     def refresh(self) -> None:
         """A clean workspace at the hub's base commit, on no branch yet: what a worker
         does between two tasks, before it knows the next one (see :meth:`check_out`). Loses
-        work."""
-        self.rebuild()
+        work. (:func:`isollm.sandbox.renew.clean`.)"""
+        renew.clean(self)
 
     def check_out(self, work_branch: str, then: gitops.AfterCheckout | None = None) -> SandboxInfo:
         """After :meth:`refresh`: check out ``work_branch`` (and run ``then`` in the same

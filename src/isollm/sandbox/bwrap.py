@@ -18,7 +18,6 @@ Bubblewrap itself is started by :mod:`~.enter` as the sandbox's unprivileged hos
 from __future__ import annotations
 
 import functools
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ SANDBOX_HOME = "/home/dev"
 ALWAYS_HIDDEN = ("/root", "/home", "/var/lib/lxc", "/var/lib/containers", "/run")
 ENTER = Path(__file__).with_name("enter.py")
 STAGE = "/tmp"  # noqa: S108 - covered by a tmpfs in the entry's own mount namespace only
+NONE = "-"  # an absent value in the plan :mod:`~.enter` reads
 
 
 @dataclass(frozen=True)
@@ -141,16 +141,16 @@ class EntryPlan:
     detach: Path | None = None  # mounts below it are dropped from the command's namespaces
 
     def argv(self, python: str = sys.executable) -> list[str]:
-        plan = {
-            "bwrap": self.bwrap,
-            "sources": self.sources,
-            "uid": self.uid,
-            "gid": self.gid,
-            "overlay": [str(p) for p in self.overlay] if self.overlay else None,
-            "stage": STAGE,
-            "detach": str(self.detach) if self.detach else None,
-        }
-        return [python, "-I", "-S", str(ENTER), json.dumps(plan)]
+        """``python -I -S enter.py PLAN... -- BWRAP...``: the plan as plain arguments
+        (``-`` for none), parsed by :class:`~.enter.Plan` without importing json."""
+
+        def given(value: object) -> str:
+            return NONE if value is None else str(value)
+
+        overlay = [str(p) for p in self.overlay] if self.overlay else [NONE] * 4
+        sources = ",".join(str(i) for i in self.sources) or NONE
+        plan = [given(self.uid), given(self.gid), STAGE, given(self.detach), *overlay, sources]
+        return [python, "-I", "-S", str(ENTER), *plan, "--", *self.bwrap]
 
 
 def passwd_entries(host_passwd: str, uid: int, user: str) -> str:

@@ -1,36 +1,34 @@
 """Enter an overlay sandbox: namespaces and mounts first, then bubblewrap as the sandbox user.
 
-Run by path as a program of its own (``python -I -S enter.py PLAN``, standard library
-only, so it starts in milliseconds and needs nothing of isollm importable), with PLAN a
-JSON object built by :func:`isollm.sandbox.bwrap.entry_argv`:
+Run by path as a program of its own (``python -I -S enter.py PLAN... -- BWRAP...``), with
+only the standard library modules Python loads anyway plus ctypes (no json, no typing:
+each command pays for every import), so it starts in milliseconds and needs nothing of
+isollm importable. The plan, built by :meth:`isollm.sandbox.bwrap.EntryPlan.argv`, is
+nine arguments (``-`` for none), then ``--`` and bubblewrap's argv:
 
-- ``bwrap``: bubblewrap's argv; ``sources``: the indexes in it of bind sources.
-- ``uid``/``gid``: the unprivileged host user bubblewrap runs as (from root), or null
+- ``UID GID``: the unprivileged host user bubblewrap runs as (from root), or ``- -``
   (run as the caller, who is not root).
-- ``overlay``: ``[lower, upper, work, merged]`` to mount inside the new namespaces (when
-  the caller cannot mount on the host), or null.
-- ``stage``: an existing directory covered, inside these namespaces only, by a tmpfs
+- ``STAGE``: an existing directory covered, inside these namespaces only, by a tmpfs
   where every bind source is bound again, so a user that cannot traverse their host
   parents (``/root/.isollm`` is 0700) still reaches them; bubblewrap covers it again.
-- ``detach``: a directory (isollm's home) whose mounts are detached from these
+- ``DETACH``: a directory (isollm's home) whose mounts are detached from these
   namespaces once the sources are staged: the mounts of other sandboxes (their overlays
   and disk images) are then not pinned by this command for as long as it runs, so
   their stop frees them at once.
+- ``LOWER UPPER WORK MERGED``: the overlay to mount inside the new namespaces (when the
+  caller cannot mount on the host), or four ``-``.
+- ``SOURCES``: the indexes in bubblewrap's argv of bind sources, comma-separated.
 
 Steps: a private mount namespace (and, unless root, a user namespace mapping only the
 caller's own uid and gid), the overlay, the staged sources, dropping to ``uid``/``gid``
 with no supplementary groups, then ``execv`` bubblewrap. No value ever reaches a shell.
 """
 
-from __future__ import annotations
-
 import codecs
 import ctypes
-import json
 import os
 import stat
 import sys
-from typing import Any
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
@@ -109,8 +107,10 @@ def _unescape(field: str) -> str:
 
 def open_mounts_below(top: str) -> list[int]:
     """O_PATH fds on every mount at or below ``top``, deepest first."""
-    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
-        points = [_unescape(line.split()[4]) for line in f if len(line.split()) > 4]
+    with open("/proc/self/mountinfo", "rb") as f:  # one read, not one per line
+        text = f.read().decode("utf-8", "surrogateescape")
+    fields = (line.split() for line in text.splitlines())
+    points = [_unescape(f[4]) for f in fields if len(f) > 4]
     below = [p for p in points if p == top or p.startswith(top.rstrip("/") + "/")]
     fds = []
     for point in sorted(set(below), key=len, reverse=True):
@@ -165,35 +165,48 @@ def drop_to(uid: int, gid: int) -> None:
         raise SetupFailedError(f"could not switch to uid {uid}")
 
 
-def enter(plan: dict[str, Any]) -> None:
+NONE = "-"
+PLAN_ARGS = 9  # UID GID STAGE DETACH LOWER UPPER WORK MERGED SOURCES
+
+
+class Plan:
+    """The parsed command line (see the module docstring)."""
+
+    def __init__(self, args: list[str]) -> None:
+        if len(args) < PLAN_ARGS + 2 or args[PLAN_ARGS] != "--":
+            raise SetupFailedError(
+                "usage: enter.py UID GID STAGE DETACH LOWER UPPER WORK "
+                "MERGED SOURCES -- BWRAP [ARG...]"
+            )
+        uid, gid, stage, detach, *overlay, sources = args[:PLAN_ARGS]
+        self.bwrap = args[PLAN_ARGS + 1 :]
+        self.user = None if NONE in (uid, gid) else (int(uid), int(gid))
+        self.stage = None if stage == NONE else stage
+        self.detach = None if detach == NONE else detach
+        self.overlay = None if NONE in overlay else overlay
+        self.sources = [] if sources == NONE else [int(i) for i in sources.split(",")]
+
+
+def enter(plan: Plan) -> None:
     libc = _libc()
-    argv = [str(a) for a in plan["bwrap"]]
-    sources = [int(i) for i in plan.get("sources") or []]
-    overlay, stage = plan.get("overlay"), plan.get("stage")
-    uid, gid = plan.get("uid"), plan.get("gid")
+    argv = plan.bwrap
     as_root = os.geteuid() == 0
-    if as_root and not (isinstance(uid, int) and isinstance(gid, int)):
+    if as_root and plan.user is None:
         raise SetupFailedError("a sandbox entered by root needs a uid and gid to run as")
-    user = (uid, gid) if isinstance(uid, int) and isinstance(gid, int) else None
     new_namespaces(libc, as_root)
-    if overlay:
-        lower, upper, work, merged = (str(p) for p in overlay)
-        mount_overlay(libc, lower, upper, work, merged)
-    if stage and sources:
-        detach = plan.get("detach")
-        stage_sources(libc, argv, sources, str(stage), str(detach) if detach else None)
-    if as_root and user is not None:
-        drop_to(*user)
+    if plan.overlay:
+        mount_overlay(libc, *plan.overlay)
+    if plan.stage and plan.sources:
+        stage_sources(libc, argv, plan.sources, plan.stage, plan.detach)
+    if as_root and plan.user is not None:
+        drop_to(*plan.user)
     os.execv(argv[0], argv)  # noqa: S606 - bubblewrap's own argv, no shell
 
 
 def main(args: list[str]) -> int:
-    if len(args) != 1:
-        sys.stderr.write("usage: enter.py PLAN-JSON\n")
-        return 2
     try:
-        enter(json.loads(args[0]))
-    except (SetupFailedError, OSError, ValueError, KeyError, TypeError) as exc:
+        enter(Plan(args))
+    except (SetupFailedError, OSError, ValueError, IndexError) as exc:
         sys.stderr.write(f"isollm: cannot enter the sandbox: {exc}\n")
         return EXIT_SETUP
     return EXIT_SETUP  # pragma: no cover - execv does not return

@@ -11,19 +11,19 @@ file sees a stranger, not root.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from isollm import fsutil
+from isollm import fsutil, records
 from isollm.errors import SandboxError
 
 ID_FIRST = 2_100_000_000  # far above any account, system or subordinate range in use
 ID_COUNT = 40_000_000  # ID_FIRST + ID_COUNT stays below 2**31 - 1 (the overflow uid)
 IDS_FILE = "sandbox-ids.json"
 IDS_VERSION = 1
+IDS_SCHEMA = records.Schema("sandbox uid record", IDS_VERSION, {})
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def allocate(project: str) -> int:
             return ids[project]
         uid = pick_free(_seed(project), set(ids.values()) | used_ids())
         ids[project] = uid
-        fsutil.atomic_write_json(path, {"version": IDS_VERSION, "ids": ids})
+        records.write(path, {"ids": ids}, IDS_SCHEMA)
         return uid
 
 
@@ -78,11 +78,14 @@ def _read(path: Path) -> dict[str, int]:
     if not path.is_file():
         return {}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = records.read(path, IDS_SCHEMA)
         ids = {str(k): int(v) for k, v in data["ids"].items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except records.NewerRecordError as exc:
+        raise SandboxError(exc.message, hint="upgrade isollm") from None
+    except (records.RecordError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        reason = exc.reason if isinstance(exc, records.RecordError) else str(exc)
         raise SandboxError(
-            f"the sandbox uid record {path} is unreadable: {exc}",
+            f"the sandbox uid record {path} is unreadable: {reason}",
             hint="fix or remove it (sandboxes of existing projects then get new uids)",
         ) from exc
     if any(uid <= 0 for uid in ids.values()):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import json
 import os
 import re
 import shutil
@@ -19,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from isollm import fsutil
+from isollm import fsutil, records
 from isollm.errors import SandboxError
 from isollm.sandbox import limits
 from isollm.sandbox.base import (
@@ -32,6 +31,8 @@ from isollm.sandbox.base import (
 
 RECORD_FILE = "sandbox.json"
 RECORD_VERSION = 1
+# Version N -> N+1 steps for sandbox.json (see isollm.records).
+SCHEMA = records.Schema("sandbox record", RECORD_VERSION, {})
 VALID_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{0,39}$")
 
 
@@ -99,7 +100,7 @@ def from_json(data: dict[str, Any], directory: Path) -> SandboxRecord:
 
 
 def save(record: SandboxRecord) -> None:
-    fsutil.atomic_write_json(record.directory / RECORD_FILE, to_json(record))
+    records.write(record.directory / RECORD_FILE, to_json(record), SCHEMA)
 
 
 def claim(spec: SandboxSpec, backend: str) -> SandboxRecord:
@@ -175,16 +176,19 @@ def load(project: str, name: str) -> SandboxRecord:
     directory = sandbox_dir(project, name)
     path = directory / RECORD_FILE
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = records.read(path, SCHEMA)
         return from_json(data, directory)
     except FileNotFoundError as exc:
         raise SandboxNotFoundError(
             f"no sandbox named {name!r} for project {project}",
             hint="see `isollm worker list`",
         ) from exc
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except records.NewerRecordError as exc:
+        raise SandboxError(exc.message, hint="upgrade isollm to use this sandbox") from None
+    except (records.RecordError, KeyError, TypeError, ValueError) as exc:
+        reason = exc.reason if isinstance(exc, records.RecordError) else str(exc)
         raise SandboxError(
-            f"the record of sandbox {name!r} ({path}) is unreadable: {exc}",
+            f"the record of sandbox {name!r} ({path}) is unreadable: {reason}",
             hint=f"remove it with `isollm worker remove {name} --force`",
         ) from exc
 

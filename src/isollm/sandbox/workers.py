@@ -23,16 +23,16 @@ from isollm.config import Config, load_valid
 from isollm.errors import IsollmError, SandboxError
 from isollm.git.hub import Hub
 from isollm.git.sync import push_base
-from isollm.sandbox import limits, meta, mounts, prepare, registry
+from isollm.sandbox import limits, meta, mounts, registry, renew, save, specs
 from isollm.sandbox.base import (
     HostCommand,
-    Limits,
     Sandbox,
     SandboxSpec,
     SandboxStatus,
     UnsavedWorkError,
 )
 from isollm.sandbox.gitops import WorkState
+from isollm.sandbox.save import Saved
 from isollm.state import FileState, WorkerNotFoundError, WorkerState, WorkerStatus
 from isollm.state.machine import TRANSITIONS, transition
 from isollm.state.model import utc_now
@@ -138,21 +138,9 @@ def ensure_hub(project: Project) -> Hub:
 
 
 def spec_for(project: Project, name: str, hub: Hub, branch: str = "") -> SandboxSpec:
-    c = project.config
-    s = c.sandbox
-    return SandboxSpec(
-        name=name,
-        project=project.name,
-        hub=hub.path,
-        base_branch=c.git.base_branch,
-        work_branch=branch,
-        network=s.network,
-        limits=Limits(memory=s.memory, pids=s.pids, cpus=s.cpus, disk=s.disk),
-        setup=tuple(s.setup),
-        setup_timeout=float(s.setup_timeout),
-        host_root=project.root,
-        include=prepare.worktree_includes(project.root),
-        image=c.image,
+    """The spec of worker ``name`` (:func:`isollm.sandbox.specs.sandbox_spec`)."""
+    return specs.sandbox_spec(
+        project.config, root=project.root, hub=hub.path, name=name, work_branch=branch
     )
 
 
@@ -251,9 +239,22 @@ def _refuse_unless_forced(project: Project, name: str, work: WorkState, force: b
     if not force and not work.clean:
         raise UnsavedWorkError(
             f"worker {name!r} holds work that is not on the hub: {work.describe()}",
-            hint=f"copy what you need out of it (`isollm worker shell {name}`; the hub is "
-            "read-only inside), or pass --force to discard it",
+            hint=f"save it to the hub first (`isollm worker save {name}`, with --commit "
+            "MESSAGE for uncommitted changes), or pass --force to discard it",
         )
+
+
+def save_worker(
+    project: Project, name: str, *, branch: str | None = None, commit: str | None = None
+) -> Saved:
+    """Take worker ``name``'s HEAD into the hub through the intake (see :mod:`~.save`):
+    its salvage namespace, or ``branch``; ``commit`` commits leftovers first."""
+    sb = open_worker(project, name)
+    busy = _load(project, name)
+    task = busy.current_task.id if busy and busy.status is S.BUSY and busy.current_task else ""
+    hub = ensure_hub(project)
+    grant = save.grant_for(sb, hub, project.config.git.branch_prefix, branch, task)
+    return save.save(sb, hub, grant, sb.work_state(), commit=commit)
 
 
 def _load(project: Project, name: str) -> WorkerState | None:
@@ -271,7 +272,7 @@ def reset_worker(
     work = sb.work_state()
     _refuse_unless_forced(project, name, work, force)
     sb.record.log(f"reset{' (forced)' if force else ''}; discarded: {work.describe()}")
-    sb.reset(branch)
+    renew.reset(sb, branch)  # the same renewal as the runner's between two tasks
     if _load(project, name) is None:
         project.state.save_worker(WorkerState(name, status=S.CREATING))
     _record_ready(project, sb)

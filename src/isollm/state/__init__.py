@@ -5,6 +5,7 @@ interface; move workers between statuses with :func:`transition` (pure) or
 ``FileState.transition_worker`` (locked load-change-save).
 """
 
+from isollm.liveness import is_alive
 from isollm.state.errors import (
     CorruptStateError,
     InvalidTransitionError,
@@ -23,7 +24,6 @@ from isollm.state.model import (
     WorkerState,
     WorkerStatus,
 )
-from isollm.state.proc_info import is_alive
 from isollm.state.store import FileState, LoadResult, State, check_worker_name
 
 __all__ = [

@@ -9,7 +9,7 @@ class NoSessionError(StateError):
     """No isollm session is running in this project."""
 
     def __init__(self, message: str | None = None) -> None:
-        super().__init__(message, hint="start one with `isollm up` (or `isollm run`)")
+        super().__init__(message, hint="start one with `isollm run`")
 
 
 class SessionExistsError(StateError):
@@ -18,7 +18,7 @@ class SessionExistsError(StateError):
     def __init__(self, pid: int, started: str) -> None:
         super().__init__(
             f"an isollm session is already running in this project (pid {pid}, started {started})",
-            hint="attach to it with `isollm status`, or stop it with `isollm down` first",
+            hint="wait for it to end, or stop it with Ctrl-C in its terminal first",
         )
         self.pid = pid
 
@@ -53,7 +53,8 @@ class InvalidTransitionError(StateError):
         super().__init__(
             f"worker {name!r} cannot go from {current} to {wanted} (allowed from {current}: "
             f"{choices})",
-            hint="check the worker with `isollm status`; stop it with `isollm down` if it is stuck",
+            hint="check the worker with `isollm worker list`; remove it with "
+            "`isollm worker remove NAME --force` if it is stuck",
         )
         self.current = current
         self.wanted = wanted

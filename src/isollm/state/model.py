@@ -9,18 +9,18 @@ ValueError or TypeError naming the field; the store turns that into a CorruptSta
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from isollm.state import proc_info
+from isollm import liveness, records
 
 SESSION_VERSION = 1
 WORKER_VERSION = 1
 
-Migration = Callable[[dict[str, Any]], dict[str, Any]]
+Migration = records.Migration
 
 # Schema version N -> a function turning a version-N document into version N+1.
 # When a record changes shape, bump its *_VERSION and register the step here.
@@ -68,7 +68,7 @@ class TaskRef:
 
 @dataclass(frozen=True)
 class Session:
-    """The running orchestrator of a project (`isollm up` or `isollm run`)."""
+    """The running orchestrator of a project (`isollm run`)."""
 
     pid: int
     project_root: str
@@ -84,7 +84,7 @@ class Session:
         """A new session owned by the calling process (its pid and start time recorded)."""
         pid = os.getpid()
         return cls(
-            pid=pid, project_root=project_root, pid_start_time=proc_info.start_time(pid), **fields
+            pid=pid, project_root=project_root, pid_start_time=liveness.start_time(pid), **fields
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -167,21 +167,18 @@ class WorkerState:
 
 
 def migrate(data: dict[str, Any], current: int, steps: Mapping[int, Migration]) -> dict[str, Any]:
-    """Bring ``data`` up to schema ``current`` one registered step at a time."""
-    version = data.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ValueError(f"'version' must be a schema number, got {version!r}")
-    if version > current:
-        raise ValueError(
-            f"written by a newer isollm (schema {version}; this isollm reads up to {current}); "
-            "upgrade isollm"
-        )
-    while version < current:
-        if version not in steps:
-            raise ValueError(f"schema {version} is too old and has no migration")
-        data = steps[version](dict(data))
-        version += 1
-    return data
+    """Bring ``data`` up to schema ``current`` one registered step at a time
+    (:func:`isollm.records.upgrade`; its RecordFormatError is a ValueError)."""
+    return records.upgrade(data, records.Schema("record", current, steps))
+
+
+def session_schema() -> records.Schema:
+    """How session files are versioned (built at each use: tests bump the version)."""
+    return records.Schema("session", SESSION_VERSION, SESSION_MIGRATIONS)
+
+
+def worker_schema() -> records.Schema:
+    return records.Schema("worker", WORKER_VERSION, WORKER_MIGRATIONS)
 
 
 # -- typed field readers: each raises ValueError naming the field ------------------------

@@ -6,24 +6,23 @@ Layout of ``.isollm/`` (directories 0700, files 0600)::
     workers/<name>.json   one file per worker, so workers never write the same file
     locks/                flock files serialising read-modify-write updates
 
-Every write is atomic and durable (:func:`isollm.fsutil.atomic_write_json`): a reader
-sees the old file or the new one, never a torn one, even if the writer is killed.
+Every file is a versioned record (:mod:`isollm.records`): every write is atomic and
+durable, so a reader sees the old file or the new one, never a torn one, even if the
+writer is killed; reading checks the schema version and migrates older files.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from isollm import fsutil
+from isollm import fsutil, liveness, records
 from isollm.config import STATE_DIR
 from isollm.errors import StateError
-from isollm.state import proc_info
 from isollm.state.errors import (
     CorruptStateError,
     InvalidWorkerNameError,
@@ -32,7 +31,14 @@ from isollm.state.errors import (
     WorkerNotFoundError,
 )
 from isollm.state.machine import transition
-from isollm.state.model import Session, TaskRef, WorkerState, WorkerStatus
+from isollm.state.model import (
+    Session,
+    TaskRef,
+    WorkerState,
+    WorkerStatus,
+    session_schema,
+    worker_schema,
+)
 
 SESSION_FILE = "session.json"
 WORKERS_DIR = "workers"
@@ -115,7 +121,8 @@ class FileState:
                 _unlink(self.session_path)
             self._ensure_dir(self.state_dir)
             try:
-                fsutil.create_exclusive(self.session_path, _encode(session.to_dict()))
+                data = records.encode(session.to_dict(), session_schema())
+                fsutil.create_exclusive(self.session_path, data)
             except FileExistsError:  # written by someone not taking the lock
                 raise _exists(self.load_session()) from None
             except OSError as exc:
@@ -127,7 +134,7 @@ class FileState:
             current = self.load_session()
         except NoSessionError:
             return None
-        if proc_info.is_alive(current.pid, current.pid_start_time):
+        if liveness.is_alive(current.pid, current.pid_start_time):
             raise _exists(current)
         return current
 
@@ -136,12 +143,12 @@ class FileState:
         with self._lock("session"):
             if not self.session_path.exists():
                 raise NoSessionError("there is no session to update (it was cleared)")
-            self._write(self.session_path, session.to_dict())
+            self._write(self.session_path, session.to_dict(), session_schema())
 
     def load_session(self) -> Session:
         """The recorded session; NoSessionError if none, CorruptStateError if unreadable."""
         try:
-            data = self._read(self.session_path)
+            data = self._read(self.session_path, session_schema())
         except FileNotFoundError:
             raise NoSessionError() from None
         return _parse(self.session_path, Session.from_dict, data)
@@ -157,19 +164,19 @@ class FileState:
             session = self.load_session()
         except NoSessionError:
             return False
-        return proc_info.is_alive(session.pid, session.pid_start_time)
+        return liveness.is_alive(session.pid, session.pid_start_time)
 
     # -- workers --------------------------------------------------------------------------
 
     def save_worker(self, worker: WorkerState) -> None:
         path = self.worker_path(worker.name)
         self._ensure_dir(self.workers_dir)
-        self._write(path, worker.to_dict())
+        self._write(path, worker.to_dict(), worker_schema())
 
     def load_worker(self, name: str) -> WorkerState:
         path = self.worker_path(name)
         try:
-            data = self._read(path)
+            data = self._read(path, worker_schema())
         except FileNotFoundError:
             raise WorkerNotFoundError(name) from None
         return self._parse_worker(path, data, name)
@@ -180,7 +187,9 @@ class FileState:
         for path in self._worker_files():
             try:
                 name = check_worker_name(path.stem)
-                result.workers.append(self._parse_worker(path, self._read(path), name))
+                result.workers.append(
+                    self._parse_worker(path, self._read(path, worker_schema()), name)
+                )
             except FileNotFoundError:
                 continue  # deleted while we were listing
             except StateError as exc:
@@ -251,23 +260,20 @@ class FileState:
         except OSError as exc:
             raise StateError(f"cannot list {directory}: {exc.strerror or exc}") from exc
 
-    def _read(self, path: Path) -> Any:
-        """Parsed JSON of ``path``; FileNotFoundError passes through for the caller."""
+    def _read(self, path: Path, schema: records.Schema) -> dict[str, Any]:
+        """The record in ``path`` at the current version; FileNotFoundError passes
+        through for the caller."""
         try:
-            raw = path.read_bytes()
+            return records.read(path, schema)
         except FileNotFoundError:
             raise
-        except OSError as exc:
-            raise StateError(f"cannot read {path}: {exc.strerror or exc}") from exc
-        try:
-            return json.loads(raw)
-        except (ValueError, RecursionError) as exc:
-            raise CorruptStateError(str(path), f"invalid JSON ({exc})") from None
+        except (records.CorruptRecordError, records.NewerRecordError) as exc:
+            raise CorruptStateError(str(path), exc.reason) from None
 
-    def _write(self, path: Path, data: dict[str, Any]) -> None:
+    def _write(self, path: Path, data: dict[str, Any], schema: records.Schema) -> None:
         self._ensure_dir(path.parent)
         try:
-            fsutil.atomic_write_bytes(path, _encode(data), fsutil.FILE_MODE)
+            records.write(path, data, schema)
         except OSError as exc:
             raise _write_error(path, exc) from exc
 
@@ -277,10 +283,6 @@ class FileState:
         self._ensure_dir(locks)
         with fsutil.file_lock(locks / f"{name}.lock"):
             yield
-
-
-def _encode(data: dict[str, Any]) -> bytes:
-    return fsutil.dumps_json(data).encode()
 
 
 def _parse(path: Path, reader: Callable[[Any], T], data: Any) -> T:

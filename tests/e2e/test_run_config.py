@@ -1,0 +1,47 @@
+"""``isollm run`` builds its sandboxes from the same config mapping as ``isollm worker``:
+``sandbox.*`` settings reach the run's sandboxes (here ``setup_timeout``, which the run's
+own copy of the mapping once left out)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from isollm import config as cfg
+from tests.conftest import git
+from tests.e2e.run_support import WRITE_TASK_FILE, RunProject, run_project
+
+pytestmark = pytest.mark.timeout(240)
+
+SETUP_SLEEP = 120  # seconds; the run must stop it long before
+
+
+@pytest.fixture
+def project(git_repo: Path) -> Iterator[RunProject]:
+    with run_project(git_repo) as p:
+        yield p
+
+
+def test_run_stops_a_setup_command_at_setup_timeout(project: RunProject) -> None:
+    project.use_agent(WRITE_TASK_FILE, max_attempts=1)
+    loaded = cfg.load(project.root)
+    sandbox = dataclasses.replace(
+        loaded.config.sandbox, setup=["sleep", str(SETUP_SLEEP)], setup_timeout=2
+    )
+    cfg.save(loaded.path, dataclasses.replace(loaded.config, sandbox=sandbox))
+    git(project.root, "commit", "-q", "-m", "slow setup", "--", "isollm.yaml")
+    task_id = project.add("Never reached")
+
+    started = time.monotonic()
+    result = project.isollm("run", "--plain", code=None, timeout=SETUP_SLEEP - 10)
+    took = time.monotonic() - started
+
+    story = f"{result.stdout}\n{result.stderr}"
+    assert took < SETUP_SLEEP / 2, story
+    assert "the setup command failed in sandbox" in story, story
+    assert f"command failed (timed out): sleep {SETUP_SLEEP}" in story, story
+    assert project.task(task_id).status == "blocked", story
