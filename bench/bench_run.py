@@ -172,10 +172,10 @@ def median_seconds(action: Callable[[], object], repeat: int) -> float:
 def bare_claim_loop(url: str, count: int) -> float:
     """Seconds per task of claim-next + done, one client, on a project of its own."""
     from isollm.tasks.client.http import TaskClient
-    from isollm.tasks.server.control import agent_token
-    from isollm.tasks.server.tokens import ADMIN
+    from isollm.tasks.server.control import host_token
 
-    with TaskClient(url, "bench-baseline", agent="bench", token=agent_token(ADMIN)) as client:
+    token = host_token()  # adds the tasks, then claims and finishes them as "bench"
+    with TaskClient(url, "bench-baseline", agent="bench", token=token) as client:
         add_tasks(client, count, "baseline")
         start = time.perf_counter()
         while (claim := client.claim_next("bench", 300)) is not None:

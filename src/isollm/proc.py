@@ -62,18 +62,21 @@ class Capture:
 
     def __init__(self, limit: int | None) -> None:
         self.limit = limit
-        self.head = bytearray()
+        self.head: list[bytes] = []  # chunks as read: joined once, at the end
+        self.head_size = 0
         self.tail: deque[bytes] = deque()
         self.tail_size = 0
         self.dropped = 0
 
     def add(self, chunk: bytes) -> None:
-        if self.limit is None or len(self.head) + len(chunk) <= self.limit // 2:
-            self.head += chunk
+        if self.limit is None or self.head_size + len(chunk) <= self.limit // 2:
+            self.head.append(chunk)
+            self.head_size += len(chunk)
             return
-        room = max(self.limit // 2 - len(self.head), 0)
+        room = max(self.limit // 2 - self.head_size, 0)
         if room:
-            self.head += chunk[:room]
+            self.head.append(chunk[:room])
+            self.head_size += room
             chunk = chunk[room:]
         self.tail.append(chunk)
         self.tail_size += len(chunk)
@@ -86,14 +89,11 @@ class Capture:
             self.tail[0] = self.tail[0][extra:]
             self.tail_size, self.dropped = keep, self.dropped + extra
 
-    def data(self) -> bytes:
-        """The bytes kept (head and tail joined, without a marker)."""
-        return bytes(self.head) + b"".join(self.tail)
-
     def text(self) -> str:
+        """What was kept, decoded; where bytes were left out, a line says how many."""
         if not self.dropped:
-            return self.data().decode(errors="replace")
-        head = bytes(self.head).decode(errors="replace")
+            return b"".join([*self.head, *self.tail]).decode(errors="replace")
+        head = b"".join(self.head).decode(errors="replace")
         tail = b"".join(self.tail).decode(errors="replace")
         return f"{head}\n[... {self.dropped} bytes left out by isollm ...]\n{tail}"
 

@@ -55,6 +55,11 @@ SYSTEM_GITCONFIG = "/run/isollm/gitconfig"
 GITCONFIG = "[include]\n\tpath = /etc/gitconfig\n[safe]\n\tdirectory = *\n"
 
 
+def _shared(hub: Path, gid: int) -> bool:
+    top = hub.stat()
+    return top.st_gid == gid and bool(top.st_mode & stat.S_ISGID and top.st_mode & stat.S_IXOTH)
+
+
 def _share_with_group(path: Path, gid: int) -> None:
     """``path`` group-owned by ``gid`` and group-readable (set-gid if a directory)."""
     st = path.lstat()
@@ -151,17 +156,17 @@ class OverlaySandbox(Sandbox):
         through a read-only bind mount only. Done once: the top directory goes last.
         """
         hub, gid = self.spec.hub, self.user.gid
-        if not self.user.drop or not hub.is_dir():
+        if not self.user.drop or not hub.is_dir() or _shared(hub, gid):
             return
-        top = hub.stat()
-        if top.st_gid == gid and top.st_mode & stat.S_ISGID and top.st_mode & stat.S_IXOTH:
-            return
-        Git(hub).run("config", "core.sharedRepository", "0640")
-        for root, dirs, files in os.walk(hub, topdown=False):
-            for name in dirs + files:
-                _share_with_group(Path(root) / name, gid)
-        _share_with_group(hub, gid)
-        hub.chmod(hub.stat().st_mode | 0o055)
+        with fsutil.file_lock(hub.parent / f".{hub.name}.share.lock"):  # workers build at once
+            if _shared(hub, gid):
+                return
+            Git(hub).run("config", "core.sharedRepository", "0640")
+            for root, dirs, files in os.walk(hub, topdown=False):
+                for name in dirs + files:
+                    _share_with_group(Path(root) / name, gid)
+            _share_with_group(hub, gid)
+            hub.chmod(hub.stat().st_mode | 0o055)
 
     def _make_home(self) -> None:
         fsutil.ensure_dir(self.home, 0o755)
