@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,12 +29,13 @@ from typing import Any, cast
 from isollm.agents.base import AgentOutcome, AgentSettings, Invocation
 from isollm.config.model import AiryraConfig, Config
 from isollm.git import intake
-from isollm.runner.attempt import AgentRun, Heartbeat
+from isollm.runner.attempt import AgentRun, Heartbeat, Merge
 from isollm.runner.context import RunContext, RunSettings
 from isollm.runner.events import Progress
 from isollm.runner.layout import RunPaths
 from isollm.runner.ledger import LedgerWriter
 from isollm.runner.policy import Outcome
+from isollm.runner.watch import AgentWatch
 from isollm.sandbox.gitops import AfterCheckout
 from isollm.tasks.store.errors import StaleClaimError
 from isollm.tasks.store.model import Claim, Dependency, Status, Task
@@ -57,6 +60,7 @@ class FakeTasks:
         self.lose_on: dict[str, str] = {}  # task id -> the call that finds its claim lost
         self.lock = threading.Lock()
         self.claim_error: BaseException | None = None
+        self.healthy = True  # what health() answers (False: the server is away)
 
     def add(self, task_id: str, title: str = "", *, after: Sequence[str] = ()) -> Task:
         now = datetime.now(UTC)
@@ -73,6 +77,9 @@ class FakeTasks:
         return task.status is Status.OPEN and all(
             self.tasks[p].status is Status.DONE for p in parents
         )
+
+    def health(self) -> bool:
+        return self.healthy
 
     def claim_next(self, agent: str, lease: float) -> Claim | None:
         if self.claim_error is not None:
@@ -130,6 +137,7 @@ class FakeHub:
         self.path = path
         self.heads: dict[str, str] = {}
         self.files: dict[str, tuple[str, ...]] = {}  # commit -> files it changed
+        self.conflicts: dict[str, tuple[str, ...]] = {}  # branch -> files a merge conflicts in
         self.packs = 0
 
     def head_of(self, branch: str) -> str | None:
@@ -171,7 +179,16 @@ class FakeAgent:
         return []
 
     def parse_result(self, exit_code: int, output: str) -> AgentOutcome:
-        return AgentOutcome(exit_code == 0, output.strip(), tokens_in=10, tokens_out=5)
+        """Success by the exit code; 10 + 5 tokens a run; ``cost=0.0042`` in the output
+        is the run's cost."""
+        cost = re.search(r"cost=([0-9.]+)", output)
+        return AgentOutcome(
+            exit_code == 0,
+            output.strip(),
+            tokens_in=10,
+            tokens_out=5,
+            cost_usd=float(cost.group(1)) if cost else None,
+        )
 
 
 # --- the sandbox -------------------------------------------------------------------------
@@ -186,6 +203,19 @@ class Play:
     until_aborted: bool = False  # runs until the run is aborted (second Ctrl-C)
     meanwhile: Callable[[], object] | None = None  # called while it runs (a Ctrl-C, say)
     refuse: str = ""  # the intake refuses the delivery that follows, with this reason
+    silent: float = 0.0  # after its output, seconds (real ones) it stays silent, watched
+
+
+def _watched(watch: AgentWatch, play: Play) -> bool:
+    """What the real run_agent does with the watch: feed it the output, poll it while
+    the agent is silent; True when it says to stop the agent."""
+    watch.feed(play.output.encode())
+    until = time.monotonic() + play.silent
+    while not watch.poll():
+        if time.monotonic() >= until:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 class FakeWorkspace:
@@ -204,11 +234,13 @@ class FakeWorkspace:
         self.finished = False
         self.lock = threading.Lock()
         self.salvaged = 0
+        self.salvage_refs: list[str] = []
 
     # what the runner drives
     def ready(self) -> None:
         if self.work:
             self.salvaged += 1
+            self.salvage_refs.append(f"refs/isollm/salvage/{self.name}/{self.salvaged}")
         self.work, self.commit_of, self.branch = (), BASE, None
         self.log.append("ready")
 
@@ -260,6 +292,7 @@ class FakeWorkspace:
         timeout: float,
         abort: threading.Event,
         heartbeat: Heartbeat,
+        watch: AgentWatch | None = None,
     ) -> AgentRun:
         with self.lock:
             play = self.plays.pop(0) if self.plays else Play()
@@ -269,6 +302,8 @@ class FakeWorkspace:
             log.write(play.output)
         if play.meanwhile is not None:
             play.meanwhile()
+        if watch is not None and _watched(watch, play):
+            return AgentRun(None, Outcome.STALLED, play.output, 0.0, why=watch.why)
         if play.until_aborted:
             abort.wait(30)
             return AgentRun(None, Outcome.ABORTED, play.output, 0.0)
@@ -302,9 +337,16 @@ class FakeWorkspace:
     def head(self) -> str:
         return self.commit_of
 
-    def merge(self, branch: str) -> bool:
+    def merge(self, branch: str) -> Merge:
+        conflicts = self.hub.conflicts.get(branch)
+        if conflicts:
+            return Merge(False, conflicts)
         self.commit_of = sha(self.commit_of, self.hub.heads[branch])
-        return True
+        return Merge(True)
+
+    def take_salvaged(self) -> tuple[str, ...]:
+        taken, self.salvage_refs = tuple(self.salvage_refs), []
+        return taken
 
 
 # --- a run over the fakes ----------------------------------------------------------------

@@ -86,7 +86,7 @@ def test_show_summarises_the_latest_run(project: Path) -> None:
     assert f"run {state.id}: running (stale)" in text.stdout
     assert f"resume it with `isollm run --resume {state.id}`" in text.stdout
     assert "ar-0001" in text.stdout
-    assert "1,234 tokens $0.12" in text.stdout
+    assert "1,234 tokens $0.1200" in text.stdout
     assert "1m30s" in text.stdout
     assert "2 tasks: 1 done, 0 failed, 0 blocked, 1 in flight" in text.stdout
     assert "truncated" in text.stderr

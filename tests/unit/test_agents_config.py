@@ -86,5 +86,5 @@ def test_an_unknown_placeholder_is_a_warning() -> None:
     assert errors == []
     assert warnings == [
         "agent.command[1]: {branch} is left as is; placeholders: "
-        "{prompt}, {task_id}, {title}, {workdir}, {model}"
+        "{prompt}, {prompt_file}, {task_id}, {title}, {workdir}, {model}"
     ]

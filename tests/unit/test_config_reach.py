@@ -99,6 +99,11 @@ REACHES: dict[str, tuple[Any, Probe, Any]] = {
     "runner.review": (True, run("review"), True),
     "runner.review_agent": ("gemini", run("review_agent"), "gemini"),
     "runner.max_review_rounds": (5, run("max_review_rounds"), 5),
+    "runner.review_required": (False, run("review_required"), False),
+    "runner.on_conflict": ("partial", run("on_conflict"), "partial"),
+    "runner.empty": ("fail", run("empty"), "fail"),
+    "runner.stall_after": (2, run("stall_after"), 2.0),
+    "runner.stall_action": ("stop", run("stall_action"), "stop"),
 }
 
 # field -> the consumers that take the whole config and read it there.

@@ -232,3 +232,26 @@ def test_multiple_errors() -> None:
         "airyra.port",
         "zellij.layout",
     ]
+
+
+def test_the_result_keys_of_the_runner() -> None:
+    assert problems({"runner": {"on_conflict": "merge"}}) == [
+        "runner.on_conflict: must be one of: fail, partial (got 'merge')"
+    ]
+    assert problems({"runner": {"empty": "skip"}}) == [
+        "runner.empty: must be one of: done, fail (got 'skip')"
+    ]
+    assert warnings({"runner": {"review_required": False}}) == [
+        "runner.review_required: has no effect while runner.review is false"
+    ]
+    assert warnings({"runner": {"review": True, "review_required": False}}) == []
+
+
+def test_stall_settings() -> None:
+    assert problems({"runner": {"stall_after": 0, "stall_action": "stop"}}) == []
+    (negative,) = problems({"runner": {"stall_after": -1}})
+    assert negative.startswith("runner.stall_after")
+    assert "negative" in negative
+    (action,) = problems({"runner": {"stall_action": "kill"}})
+    assert action.startswith("runner.stall_action")
+    assert "flag, stop" in action

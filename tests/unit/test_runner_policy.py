@@ -23,7 +23,7 @@ from isollm.runner.policy import (
 
 POLICY = RetryPolicy(max_attempts=3, backoff_seconds=2.0)
 FINAL = (Outcome.SUCCEEDED, Outcome.DELIVERED, Outcome.LOST_CLAIM)
-RETRIED = (Outcome.FAILED, Outcome.TIMED_OUT)
+RETRIED = (Outcome.FAILED, Outcome.TIMED_OUT, Outcome.STALLED)
 
 
 def expected(outcome: Outcome, failed: int, aborting: bool, stopping: bool) -> Decision:

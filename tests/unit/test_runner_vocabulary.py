@@ -27,6 +27,7 @@ def test_progress_only_events_are_the_ones_not_synced() -> None:
         EventType.SANDBOX_READY,
         EventType.AGENT_STARTED,
         EventType.AGENT_FINISHED,
+        EventType.AGENT_STALLED,
         EventType.TASK_COMMITTED,
         EventType.TASK_PUSHED,
         EventType.RECEIPT_WRITTEN,
@@ -81,3 +82,26 @@ def test_every_shown_step_renders_from_its_facts() -> None:
     for step in STEPS.values():
         if step.kind is not None:
             assert isinstance(step.detail({"attempt": 1}), str)
+
+
+def test_a_stall_is_recorded_shown_and_counted_without_moving_the_phase(tmp_path: Path) -> None:
+    path = tmp_path / "events.ndjson"
+    writer, _ = LedgerWriter.open(path, RUN)
+    seen: list[Progress] = []
+    with writer:
+        rec = Recorder(writer, seen.append, "w1")
+        rec.record(EventType.TASK_CLAIMED, "ar-1", title="t", attempt=1)
+        rec.record(EventType.AGENT_STARTED, "ar-1", title="t", attempt=1, agent="c", role="agent")
+        rec.record(
+            EventType.AGENT_STALLED,
+            "ar-1",
+            title="t",
+            attempt=1,
+            idle=300,
+            last="Bash(x)",
+            action="stop",
+        )
+    task = replay(path).view.tasks["ar-1"]
+    assert (task.phase, task.stalls) == (Phase.AGENT_STARTED, 1)
+    assert seen[-1].kind is Kind.STALLED
+    assert seen[-1].detail == "no activity for 300 s (last: Bash(x)); stopping it"

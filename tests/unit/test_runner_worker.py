@@ -3,21 +3,23 @@ tests take, in milliseconds. The ledger, view, policy, gates and receipts are re
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
 
 from isollm.errors import IsollmError
-from isollm.runner.context import StartGate, StepGate, Steps
+from isollm.runner import receipts
+from isollm.runner.context import Shown, StartGate, StepGate, Steps
 from isollm.runner.events import Kind, Phase
 from isollm.runner.ledger import replay
 from isollm.runner.policy import Outcome
 from isollm.runner.scheduler import Scheduler
+from isollm.runner.summary import RunSummary, done_counts, money, summarize
 from isollm.runner.view import RunView
 from isollm.runner.worker import Worker
+from isollm.tasks.store.errors import ServerUnavailableError
 from isollm.tasks.store.model import Status
-from tests.fakes import FakeWorkspace, Play, Rig, make_context
+from tests.fakes import RUN_ID, FakeWorkspace, Play, Rig, make_context, sha
 
 DONE_STEPS = [
     "task.claimed",
@@ -275,26 +277,317 @@ def test_an_isollm_error_a_worker_cannot_put_on_a_task_fails_the_run(tmp_path: P
     assert all(ws.finished for ws in rig.workspaces)
 
 
-def test_a_foreign_exception_passes_through_the_one_guard(tmp_path: Path) -> None:
-    """An exception that is not isollm's own ends in Scheduler._loop, the one place a
-    worker's errors are caught (issue #12 decides what it does with it there)."""
+def test_a_foreign_exception_outside_an_attempt_fails_the_run_never_the_thread(
+    tmp_path: Path,
+) -> None:
+    """Issue #12: an exception that is not isollm's own used to kill the worker's thread
+    and leave the run `completed`; now it is the run's error (a crash to log)."""
     rig = make_context(tmp_path)
     rig.tasks.add("ar-1")
     rig.tasks.claim_error = RuntimeError("a bug")
     scheduler = schedule(rig)
-    w = scheduler.workers[0]
-    with pytest.raises(RuntimeError, match="a bug"):
-        scheduler._loop(w)
+    scheduler._loop(scheduler.workers[0])  # does not raise
+    assert scheduler.tally.errors == ["w1: unexpected RuntimeError: a bug"]
+    assert [str(e) for e in scheduler.tally.crashes] == ["a bug"]
+    assert rig.ctx.aborting.is_set()
     assert rig.workspaces[0].finished  # the sandbox is still cleaned up
-    assert threading.active_count() >= 1
 
 
-@pytest.mark.xfail(strict=True, reason="issue #12: a foreign exception leaves the run completed")
-def test_a_foreign_exception_fails_the_run(tmp_path: Path) -> None:
+def test_an_exception_inside_an_attempt_fails_that_attempt_and_is_recorded(
+    tmp_path: Path,
+) -> None:
+    def nul_title() -> None:
+        raise ValueError("embedded null byte")
+
+    rig = make_context(tmp_path, plays=[Play(meanwhile=nul_title), Play()])
+    rig.tasks.add("ar-1")
+    tally = schedule(rig).run()
+    assert tally.errors == []
+    assert tally.crashes == []
+    assert rig.tasks.status("ar-1") is Status.DONE  # retried per the policy, then done
+    failed = [e for e in rig.events() if e["type"] == "task.failed" and e.get("task") == "ar-1"]
+    assert "ValueError: embedded null byte" in failed[0]["reason"]
+    log = rig.ctx.paths.log("ar-1", 1).read_text()
+    assert "Traceback" in log
+    assert "embedded null byte" in log
+
+
+def test_an_error_after_the_attempt_gives_the_task_back_and_fails_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(*_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("isollm.runner.receipts.write_receipt", disk_full)
+    rig = make_context(tmp_path, max_attempts=1, plays=[Play(exit=1)])
+    rig.tasks.add("ar-1")
+    rig.tasks.add("ar-2")
+    tally = schedule(rig).run()
+    assert tally.errors
+    assert "No space left on device" in tally.errors[0]
+    assert isinstance(tally.crashes[0], OSError)
+    assert rig.tasks.status("ar-1") is Status.OPEN  # given back, not stranded in progress
+    assert rig.tasks.status("ar-2") is Status.OPEN  # never claimed: the run stopped
+
+
+def test_a_broken_progress_display_never_stops_the_work(tmp_path: Path) -> None:
+    rig = make_context(tmp_path)
+    calls = 0
+
+    def closed_pipe(_: object) -> None:
+        nonlocal calls
+        calls += 1
+        raise BrokenPipeError(32, "Broken pipe")
+
+    rig.ctx.observer = Shown(closed_pipe)
+    rig.tasks.add("ar-1")
+    rig.tasks.add("ar-2")
+    tally = schedule(rig).run()
+    assert tally.errors == []
+    assert rig.tasks.status("ar-1") is rig.tasks.status("ar-2") is Status.DONE
+    assert calls == 1  # the display stopped at the first error
+    assert view(rig).tasks["ar-2"].phase is Phase.DONE  # the ledger has every step
+
+
+def test_ctrl_c_messages_say_what_happens(tmp_path: Path) -> None:
+    rig = make_context(tmp_path)
+    scheduler = schedule(rig)
+    scheduler.stop()
+    scheduler.abort()
+    scheduler.abort()  # a third press adds nothing
+    said = [p.detail for p in rig.progress if p.kind is Kind.STOPPING]
+    assert said == [
+        "finishing running tasks, Ctrl-C again to stop them now",
+        "stopping running agents now; their work is salvaged",
+    ]
+
+
+class Outage:
+    """Calls of ``name`` on the fake task client fail as unreachable ``times`` times."""
+
+    def __init__(self, rig: Rig, name: str, times: int) -> None:
+        self.real = getattr(rig.tasks, name)
+        self.left = times
+        setattr(rig.tasks, name, self)
+
+    def __call__(self, *args: object, **kw: object) -> object:
+        if self.left:
+            self.left -= 1
+            raise ServerUnavailableError("cannot reach the task server: refused")
+        return self.real(*args, **kw)
+
+
+def test_a_task_server_away_for_a_while_is_waited_for(tmp_path: Path) -> None:
     rig = make_context(tmp_path)
     rig.tasks.add("ar-1")
-    rig.tasks.claim_error = RuntimeError("a bug")
-    scheduler = schedule(rig)
-    with pytest.raises(RuntimeError):
-        scheduler._loop(scheduler.workers[0])
-    assert scheduler.tally.errors
+    Outage(rig, "claim_next", 2)
+    Outage(rig, "done", 2)
+    tally = schedule(rig).run()
+    assert tally.errors == []
+    assert rig.tasks.status("ar-1") is Status.DONE
+    warnings = [p.detail for p in rig.progress if p.kind is Kind.WARNING]
+    assert len(warnings) == 2  # once per call that had to wait, not once per try
+    assert all(w.startswith("task server unreachable, retrying") for w in warnings)
+    assert not any(p.kind is Kind.STOPPING for p in rig.progress)  # nothing was stopped
+
+
+def test_a_task_server_gone_too_long_before_done_says_so(tmp_path: Path) -> None:
+    rig = make_context(tmp_path, server_patience=0.6)
+    rig.tasks.add("ar-1")
+    Outage(rig, "done", 100)
+    Outage(rig, "release", 100)
+    execute(rig)
+    failed = [e for e in rig.events() if e["type"] == "task.failed" and e.get("task") == "ar-1"]
+    assert "pushed to the hub" in failed[-1]["reason"]
+    assert "not marked done" in failed[-1]["reason"]
+    assert rig.hub.heads["isollm/ar-1"]  # the delivered branch is still on the hub
+
+
+# --- results: nothing dropped silently (issue #12 item 3) --------------------------------
+def _receipt(rig: Rig, task_id: str = "ar-1") -> receipts.Receipt:
+    return [r for r in receipts.load_receipts(rig.ctx.paths).receipts if r.task_id == task_id][-1]
+
+
+def _shown(rig: Rig) -> RunSummary:
+    return summarize(RUN_ID, view(rig), receipts.load_receipts(rig.ctx.paths).receipts)
+
+
+def _done_details(rig: Rig) -> list[str]:
+    return [p.detail for p in rig.progress if p.kind is Kind.DONE]
+
+
+def _two_done_parents(rig: Rig, conflicting: tuple[str, ...]) -> None:
+    for parent in ("ar-1", "ar-2"):
+        rig.tasks.add(parent).status = Status.DONE
+        rig.hub.heads[f"isollm/{parent}"] = sha(parent)
+    rig.hub.conflicts["isollm/ar-2"] = conflicting
+    rig.tasks.add("ar-3", after=["ar-1", "ar-2"])
+
+
+def test_a_dependency_that_does_not_merge_fails_the_attempt_naming_it(tmp_path: Path) -> None:
+    rig = make_context(tmp_path)
+    _two_done_parents(rig, ("src/x.py", "README"))
+    w, ws = worker(rig)
+    claim = rig.tasks.claim_next(w.agent_id, 300)
+    assert claim is not None
+    w.execute(claim, 1, [])
+    reason = view(rig).tasks["ar-3"].failures[0].reason or ""
+    assert "dependency ar-2 (isollm/ar-2) does not merge" in reason
+    assert "src/x.py, README" in reason
+    assert not any(line.startswith("agent") for line in ws.log)  # no agent run is wasted
+    assert rig.tasks.status("ar-3") is Status.BLOCKED
+    assert _shown(rig).totals.done == 0
+
+
+def test_on_conflict_partial_goes_on_and_says_partial_everywhere(tmp_path: Path) -> None:
+    rig = make_context(tmp_path, on_conflict="partial")
+    _two_done_parents(rig, ("src/x.py",))
+    w, _ = worker(rig)
+    claim = rig.tasks.claim_next(w.agent_id, 300)
+    assert claim is not None
+    w.execute(claim, 1, [])
+    receipt = _receipt(rig, "ar-3")
+    assert (receipt.outcome, receipt.result, receipt.flagged) == ("done", "partial", True)
+    assert any("ar-2" in n and "src/x.py" in n for n in receipt.notes)
+    done = [e for e in rig.events() if e["type"] == "task.done"][-1]
+    assert done["result"] == "partial"
+    assert _done_details(rig)[-1].startswith("partial: 1 file(s) changed; dependency ar-2")
+    shown = _shown(rig)
+    assert [t.status for t in shown.tasks if t.task_id == "ar-3"] == ["partial"]
+    assert (shown.totals.partial, shown.totals.flagged) == (1, 1)
+
+
+def test_a_task_that_changes_nothing_is_done_no_changes(tmp_path: Path) -> None:
+    rig = make_context(tmp_path, plays=[Play(files=())])
+    rig.tasks.add("ar-1")
+    execute(rig)
+    assert (_receipt(rig).result, _receipt(rig).flagged) == ("no changes", False)
+    assert _done_details(rig) == ["no changes"]
+    shown = _shown(rig)
+    assert shown.tasks[0].status == "done (no changes)"
+    assert (shown.totals.done, shown.totals.no_changes, shown.totals.flagged) == (1, 1, 0)
+    assert done_counts(shown.totals) == "1 done (1 no changes)"
+
+
+def test_runner_empty_fail_fails_a_task_that_changes_nothing(tmp_path: Path) -> None:
+    rig = make_context(tmp_path, plays=[Play(files=())] * 3, empty="fail")
+    rig.tasks.add("ar-1")
+    execute(rig)
+    assert rig.tasks.status("ar-1") is Status.BLOCKED
+    assert "changed nothing" in (view(rig).tasks["ar-1"].failures[0].reason or "")
+
+
+def test_every_review_round_is_counted_in_tokens_and_cost(tmp_path: Path) -> None:
+    plays = [
+        Play(output="cost=0.0011"),
+        Play(output="cost=0.0012\nVERDICT: CHANGES add a test", files=()),
+        Play(output="cost=0.0013"),
+        Play(output="cost=0.0014\nVERDICT: APPROVE", files=()),
+    ]
+    rig = make_context(tmp_path, plays=plays, review=True, max_review_rounds=2)
+    rig.tasks.add("ar-1")
+    execute(rig)
+    receipt = _receipt(rig)
+    assert (receipt.tokens_in, receipt.tokens_out) == (40, 20)  # four runs of 10 + 5
+    assert receipt.cost_usd == pytest.approx(0.005)
+    assert receipt.result == "done"
+    shown = _shown(rig)
+    assert shown.totals.tokens == 60
+    assert money(shown.totals.cost_usd or 0) == "$0.0050"
+
+
+def test_a_task_never_approved_is_delivered_unapproved(tmp_path: Path) -> None:
+    plays = [Play(), Play(output="VERDICT: CHANGES more tests", files=())] * 2
+    rig = make_context(tmp_path, plays=plays, review=True, max_review_rounds=2)
+    rig.tasks.add("ar-1")
+    execute(rig)
+    assert rig.tasks.status("ar-1") is Status.DONE  # delivered ...
+    receipt = _receipt(rig)
+    assert (receipt.result, receipt.flagged) == ("unapproved", True)  # ... but flagged
+    assert "did not approve it in 2 round(s): more tests" in receipt.notes[0]
+    assert _done_details(rig)[0].startswith("unapproved: ")
+    assert _shown(rig).tasks[0].status == "unapproved"
+    assert _shown(rig).totals.flagged == 1
+
+
+def test_review_not_required_flags_nothing(tmp_path: Path) -> None:
+    plays = [Play(), Play(output="VERDICT: CHANGES more", files=())]
+    rig = make_context(
+        tmp_path, plays=plays, review=True, max_review_rounds=1, review_required=False
+    )
+    rig.tasks.add("ar-1")
+    execute(rig)
+    assert (_receipt(rig).result, _receipt(rig).flagged) == ("unapproved", False)
+    assert _shown(rig).totals.flagged == 0
+
+
+def test_a_retry_reports_where_the_earlier_attempts_work_was_saved(tmp_path: Path) -> None:
+    rig = make_context(tmp_path, plays=[Play(exit=1, files=("half.py",)), Play(files=())])
+    rig.tasks.add("ar-1")
+    assert execute(rig) == 2
+    ref = "refs/isollm/salvage/w1/1"
+    receipt = _receipt(rig)
+    assert receipt.result == "no changes"
+    assert any(f"git fetch {rig.hub.path} {ref}" in n for n in receipt.notes)
+    assert ref in _done_details(rig)[0]
+    assert any(ref in n for n in _shown(rig).tasks[0].notes)
+
+
+def test_costs_are_shown_precisely_enough_to_add_up() -> None:
+    assert money(0.0042) == "$0.0042"
+    assert [money(c) for c in (0.004, 0.006, 0.01)] == ["$0.0040", "$0.0060", "$0.0100"]
+    assert money(123.456) == "$123.46"
+
+
+# --- the agent's activity and stalls ------------------------------------------------------
+def test_the_agents_activity_is_shown_as_its_workers(tmp_path: Path) -> None:
+    rig = make_context(tmp_path, plays=[Play(output="running the tests\n")])
+    rig.tasks.add("ar-1")
+    execute(rig)
+    shown = [(p.worker, p.task_id, p.detail) for p in rig.progress if p.kind is Kind.ACTIVITY]
+    assert shown == [("w1", "ar-1", "running the tests")]
+
+
+def test_a_silent_agent_is_flagged_and_left_running_by_default(tmp_path: Path) -> None:
+    play = Play(output="thinking\n", silent=1.3)
+    rig = make_context(tmp_path, plays=[play], stall_after=1.0)
+    rig.tasks.add("ar-1")
+    execute(rig)
+    stalls = [e for e in rig.events() if e["type"] == "agent.stalled"]
+    assert [(e["idle"], e["last"], e["action"]) for e in stalls] == [(1, "thinking", "flag")]
+    assert Kind.STALLED in kinds(rig)
+    assert view(rig).tasks["ar-1"].phase is Phase.DONE
+
+
+def test_stall_action_stop_fails_the_attempt_and_the_policy_retries_it(tmp_path: Path) -> None:
+    plays = [Play(output="API retry 1\n", silent=5), Play()]
+    rig = make_context(tmp_path, plays=plays, stall_after=1.0, stall_action="stop")
+    rig.tasks.add("ar-1")
+    w, _ = worker(rig)
+    claim = rig.tasks.claim_next(w.agent_id, 300)
+    assert claim is not None
+    w.execute(claim, 1, [])
+    task = view(rig).tasks["ar-1"]
+    assert [f.reason for f in task.failures] == ["the agent was stopped: no activity for 1 s"]
+    assert (task.phase, task.attempt, task.stalls) == (Phase.DONE, 2, 1)
+
+
+def test_an_attempt_failing_while_the_server_is_away_does_not_count(tmp_path: Path) -> None:
+    rig = make_context(tmp_path, max_attempts=1)
+    rig.tasks.add("ar-1")
+    rig.plays += [Play(exit=1), Play()]
+    # the server is away when the first attempt has failed, back at the next check
+    rig.tasks.health = _Answers([False, True])  # type: ignore[method-assign]
+    tally = schedule(rig).run()
+    assert tally.errors == []
+    assert rig.tasks.status("ar-1") is Status.DONE  # one attempt allowed, yet done on the 2nd
+    warnings = [p.detail for p in rig.progress if p.kind is Kind.WARNING]
+    assert any("does not count against the task" in w for w in warnings)
+
+
+class _Answers:
+    def __init__(self, answers: list[bool]) -> None:
+        self.answers = answers
+
+    def __call__(self) -> bool:
+        return self.answers.pop(0) if self.answers else True

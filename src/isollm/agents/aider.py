@@ -86,7 +86,7 @@ class AiderAgent(CliAgent):
             *self.args(inv.extra_args),
             *self.approve_flags,
             *history,
-            f"--message={inv.prompt}",
+            f"--message-file={inv.prompt_file}" if inv.prompt_file else f"--message={inv.prompt}",
         ]
 
     def fixed_env(self, inv: Invocation) -> dict[str, str]:

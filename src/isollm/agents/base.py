@@ -40,6 +40,9 @@ class Invocation:
     tmpdir: Path | None = None
     sandboxed: bool = False
     interactive: bool = False
+    # The prompt, as a file the agent can read, when it is too long for a command
+    # line (see isollm.agents.promptfile); adapters then pass this instead.
+    prompt_file: Path | None = None
 
     def __repr__(self) -> str:
         prompt = self.prompt if len(self.prompt) <= _PROMPT_SHOWN else self.prompt[:57] + "..."

@@ -28,6 +28,7 @@ from isollm.agents.common import (
     write_settings,
 )
 from isollm.agents.envvars import AgentEnv
+from isollm.agents.promptfile import argv_prompt
 
 CONFIG_DIR = ".claude"
 KEY_HELPER_CONFIG_DIR = ".claude-keyhelper"
@@ -70,7 +71,7 @@ class ClaudeAgent(CliAgent):
             *flag("--model", self.model(inv.model)),
             *self.args(inv.extra_args),
             "--",
-            inv.prompt,
+            argv_prompt(inv),
         ]
 
     def env(self, host_env: Mapping[str, str], inv: Invocation) -> AgentEnv:

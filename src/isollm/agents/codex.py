@@ -26,6 +26,7 @@ from isollm.agents.common import (
     readable_error,
     write_settings,
 )
+from isollm.agents.promptfile import argv_prompt
 
 CODEX_DIR = ".codex"
 PROVIDER = "isollm"
@@ -71,7 +72,7 @@ class CodexAgent(CliAgent):
             *flag("--model", self.model(inv.model)),
             *self.args(inv.extra_args),
             "--",
-            inv.prompt,
+            argv_prompt(inv),
         ]
 
     def fixed_env(self, inv: Invocation) -> dict[str, str]:

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 
 from isollm.agents.base import AgentOutcome, Invocation
 from isollm.agents.common import CliAgent, by_exit_code
+from isollm.agents.promptfile import argv_prompt
 from isollm.config.model import COMMAND_PLACEHOLDERS
 from isollm.errors import AgentError
 
@@ -46,7 +47,8 @@ class CommandAgent(CliAgent):
 
     def headless_argv(self, inv: Invocation) -> list[str]:
         values = {
-            "prompt": inv.prompt,
+            "prompt": argv_prompt(inv),
+            "prompt_file": str(inv.prompt_file or ""),
             "task_id": inv.task_id,
             "title": inv.title,
             "workdir": str(inv.workdir),
@@ -69,7 +71,8 @@ class CommandAgent(CliAgent):
         return {
             "ISOLLM_TASK_ID": inv.task_id,
             "ISOLLM_TASK_TITLE": inv.title,
-            "ISOLLM_PROMPT": inv.prompt,
+            "ISOLLM_PROMPT": argv_prompt(inv),  # the environment has the same limits
+            "ISOLLM_PROMPT_FILE": str(inv.prompt_file or ""),
         }
 
     def parse_result(self, exit_code: int, output: str) -> AgentOutcome:

@@ -28,6 +28,7 @@ from isollm.agents.common import (
     readable_error,
     write_settings,
 )
+from isollm.agents.promptfile import argv_prompt
 
 GEMINI_DIR = ".gemini"
 
@@ -64,7 +65,7 @@ class GeminiAgent(CliAgent):
             "stream-json",
             *flag("--model", self.model(inv.model)),
             *self.args(inv.extra_args),
-            f"--prompt={inv.prompt}",
+            f"--prompt={argv_prompt(inv)}",
         ]
 
     def first_prompt(self, prompt: str) -> list[str]:

@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "config": "isollm.cli.config:config_group",
     "run": "isollm.cli.run:run_group",
     "demo": "isollm.cli.demo:demo",
+    "doctor": "isollm.cli.doctor:doctor",
     "sync": "isollm.cli.sync:sync_group",
     "worker": "isollm.cli.worker:worker_group",
 }

@@ -7,8 +7,12 @@ reasons and log lines come from agents and the task queue, so no caller needs to
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Console
@@ -17,6 +21,8 @@ from rich.markup import escape
 from isollm import redaction, terminal
 
 JSON_SCHEMA_VERSION = 1
+
+log = logging.getLogger(__name__)
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -44,3 +50,26 @@ def error(message: str) -> None:
 
 def info(message: str) -> None:
     out.print(shown(message))
+
+
+@contextlib.contextmanager
+def tolerant() -> Iterator[None]:
+    """Output that may fail without failing the command: a closed pipe (``| head``) or
+    a full disk under a redirect ends the output, not the work or its exit code."""
+    try:
+        yield
+    except OSError as exc:  # BrokenPipeError included
+        log.debug("output stopped: %s", exc)
+        _quiet_stdout()
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so later writes and the flush at exit cannot fail."""
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):  # not a real file (tests, embedding)
+        return
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
 from isollm import config as cfg
-from isollm.cli import output
+from isollm import terminal
+from isollm.cli import output, runlog
+from isollm.cli.main import write_crash_log
 from isollm.cli.progress import make_observer
 from isollm.errors import ExitCode
+from isollm.runner.events import Observer, Progress
 from isollm.runner.report import RunRows, list_run_rows, show_run
 from isollm.runner.service import RunRequest, run
-from isollm.runner.summary import RunSummary, TaskSummary
+from isollm.runner.summary import RunSummary, TaskSummary, done_counts, money
 
 LATEST = "latest"
 
@@ -34,6 +39,19 @@ LATEST = "latest"
     help="Resume a run that was killed (the latest one unless RUN_ID is given).",
 )
 @click.option("--plain", is_flag=True, help="Plain progress lines even on a terminal.")
+@click.option(
+    "--no-preflight",
+    "no_preflight",
+    is_flag=True,
+    help="Skip the checks `isollm doctor` makes before the first claim.",
+)
+@click.option(
+    "--task", "tasks", multiple=True, metavar="ID", help="Run only this task (repeatable)."
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Show what would run, in order; claim nothing, start nothing."
+)
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: a JSON document.")
 @click.pass_context
 def run_group(
     ctx: click.Context,
@@ -42,6 +60,10 @@ def run_group(
     watch: bool,
     resume: str | None,
     plain: bool,
+    no_preflight: bool,
+    tasks: tuple[str, ...],
+    dry_run: bool,
+    as_json: bool,
 ) -> None:
     """Run agents headless over the task queue, each task in its own sandbox and branch.
 
@@ -53,18 +75,27 @@ def run_group(
     """
     if ctx.invoked_subcommand is not None:
         return
+    if dry_run:
+        runlog.show_plan(workers, agent, tasks, as_json)
+        return
     request = RunRequest(
         workers=workers,
         agent=agent,
         watch=watch,
         resume=resume is not None,
         run_id=None if resume in (None, LATEST) else resume,
+        preflight=not no_preflight,
+        tasks=tasks,
     )
-    with make_observer(plain=plain or not sys.stdout.isatty()) as observer:
+    with _display(plain=plain or not sys.stdout.isatty()) as observer:
         result = run(_root(), request, observer)
-    render_summary(result.summary)
+    with output.tolerant():  # stdout closed (`| head`): the exit code still tells
+        render_summary(result.summary)
     for error in result.errors:
         output.error(error)
+    _crash_logs(result.crashes)
+    if result.errors:
+        output.info(f"resume it with `isollm run --resume {result.run_id}` once fixed")
     if result.interrupted:
         raise click.exceptions.Exit(ExitCode.INTERRUPTED)
     totals = result.summary.totals
@@ -75,8 +106,43 @@ def run_group(
             f"{totals.blocked} task(s) blocked after failing every attempt; the reasons are "
             "above and in `isollm task show ID`. Fix the cause, then `isollm task unblock ID`."
         )
-    if result.errors or totals.blocked:
+    if totals.flagged:
+        output.error(
+            f"{totals.flagged} task(s) delivered but not a success (partial or unapproved); "
+            "see the notes above and `isollm run show`."
+        )
+    if result.errors or totals.blocked or totals.flagged:
         raise click.exceptions.Exit(ExitCode.USER_ERROR)
+
+
+@contextlib.contextmanager
+def _display(*, plain: bool) -> Iterator[Observer]:
+    """The progress display; an output error in starting or ending it (stdout closed)
+    stops the display, never the run (errors while running: see RunContext)."""
+    shown = make_observer(plain=plain)
+    observer: Observer = _nothing
+    with output.tolerant():
+        observer = shown.__enter__()
+    try:
+        yield observer
+    finally:
+        with output.tolerant():
+            shown.__exit__(None, None, None)
+
+
+def _nothing(progress: Progress) -> None:
+    return None
+
+
+def _crash_logs(crashes: tuple[BaseException, ...]) -> None:
+    """A crash log (secrets masked) for each error that was not isollm's own."""
+    for exc in crashes:
+        try:
+            path = str(write_crash_log(exc))
+        except OSError as err:
+            path = f"(could not write a crash log: {err.strerror})"
+        with output.tolerant():
+            output.error(f"a crash log with the details is at {path}; please report it")
 
 
 @run_group.command("show")
@@ -147,21 +213,25 @@ def render_summary(s: RunSummary) -> None:
         output.info("")
         for line in _columns(TASK_HEADER, [_task_row(t) for t in s.tasks]):
             output.info(line)
+        for task in s.tasks:
+            for note in task.notes:
+                output.info(f"  {task.task_id}: {note}")
         output.info("")
     t = s.totals
     output.info(
-        f"{t.tasks} tasks: {t.done} done, {t.failed} failed, {t.blocked} blocked, "
+        f"{t.tasks} tasks: {done_counts(t)}, {t.failed} failed, {t.blocked} blocked, "
         f"{t.in_flight} in flight; {t.attempts} attempts, {_duration(t.duration_s)}"
         f"{_usage(t.tokens, t.cost_usd)}; {s.events} events"
     )
 
 
-TASK_HEADER = ["task", "status", "tries", "branch", "head", "files", "time", "usage"]
+TASK_HEADER = ["task", "title", "status", "tries", "branch", "head", "files", "time", "usage"]
 
 
 def _task_row(t: TaskSummary) -> list[str]:
     return [
         t.task_id,
+        _title(t.title),
         t.status + (f": {t.reason}" if t.reason else ""),
         str(t.attempts),
         t.branch or "-",
@@ -170,6 +240,17 @@ def _task_row(t: TaskSummary) -> list[str]:
         _duration(t.duration_s),
         _usage(t.tokens, t.cost_usd).removeprefix(", ") or "-",
     ]
+
+
+TITLE_SHOWN = 40
+
+
+def _title(title: str | None) -> str:
+    """A title on one line, shortened for the table (``run show --json`` has it whole)."""
+    if not title:
+        return "-"
+    flat = terminal.safe_line(title)
+    return flat if len(flat) <= TITLE_SHOWN else flat[: TITLE_SHOWN - 1] + "…"
 
 
 def _duration(seconds: float | None) -> str:
@@ -181,7 +262,7 @@ def _duration(seconds: float | None) -> str:
 
 def _usage(tokens: int | None, cost: float | None) -> str:
     parts = ([f"{tokens:,} tokens"] if tokens is not None else []) + (
-        [f"${cost:.2f}"] if cost is not None else []
+        [money(cost)] if cost is not None else []
     )
     return ", " + " ".join(parts) if parts else ""
 
@@ -212,3 +293,6 @@ def _render_rows(rows: RunRows) -> None:
     for r in rows.runs:
         if r.stale:
             output.info(f"{r.id}: " + RESUME_HINT.format(run_id=r.id))
+
+
+run_group.add_command(runlog.log_command)

@@ -1,4 +1,5 @@
-"""``isollm task add|list|show|clear|import|release|block|unblock``: the queue, for humans.
+"""``isollm task add|list|show|edit|delete|clear|import|release|block|unblock``: the
+queue, for humans.
 
 Every command talks to the project's task server, starting isollm's own in the
 background when none runs (unless ``airyra.external`` is set).
@@ -6,19 +7,27 @@ background when none runs (unless ``airyra.external`` is set).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 from rich.markup import escape
 
 from isollm import config as cfg
+from isollm import terminal
 from isollm.cli import output
+from isollm.doctor.unblock import unblock_matching
+from isollm.errors import TaskError
 from isollm.tasks.client import host
 from isollm.tasks.client.http import TaskClient
 from isollm.tasks.server.control import ensure_server
-from isollm.tasks.store.model import Status, Task, parse_priority, priority_name
+from isollm.tasks.store.model import Status, Task, TaskPatch, parse_priority, priority_name
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print a JSON document.")
+
+
+class TaskInProgressError(TaskError):
+    """A task an agent works on was to be deleted without --force."""
 
 
 def _client() -> TaskClient:
@@ -198,10 +207,95 @@ def block(task_id: str, reason: str | None, as_json: bool) -> None:
 
 
 @task_group.command("unblock")
-@click.argument("task_id")
+@click.argument("task_id", required=False)
+@click.option("--all", "every", is_flag=True, help="Unblock every blocked task.")
+@click.option(
+    "--reason", metavar="TEXT", help="Unblock the blocked tasks whose reason contains TEXT."
+)
 @JSON_OPTION
-def unblock(task_id: str, as_json: bool) -> None:
-    """Return a blocked task to the queue."""
+def unblock(task_id: str | None, every: bool, reason: str | None, as_json: bool) -> None:
+    """Return a blocked task (TASK_ID, --all, or those blocked --reason TEXT) to the queue.
+
+    After fixing what blocked many tasks (a missing API key, a failing setup):
+    `isollm task unblock --all`, or `--reason "setup"` for those whose reason says so.
+    """
+    if (task_id is not None) + every + (reason is not None) != 1:
+        raise click.UsageError("give one of TASK_ID, --all or --reason TEXT")
+    if task_id is not None:
+        with _client() as client:
+            task = client.unblock(task_id)
+        _transition("Unblocked", task, as_json)
+        return
     with _client() as client:
-        task = client.unblock(task_id)
-    _transition("Unblocked", task, as_json)
+        tasks = unblock_matching(client, reason)
+    if as_json:
+        output.emit_json("tasks", [t.to_json() for t in tasks])
+        return
+    for t in tasks:
+        output.info(f"Unblocked {t.id}: now {t.status.value}")
+    output.info(f"Unblocked {len(tasks)} task{'s' if len(tasks) != 1 else ''}")
+
+
+@task_group.command("edit")
+@click.argument("task_id")
+@click.option("--title", help="The new title.")
+@click.option("-d", "--description", help="The new description.")
+@click.option("-p", "--priority", help="0-4 or critical, high, normal, low, lowest.")
+@JSON_OPTION
+def edit(
+    task_id: str,
+    title: str | None,
+    description: str | None,
+    priority: str | None,
+    as_json: bool,
+) -> None:
+    """Change a task's title, description or priority (what is not given stays)."""
+    if title is None and description is None and priority is None:
+        raise click.UsageError("nothing to change: give --title, --description or --priority")
+    try:
+        rank = parse_priority(priority) if priority is not None else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--priority") from None
+    with _client() as client:
+        task = client.update_task(
+            task_id, TaskPatch(title=title, description=description, priority=rank)
+        )
+    if as_json:
+        output.emit_json("task", task.to_json())
+    else:
+        output.info(f"Edited {task.id}: {task.title} ({priority_name(task.priority)})")
+
+
+@task_group.command("delete")
+@click.argument("task_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True, help="Delete it even while an agent works on it.")
+@JSON_OPTION
+def delete(task_id: str, yes: bool, force: bool, as_json: bool) -> None:
+    """Delete a task and its subtasks from the queue.
+
+    Its branch on the hub, if it has one, is kept: nothing of its work is deleted.
+    """
+    loaded = cfg.load_valid()
+    branch = f"{loaded.config.git.branch_prefix}{task_id}"
+    with _client() as client:
+        task = client.get_task(task_id)
+        if task.status is Status.IN_PROGRESS and not force:
+            raise TaskInProgressError(
+                f"task {task.id} is in progress ({task.claimed_by or 'claimed'})",
+                hint="wait for it to end, `isollm task release` it, or pass --force",
+            )
+        subtasks = [t.id for t in client.all_tasks() if t.parent_id == task.id]
+        what = f"task {task.id} ({terminal.safe_line(task.title)})"
+        if subtasks:
+            what += f" and its subtask(s) {', '.join(subtasks)}"
+        if not yes and not sys.stdin.isatty():
+            raise TaskError(f"not deleting {what} without a confirmation", hint="pass --yes")
+        if not yes:
+            click.confirm(f"Delete {what}?", abort=True, err=True)
+        client.delete_task(task.id)
+    kept = f"its branch {branch} on the hub, if any, is kept"
+    if as_json:
+        output.emit_json("task-delete", {"deleted": [task.id, *subtasks], "branch_kept": branch})
+    else:
+        output.info(f"Deleted {what}; {kept}")

@@ -1,20 +1,50 @@
-"""``isollm worker add|list|exec|shell|logs|save|reset|remove``: the sandboxes agents run in."""
+"""``isollm worker add|list|exec|shell|logs|save|adopt|reset|remove``: the sandboxes
+agents run in."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Sequence
 
 import click
 
 from isollm import fsutil, terminal
 from isollm.cli import output
+from isollm.runner import byhand
 from isollm.sandbox import SandboxInfo, ptyrelay, reconcile, workers
-from isollm.sandbox.base import HostCommand, SandboxCommandError
-from isollm.sandbox.workers import Discarded, Project, WorkerRow
+from isollm.sandbox.base import HostCommand, Sandbox, SandboxCommandError
+from isollm.sandbox.workers import Discarded, Extra, Project, WorkerRow
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print a JSON document.")
 FORCE_HELP = "Discard uncommitted or unpushed work in the sandbox (it is listed)."
 COLUMNS = ("NAME", "BACKEND", "STATUS", "ADDRESS", "TASK", "BRANCH")
+AGENT_OPTION = click.option(
+    "--agent",
+    default=None,
+    help="Give the command this agent's environment (API keys from yours, never written "
+    "down) and its install (shown read-only), as a run would: to run or debug it by hand.",
+)
+
+
+def _project() -> Project:
+    """The project, knowing which of its runs are alive (their sandboxes are theirs)."""
+    project = Project.load()
+    return dataclasses.replace(project, run_alive=byhand.run_alive(project.root))
+
+
+def _extra(project: Project, agent: str | None) -> Callable[[Sandbox], Extra]:
+    if agent is None:
+        return byhand.configured_expose(project.config)
+    hand = byhand.hand_agent(project.config, agent)
+    output.err.print(
+        terminal.safe(
+            f"{hand.agent.name}'s environment is set; run it as {hand.program} "
+            f"(also in ${byhand.AGENT_BIN})"
+        ),
+        markup=False,
+        highlight=False,
+    )
+    return hand.extra
 
 
 @click.group("worker")
@@ -77,7 +107,7 @@ def render_rows(rows: Sequence[WorkerRow]) -> list[str]:
 @JSON_OPTION
 def list_(as_json: bool) -> None:
     """Show every worker, checked against its sandbox (crash leftovers show up too)."""
-    rows, errors = reconcile.list_workers(Project.load())
+    rows, errors = reconcile.list_workers(_project())
     if as_json:
         output.emit_json("workers", {"workers": [r.to_json() for r in rows], "errors": errors})
         return
@@ -109,9 +139,10 @@ def _run(cmd: HostCommand, tty: bool) -> None:
     help="Give the command a terminal (relayed to yours), or not. "
     "Default: when stdin and stdout are terminals.",
 )
+@AGENT_OPTION
 @click.argument("name")
 @click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
-def exec_(tty: bool | None, name: str, argv: tuple[str, ...]) -> None:
+def exec_(tty: bool | None, agent: str | None, name: str, argv: tuple[str, ...]) -> None:
     """Run a command in worker NAME's workspace: isollm worker exec NAME -- CMD [ARGS]...
 
     Exits with the command's exit code. The command never gets your terminal itself:
@@ -119,15 +150,33 @@ def exec_(tty: bool | None, name: str, argv: tuple[str, ...]) -> None:
     """
     command = list(argv[1:] if argv[:1] == ("--",) else argv)
     tty = ptyrelay.wanted() if tty is None else tty
-    _run(workers.exec_command(Project.load(), name, command, tty=tty), tty)
+    project = _project()
+    extra = _extra(project, agent)
+    _run(workers.exec_command(project, name, command, tty=tty, extra=extra), tty)
 
 
 @worker_group.command("shell")
+@AGENT_OPTION
 @click.argument("name")
-def shell(name: str) -> None:
+def shell(agent: str | None, name: str) -> None:
     """Open an interactive shell in worker NAME's workspace."""
     tty = ptyrelay.wanted()
-    _run(workers.shell_command(Project.load(), name, tty=tty), tty)
+    project = _project()
+    extra = _extra(project, agent)
+    _run(workers.shell_command(project, name, tty=tty, extra=extra), tty)
+
+
+@worker_group.command("adopt")
+@click.argument("name")
+@JSON_OPTION
+def adopt(name: str, as_json: bool) -> None:
+    """Keep sandbox NAME, left by a run that is no longer running, as a worker."""
+    sb = workers.adopt_worker(_project(), name)
+    if as_json:
+        output.emit_json("worker", sb.info().to_json())
+        return
+    for line in render_info(sb.info()):
+        output.info(line)
 
 
 @worker_group.command("logs")
@@ -175,7 +224,7 @@ def save(name: str, branch: str | None, message: str | None, as_json: bool) -> N
     given. The work goes through the same checks as an agent's (object check, size
     cap, never the base branch, never a delete; a rewritten branch's old tip is kept).
     """
-    saved = workers.save_worker(Project.load(), name, branch=branch, commit=message)
+    saved = workers.save_worker(_project(), name, branch=branch, commit=message)
     if as_json:
         output.emit_json("worker-save", saved.to_json())
         return
@@ -203,7 +252,7 @@ def reset(name: str, force: bool, branch: str | None, as_json: bool) -> None:
 
     Refuses while the sandbox holds uncommitted or unpushed work, unless --force.
     """
-    result = workers.reset_worker(Project.load(), name, force=force, branch=branch)
+    result = workers.reset_worker(_project(), name, force=force, branch=branch)
     _report("reset", result, as_json)
 
 
@@ -216,7 +265,7 @@ def remove(name: str, force: bool, as_json: bool) -> None:
 
     Refuses while the sandbox holds uncommitted or unpushed work, unless --force.
     """
-    result = workers.remove_worker(Project.load(), name, force=force)
+    result = workers.remove_worker(_project(), name, force=force)
     _report("removed", result, as_json)
 
 

@@ -23,6 +23,9 @@ Layout = Literal["auto", "horizontal", "vertical", "grid"]
 SandboxBackendName = Literal["overlay", "lxc", "podman", "worktree"]
 NetworkMode = Literal["host", "none"]
 AgentName = Literal["claude", "codex", "gemini", "aider", "command"]
+OnConflict = Literal["fail", "partial"]
+OnEmpty = Literal["done", "fail"]
+StallAction = Literal["flag", "stop"]
 
 
 def doc(text: str, default: Any = None, factory: Any = None) -> Any:
@@ -94,7 +97,7 @@ class SandboxConfig:
 
 
 # Placeholders an agent.command argv element may hold; each is filled in per task.
-COMMAND_PLACEHOLDERS = ("prompt", "task_id", "title", "workdir", "model")
+COMMAND_PLACEHOLDERS = ("prompt", "prompt_file", "task_id", "title", "workdir", "model")
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,24 @@ class RunnerConfig:
     review: bool = doc("Run a reviewer agent over each finished task.", False)
     review_agent: str = doc("Agent that reviews; empty for the default agent.", "")
     max_review_rounds: int = doc("Implement/review rounds before a task is accepted.", 2)
+    review_required: bool = doc(
+        "A task the reviewer never approved makes the run exit 1 (it is delivered anyway).",
+        True,
+    )
+    on_conflict: OnConflict = doc(
+        "A dependency that cannot be merged: fail the attempt, or go on and mark it partial.",
+        "fail",
+    )
+    empty: OnEmpty = doc("A task that changes nothing: done (shown as no changes) or fail.", "done")
+    stall_after: int = doc(
+        "Seconds without any output from an agent before its worker is flagged as stalled; "
+        "0 turns the check off.",
+        300,
+    )
+    stall_action: StallAction = doc(
+        "What a stall does: flag (show and record it) or stop (end the attempt as failed).",
+        "flag",
+    )
 
 
 @dataclass(frozen=True)

@@ -270,9 +270,13 @@ def _runner(c: Config, r: Report) -> None:
         r.error("runner.max_concurrent_starts", "must be at least 1")
     if n.max_review_rounds < 1:
         r.error("runner.max_review_rounds", "must be at least 1")
+    if n.stall_after < 0:
+        r.error("runner.stall_after", "cannot be negative (0 turns the stall check off)")
     agents = get_args(AgentName)
     if n.review_agent and n.review_agent not in agents:
         r.error("runner.review_agent", f"must be one of: {', '.join(agents)} or empty")
+    if not n.review and not n.review_required:
+        r.warn("runner.review_required", "has no effect while runner.review is false")
 
 
 @rule

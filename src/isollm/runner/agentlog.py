@@ -5,7 +5,11 @@ thread, masks every registered secret (:mod:`isollm.redaction`, with an overlap 
 key split across two reads is still masked), writes at most ``limit`` bytes to the
 log, then notes the truncation and keeps only the last ``kept`` bytes in memory, which
 end the log when the agent is done. A chatty or hostile agent can neither fill the disk
-through its log nor grow the runner's memory.
+through its log nor grow the runner's memory. ``on_data`` (the agent's watch:
+:class:`isollm.runner.watch.AgentWatch`) sees every piece as it is read, before the
+redactor holds back the end that might begin a secret (the watch redacts each line it
+reads itself): the board's "latest activity" and the stall check; what it raises is
+ignored.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import os
 import select
 import threading
 import time
+from collections.abc import Callable
 from typing import IO
 
 from isollm import redaction
@@ -31,9 +36,16 @@ class LogPump:
     :meth:`finish`): redacted, at most ``limit`` bytes, the last ``kept`` bytes kept."""
 
     def __init__(
-        self, source: IO[bytes], log: IO[bytes], *, limit: int = LOG_LIMIT, kept: int = TAIL_KEPT
+        self,
+        source: IO[bytes],
+        log: IO[bytes],
+        *,
+        limit: int = LOG_LIMIT,
+        kept: int = TAIL_KEPT,
+        on_data: Callable[[bytes], None] | None = None,
     ) -> None:
         self._source = source
+        self._on_data = on_data
         self._log = log
         self._limit = limit
         self._kept = kept
@@ -81,6 +93,9 @@ class LogPump:
             data = os.read(fd, _CHUNK)
             if not data:
                 return
+            if self._on_data is not None:
+                with contextlib.suppress(Exception):  # the watch must never stop the log
+                    self._on_data(data)
             self._take(self._redactor.feed(data))
 
     def _take(self, data: bytes) -> None:

@@ -24,6 +24,7 @@ from isollm.git import intake
 from isollm.git.hub import Hub
 from isollm.runner.agentlog import LogPump
 from isollm.runner.policy import STOPPED, Outcome
+from isollm.runner.watch import AgentWatch
 from isollm.sandbox.base import Sandbox
 from isollm.tasks.store.errors import StaleClaimError
 
@@ -100,15 +101,18 @@ def run_agent(
     timeout: float,
     abort: threading.Event,
     heartbeat: Heartbeat,
+    watch: AgentWatch | None = None,
 ) -> AgentRun:
     """Run the agent in the sandbox's workspace until it exits, times out, loses its
-    claim or the run is aborted; its stdout and stderr go through a pipe to ``log_path``
-    (secrets masked, size capped: :class:`~isollm.runner.agentlog.LogPump`)."""
+    claim, stalls (``watch``, with ``stall_action: stop``) or the run is aborted; its
+    stdout and stderr go through a pipe to ``log_path`` (secrets masked, size capped:
+    :class:`~isollm.runner.agentlog.LogPump`), and through ``watch`` as they pass."""
     started = time.monotonic()
     with log_path.open("ab") as out:
         job = sb.spawn(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         assert job.popen.stdout is not None  # noqa: S101 - asked for a pipe just above
-        pump = LogPump(job.popen.stdout, out).start()
+        feed = watch.feed if watch is not None else None
+        pump = LogPump(job.popen.stdout, out, on_data=feed).start()
         code: int | None = None
         stopped: Outcome | None = None
         try:
@@ -116,22 +120,30 @@ def run_agent(
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     code = job.wait(timeout=_POLL_SECONDS)
                 if code is None:
-                    stopped = _stop_reason(started, timeout, abort, heartbeat)
+                    stopped = _stop_reason(started, timeout, abort, heartbeat, watch)
             if stopped is not None:
                 job.kill()
                 job.wait()
         finally:
             tail = pump.finish()
     why = heartbeat.lost or "" if stopped is Outcome.LOST_CLAIM else ""
+    if stopped is Outcome.STALLED and watch is not None:
+        why = watch.why
     return AgentRun(code, stopped, _tail(tail), time.monotonic() - started, why)
 
 
 def _stop_reason(
-    started: float, timeout: float, abort: threading.Event, heartbeat: Heartbeat
+    started: float,
+    timeout: float,
+    abort: threading.Event,
+    heartbeat: Heartbeat,
+    watch: AgentWatch | None = None,
 ) -> Outcome | None:
     """Why the running agent must be stopped now, if it must."""
     if heartbeat.lost:
         return Outcome.LOST_CLAIM
+    if watch is not None and watch.poll():
+        return Outcome.STALLED
     if time.monotonic() - started > timeout:
         return Outcome.TIMED_OUT
     if abort.is_set():
@@ -182,14 +194,25 @@ def head_commit(sb: Sandbox) -> str:
     return sha
 
 
-def merge_dependency(sb: Sandbox, branch: str) -> bool:
-    """Merge a dependency's branch from the hub into the workspace; False on a conflict
-    (the merge is undone and the workspace left as it was)."""
+@dataclass(frozen=True)
+class Merge:
+    """How merging a dependency's branch went: merged, or not, with the files in conflict."""
+
+    ok: bool
+    conflicts: tuple[str, ...] = ()
+    why: str = ""
+
+
+def merge_dependency(sb: Sandbox, branch: str) -> Merge:
+    """Merge a dependency's branch from the hub into the workspace. On a conflict the
+    files in conflict are listed, the merge is undone and the workspace left as it was."""
     fetch = sb.exec(["git", "fetch", "-q", "origin", f"refs/heads/{branch}"], timeout=300)
     if not fetch.ok:
-        return False
+        return Merge(False, why=f"fetching it failed: {fetch.describe()[:500]}")
     merge = sb.exec(["git", "merge", "-q", "--no-edit", "--no-verify", "FETCH_HEAD"], timeout=300)
     if merge.ok:
-        return True
+        return Merge(True)
+    listed = sb.exec(["git", "diff", "--name-only", "--diff-filter=U", "-z"], timeout=60)
+    files = tuple(f for f in listed.stdout.split("\0") if f) if listed.ok else ()
     sb.exec(["git", "merge", "--abort"], timeout=60)
-    return False
+    return Merge(False, files, "" if files else merge.describe()[:500])

@@ -14,7 +14,7 @@ from isollm.agents.base import Agent
 from isollm.config.model import AgentConfig, AiryraConfig, Config, RunnerConfig
 from isollm.errors import IsollmError
 from isollm.git.hub import Hub
-from isollm.runner.events import Observer
+from isollm.runner.events import Observer, Progress
 from isollm.runner.layout import RunPaths
 from isollm.runner.ledger import LedgerWriter
 from isollm.tasks.client.http import TaskClient
@@ -41,9 +41,18 @@ class RunSettings:
     max_concurrent_starts: int = _RUNNER.max_concurrent_starts
     agent_timeout: float = float(_AGENT.timeout)
     poll_seconds: float = 1.0
+    # How long the runner waits out a task server it cannot reach (claims, done,
+    # release) while the running agents go on; their heartbeats keep trying meanwhile.
+    server_patience: float = 300.0
+    only: tuple[str, ...] = ()  # `isollm run --task ID`: claim only these tasks
     review: bool = _RUNNER.review
     review_agent: str = _RUNNER.review_agent
     max_review_rounds: int = _RUNNER.max_review_rounds
+    review_required: bool = _RUNNER.review_required
+    on_conflict: str = _RUNNER.on_conflict
+    empty: str = _RUNNER.empty
+    stall_after: float = float(_RUNNER.stall_after)  # seconds without output; 0: off
+    stall_action: str = _RUNNER.stall_action  # "flag" or "stop"
     # Workers in the runner's own steps at once (see StepGate): a few more than the
     # cores, as the steps also wait for processes and the disk.
     step_slots: int = field(default_factory=lambda: (os.cpu_count() or 1) + 2)
@@ -66,6 +75,11 @@ class RunSettings:
             review=r.review,
             review_agent=r.review_agent,
             max_review_rounds=r.max_review_rounds,
+            review_required=r.review_required,
+            on_conflict=r.on_conflict,
+            empty=r.empty,
+            stall_after=float(r.stall_after),
+            stall_action=r.stall_action,
         )
 
 
@@ -91,6 +105,7 @@ class RunContext:
 
     def __post_init__(self) -> None:
         self.upkeep = HubUpkeep(self.hub)
+        self.observer = Shown(self.observer)
 
     @property
     def project(self) -> str:
@@ -119,6 +134,28 @@ class RunContext:
 
     def sandbox_name(self, worker: int) -> str:
         return f"run-{self.run_id}-w{worker}"
+
+
+class Shown:
+    """An observer that never fails the run: the progress display is output, and an
+    output error (stdout closed by ``| head``, a full disk) must not kill a worker. On
+    the first error the display stops (the ledger still records every step)."""
+
+    def __init__(self, observer: Observer) -> None:
+        self._observer = observer
+        self.broken: BaseException | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, progress: Progress) -> None:
+        if self.broken is not None:
+            return
+        try:
+            with self._lock:
+                self._observer(progress)
+        except Exception as exc:  # whatever the display hits, the run goes on
+            if self.broken is None:
+                self.broken = exc
+                log.debug("progress display stopped: %s", exc)
 
 
 class HubUpkeep:

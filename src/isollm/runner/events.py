@@ -28,6 +28,7 @@ class EventType(StrEnum):
     SANDBOX_READY = "sandbox.ready"
     AGENT_STARTED = "agent.started"
     AGENT_FINISHED = "agent.finished"
+    AGENT_STALLED = "agent.stalled"
     TASK_COMMITTED = "task.committed"
     TASK_PUSHED = "task.pushed"
     TASK_DONE = "task.done"
@@ -74,6 +75,8 @@ class Kind(StrEnum):
     SANDBOX_READY = "sandbox ready"
     AGENT_STARTED = "agent started"
     AGENT_FINISHED = "agent finished"
+    ACTIVITY = "activity"  # the agent's latest activity (not a ledger event)
+    STALLED = "stalled"
     REVIEWED = "reviewed"
     PUSHED = "pushed"
     DONE = "done"
@@ -92,6 +95,27 @@ Facts = Mapping[str, Any]
 
 def _fact(name: str) -> Callable[[Facts], str]:
     return lambda f: str(f.get(name) or "")
+
+
+def _stall(f: Facts) -> str:
+    """``no activity for 300 s (last: Bash(pytest)); stopping it``."""
+    text = f"no activity for {f.get('idle')} s"
+    if f.get("last"):
+        text += f" (last: {f['last']})"
+    return text + ("; stopping it" if f.get("action") == "stop" else "")
+
+
+def _done_detail(f: Facts) -> str:
+    """``2 file(s) changed``, or ``partial: ...; dependency ar-2 ... (left out)``: a
+    delivered task that is not plainly done says so, and what was left out or saved."""
+    text = f"{f.get('files', 0)} file(s) changed"
+    result = f.get("result") or "done"
+    if result == "no changes":
+        text = "no changes"
+    elif result != "done":
+        text = f"{result}: {text}"
+    notes = [str(n) for n in f.get("notes") or ()]
+    return "; ".join([text, *notes])
 
 
 @dataclass(frozen=True)
@@ -132,6 +156,7 @@ STEPS: dict[EventType, Step] = {
             False,
             lambda f: f"exit {f.get('exit')}",
         ),
+        Step(EventType.AGENT_STALLED, Kind.STALLED, None, False, _stall),
         Step(EventType.TASK_COMMITTED, None, Phase.COMMITTED, False),
         Step(
             EventType.TASK_PUSHED,
@@ -145,7 +170,7 @@ STEPS: dict[EventType, Step] = {
             Kind.DONE,
             Phase.DONE,
             True,
-            lambda f: f"{f.get('files', 0)} file(s) changed",
+            _done_detail,
         ),
         Step(
             EventType.TASK_FAILED,

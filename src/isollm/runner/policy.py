@@ -20,6 +20,7 @@ class Outcome(StrEnum):
     TIMED_OUT = "timed out"  # the agent ran past its time limit and was stopped
     LOST_CLAIM = "lost claim"  # the lease was lost: the task is not this worker's any more
     ABORTED = "aborted"  # the run was interrupted (second Ctrl-C, SIGTERM)
+    STALLED = "stalled"  # no output for runner.stall_after seconds (stall_action: stop)
     DELIVERED = "delivered"  # on the hub, but the claim was lost before done
 
 
@@ -28,6 +29,7 @@ STOPPED = {
     Outcome.TIMED_OUT: "the agent ran past its timeout and was stopped",
     Outcome.LOST_CLAIM: "the claim was lost while the agent ran",
     Outcome.ABORTED: "the run was interrupted",
+    Outcome.STALLED: "the agent was stopped",
 }
 
 INTERRUPTED = "the run was interrupted"

@@ -17,7 +17,8 @@ from isollm.git import intake
 from isollm.sandbox.gitops import AfterCheckout
 
 if TYPE_CHECKING:
-    from isollm.runner.attempt import AgentRun, Heartbeat
+    from isollm.runner.attempt import AgentRun, Heartbeat, Merge
+    from isollm.runner.watch import AgentWatch
 
 
 class Workspace(Protocol):
@@ -51,10 +52,12 @@ class Workspace(Protocol):
         timeout: float,
         abort: threading.Event,
         heartbeat: Heartbeat,
+        watch: AgentWatch | None = None,
     ) -> AgentRun: ...
     def commit(self, message: str) -> str: ...
     def deliver(
         self, grant: intake.Grant, *, haves: Sequence[str], message: str | None
     ) -> intake.Delivery: ...
     def head(self) -> str: ...
-    def merge(self, branch: str) -> bool: ...
+    def merge(self, branch: str) -> Merge: ...
+    def take_salvaged(self) -> tuple[str, ...]: ...

@@ -19,6 +19,8 @@ class DependencyOutput:
     commit: str | None
     files: tuple[str, ...] = ()
     merged: bool = False
+    conflicts: tuple[str, ...] = ()  # the files in conflict, when it did not merge
+    why: str = ""  # why it did not merge, when no file was in conflict
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,12 @@ def _dependency(dep: DependencyOutput) -> str:
     head = f"- {dep.task_id} \u201c{dep.title}\u201d on branch `{dep.branch}`"
     if dep.commit:
         head += f" at {dep.commit[:12]}"
-    head += " (merged into this workspace)" if dep.merged else " (not merged: see its branch)"
+    if dep.merged:
+        head += " (merged into this workspace)"
+    elif dep.conflicts:
+        head += f" (NOT merged: conflicts in {', '.join(dep.conflicts[:_FILES_SHOWN])})"
+    else:
+        head += " (NOT merged: see its branch)"
     files = list(dep.files[:_FILES_SHOWN])
     lines = [head] + [f"    - {f}" for f in files]
     if len(dep.files) > _FILES_SHOWN:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO, Literal
 
@@ -22,6 +23,24 @@ from isollm.runner.layout import RunPaths
 FORMAT = 1
 
 Outcome = Literal["done", "failed", "blocked", "released"]
+
+
+class Result(StrEnum):
+    """What a delivered task amounts to. Only ``done`` is a plain success; the others
+    are delivered but flagged everywhere a result is shown (and the run exits 1 for
+    ``partial``, and for ``unapproved`` unless ``runner.review_required`` is false)."""
+
+    DONE = "done"
+    NO_CHANGES = "no changes"  # delivered at the commit it started from
+    PARTIAL = "partial"  # a dependency could not be merged (runner.on_conflict: partial)
+    UNAPPROVED = "unapproved"  # the reviewer never approved it
+
+
+def result_label(result: str | None) -> str:
+    """``done``, ``done (no changes)``, ``partial`` or ``unapproved``."""
+    if result == Result.NO_CHANGES:
+        return "done (no changes)"
+    return result or "done"
 
 
 @dataclass(frozen=True)
@@ -46,6 +65,9 @@ class Receipt:
     tokens_in: int | None = None
     tokens_out: int | None = None
     cost_usd: float | None = None
+    result: str | None = None  # a Result when delivered (None: an older receipt, "done")
+    notes: list[str] = field(default_factory=list)  # what was left out or saved aside
+    flagged: bool = False  # delivered but not a success (partial, unapproved): exit 1
     format: int = FORMAT
 
     @property

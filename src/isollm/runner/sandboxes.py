@@ -25,6 +25,7 @@ from isollm.runner import agentfiles, attempt
 from isollm.runner.attempt import COMMIT_SCRIPT
 from isollm.runner.context import RunContext
 from isollm.runner.events import Kind, Progress
+from isollm.runner.watch import AgentWatch
 from isollm.sandbox import meta, registry, renew, specs
 from isollm.sandbox.base import Sandbox, SandboxSpec
 from isollm.sandbox.bwrap import SANDBOX_HOME
@@ -87,6 +88,7 @@ class WorkerSandbox:
         self._sb: Sandbox | None = None
         self._maybe_dirty = True  # until an attempt has delivered everything
         self._fresh = False  # refreshed since the last attempt entered it
+        self._salvaged: list[str] = []  # salvage refs not yet reported by an attempt
 
     @property
     def current(self) -> Sandbox:
@@ -213,7 +215,13 @@ class WorkerSandbox:
         self.ctx.observer(
             Progress(Kind.RECOVERED, self.name, detail=f"unfinished work saved to {ref}")
         )
+        self._salvaged.append(ref)
         return ref
+
+    def take_salvaged(self) -> tuple[str, ...]:
+        """The salvage refs made since the last call (an attempt reports them)."""
+        taken, self._salvaged = tuple(self._salvaged), []
+        return taken
 
     # --- the attempt's operations in the workspace (see isollm.runner.ports.Workspace) ---
     @property
@@ -233,6 +241,7 @@ class WorkerSandbox:
         timeout: float,
         abort: threading.Event,
         heartbeat: attempt.Heartbeat,
+        watch: AgentWatch | None = None,
     ) -> attempt.AgentRun:
         return attempt.run_agent(
             self.current,
@@ -242,6 +251,7 @@ class WorkerSandbox:
             timeout=timeout,
             abort=abort,
             heartbeat=heartbeat,
+            watch=watch,
         )
 
     def commit(self, message: str) -> str:
@@ -255,7 +265,7 @@ class WorkerSandbox:
     def head(self) -> str:
         return attempt.head_commit(self.current)
 
-    def merge(self, branch: str) -> bool:
+    def merge(self, branch: str) -> attempt.Merge:
         return attempt.merge_dependency(self.current, branch)
 
     def discard_changes(self) -> None:

@@ -9,10 +9,11 @@ with the task server and the hub (see :mod:`isollm.runner.resume`), and go on.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -21,6 +22,7 @@ from isollm import config as cfg
 from isollm import fsutil
 from isollm.agents import get_agent, require
 from isollm.agents.base import Agent
+from isollm.doctor import preflight
 from isollm.errors import RunError
 from isollm.git.hub import Hub
 from isollm.git.sync import push_base
@@ -46,6 +48,8 @@ class RunRequest:
     watch: bool = False
     resume: bool = False
     run_id: str | None = None  # with resume: which run (default: the latest)
+    preflight: bool = True  # isollm.doctor's checks before the first claim
+    tasks: tuple[str, ...] = ()  # --task: only these (isollm.runner.selection)
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class RunResult:
     interrupted: bool
     summary: RunSummary
     errors: tuple[str, ...] = ()
+    crashes: tuple[BaseException, ...] = ()  # errors not isollm's own: crash logs to write
 
 
 def run(
@@ -71,9 +76,9 @@ def run(
     taken, settings = _settings(root, config, request)
     agent, reviewer = _agents(config, settings, env.get("PATH"))
     hub, base_commit = _base(root, config)
-    client = ensure_server(
-        config, root, notify=lambda m: observer(Progress(Kind.WARNING, detail=m))
-    )
+    if request.preflight:  # a setup problem stops the run here, costing no task an attempt
+        preflight.for_run(root, config, (agent, reviewer), env, hub.path, base_commit, observer)
+    client = ensure_server(config, root, notify=_warning(observer))
     state = taken or _new_run(root, config, settings, agent)
     paths = _run_dirs(root, state.id)
     writer, replayed = LedgerWriter.open(paths.ledger, state.id)
@@ -99,6 +104,10 @@ def run(
     return _finish(ctx, state, status, tally)
 
 
+def _warning(observer: Observer) -> Callable[[str], None]:
+    return lambda message: observer(Progress(Kind.WARNING, detail=message))
+
+
 def _run_dirs(root: Path, run_id: str) -> RunPaths:
     paths = RunPaths.of(root, run_id)
     fsutil.ensure_dir(paths.logs)
@@ -115,6 +124,7 @@ def _finish(ctx: RunContext, state: RunState, status: RunStatus, tally: Tally) -
         ctx.stopping.is_set() and not tally.errors,
         show_run(ctx.root, state.id),
         tuple(tally.errors),
+        tuple(tally.crashes),
     )
 
 
@@ -126,7 +136,7 @@ def _settings(
         settings = RunSettings.from_config(
             config, workers=request.workers, agent=request.agent, watch=request.watch
         )
-        return None, settings
+        return None, dataclasses.replace(settings, only=request.tasks)
     state = runstate.take_over(root, runstate.pick_run(root, request.run_id))
     settings = RunSettings.from_config(
         config,
@@ -134,7 +144,7 @@ def _settings(
         agent=request.agent or state.agent,
         watch=request.watch,
     )
-    return state, settings
+    return state, dataclasses.replace(settings, only=request.tasks)
 
 
 def _base(root: Path, config: cfg.Config) -> tuple[Hub, str]:

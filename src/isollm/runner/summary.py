@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from isollm.runner.receipts import Receipt
+from isollm.runner.receipts import Receipt, Result, result_label
 from isollm.runner.runstate import RunState
 from isollm.runner.view import IN_FLIGHT, Phase, RunView, TaskView
 
@@ -20,7 +20,7 @@ from isollm.runner.view import IN_FLIGHT, Phase, RunView, TaskView
 @dataclass(frozen=True)
 class TaskSummary:
     task_id: str
-    status: str  # the latest phase: claimed ... done, failed, blocked, released
+    status: str  # the latest phase (claimed ... failed, blocked, released) or the result
     attempts: int
     worker: str | None = None
     title: str | None = None
@@ -32,6 +32,9 @@ class TaskSummary:
     duration_s: float | None = None  # all attempts
     tokens: int | None = None
     cost_usd: float | None = None
+    result: str | None = None  # for a delivered task: done, no changes, partial, unapproved
+    notes: list[str] = field(default_factory=list)  # what was left out or saved aside
+    flagged: bool = False  # delivered but not a success: the run exits 1
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,10 @@ class Totals:
     duration_s: float = 0.0
     tokens: int | None = None
     cost_usd: float | None = None
+    no_changes: int = 0  # of the done ones
+    partial: int = 0
+    unapproved: int = 0
+    flagged: int = 0  # delivered but not a success (partial, unapproved): the run exits 1
 
 
 @dataclass(frozen=True)
@@ -107,9 +114,14 @@ def _from_receipt(receipt: Receipt) -> TaskView:
 
 def _task(seen: TaskView, receipts: list[Receipt]) -> TaskSummary:
     last = receipts[-1] if receipts else None
+    delivered = seen.phase is Phase.DONE and last is not None and last.outcome == "done"
+    result = (last.result or Result.DONE.value) if delivered and last else None
     return TaskSummary(
         task_id=seen.task_id,
-        status=seen.phase.value,
+        status=result_label(result) if result else seen.phase.value,
+        result=result,
+        notes=list(last.notes) if delivered and last else [],
+        flagged=bool(delivered and last and last.flagged),
         attempts=max(seen.attempt, last.attempt if last else 0),
         worker=seen.worker or (last.worker if last else None),
         title=last.title if last else None,
@@ -142,7 +154,7 @@ def _totals(tasks: list[TaskSummary]) -> Totals:
 
     return Totals(
         tasks=len(tasks),
-        done=count(Phase.DONE),
+        done=sum(1 for t in tasks if t.result is not None or t.status == Phase.DONE),
         failed=count(Phase.FAILED),
         blocked=count(Phase.BLOCKED),
         in_flight=count(*IN_FLIGHT),
@@ -150,4 +162,28 @@ def _totals(tasks: list[TaskSummary]) -> Totals:
         duration_s=sum(t.duration_s or 0.0 for t in tasks),
         tokens=_sum_known(t.tokens for t in tasks),
         cost_usd=_sum_known(t.cost_usd for t in tasks),
+        no_changes=sum(1 for t in tasks if t.result == Result.NO_CHANGES),
+        partial=sum(1 for t in tasks if t.result == Result.PARTIAL),
+        unapproved=sum(1 for t in tasks if t.result == Result.UNAPPROVED),
+        flagged=sum(1 for t in tasks if t.flagged),
     )
+
+
+def money(cost: float) -> str:
+    """A cost precise enough that per-task costs visibly add up to the total:
+    ``$0.0042``, ``$1.2345``; whole cents from $100 on."""
+    return f"${cost:,.2f}" if cost >= 100 else f"${cost:.4f}"
+
+
+def done_counts(t: Totals) -> str:
+    """``5 done (1 no changes, 1 partial, 1 unapproved)``."""
+    parts = [
+        f"{n} {what}"
+        for n, what in (
+            (t.no_changes, "no changes"),
+            (t.partial, "partial"),
+            (t.unapproved, "unapproved"),
+        )
+        if n
+    ]
+    return f"{t.done} done" + (f" ({', '.join(parts)})" if parts else "")

@@ -6,6 +6,13 @@ result to the hub through the host's intake (:mod:`isollm.git.intake`: the only 
 may write is the branch of the task the worker holds, checked against the claim right
 before the ref moves). It records its steps through the worker; the worker records how
 the attempt ended and decides what follows.
+
+Nothing is dropped silently: a dependency that does not merge fails the attempt with the
+files in conflict (or, with ``runner.on_conflict: partial``, is left out and the result is
+``partial``); a delivery that changes nothing is ``no changes`` (or fails, with
+``runner.empty: fail``); a task the reviewer never approved is ``unapproved``; where an
+earlier attempt's work went to a salvage ref, the notes say so; tokens and cost add up
+every agent and reviewer run.
 """
 
 from __future__ import annotations
@@ -20,13 +27,16 @@ from isollm.agents.common import exit_summary
 from isollm.agents.environment import worker_env
 from isollm.agents.instructions import merge
 from isollm.agents.instructions import render as render_instructions
+from isollm.agents.promptfile import staged
 from isollm.git import intake
 from isollm.runner import attempt as att
 from isollm.runner.events import EventType
 from isollm.runner.policy import Outcome
 from isollm.runner.prompt import DependencyOutput, TaskPrompt, render
+from isollm.runner.receipts import Result
 from isollm.runner.review import Verdict, review_prompt, verdict_of
 from isollm.runner.sandboxes import context_file
+from isollm.runner.watch import watch_for
 from isollm.sandbox.gitops import AfterCheckout
 from isollm.tasks.store.errors import StaleClaimError
 from isollm.tasks.store.model import Claim, Task
@@ -42,7 +52,10 @@ class AttemptResult:
     head: str | None = None
     files: tuple[str, ...] = ()
     exit_code: int | None = None
-    report: AgentOutcome | None = None  # what the agent said of its run (tokens, summary)
+    report: AgentOutcome | None = None  # the agent's last run; tokens and cost of all runs
+    result: Result = Result.DONE  # what a delivered task amounts to
+    notes: tuple[str, ...] = ()  # what was left out (a dependency) or saved aside (salvage)
+    flagged: bool = False  # delivered, but not a success: the run exits 1
 
     @property
     def ok(self) -> bool:
@@ -68,14 +81,26 @@ class TaskAttempt:
         self.failures = failures
         self.branch = f"{self.ctx.prefix}{self.task.id}"
         self.sandbox = worker.sandbox
+        self.reports: list[AgentOutcome] = []  # every agent and reviewer run's report
+        self.notes: list[str] = []
+        self.partial = self.unapproved = False
 
     def _record(self, event: EventType, **facts: object) -> None:
         self.w.record(event, self.task, self.attempt, **facts)
 
     # --- the attempt ----------------------------------------------------------------
     def run(self) -> AttemptResult:
-        ctx, task = self.ctx, self.task
+        """The attempt, its result classified and every agent run's usage counted."""
+        return self._classified(self._run())
+
+    def usage(self) -> AgentOutcome | None:
+        """The tokens and cost of every agent run so far (for an attempt that raised)."""
+        return _summed(None, self.reports)
+
+    def _run(self) -> AttemptResult:
+        ctx = self.ctx
         self.sandbox.ready()  # done before the claim, unless it failed then
+        self._salvaged(self.sandbox.take_salvaged())
         found = self._dependency_branches()
         # With nothing to merge, the instruction file is written by the checkout's own
         # sandbox command (one start fewer); merges come first when there are some.
@@ -83,24 +108,27 @@ class TaskAttempt:
         self.sandbox.enter(self.branch, context)
         self._record(EventType.SANDBOX_READY, branch=self.branch)
         deps = self._merge_dependencies(found)
+        refused = self._unmerged(deps)
+        if refused is not None:
+            return refused
         start = self.sandbox.head() if deps else ctx.base_commit
         known = (start, (ctx.base_commit, *(f.commit for f in found)))
+        return self._rounds(deps, known, installed=context is not None)
+
+    def _rounds(
+        self,
+        deps: tuple[DependencyOutput, ...],
+        known: tuple[str, tuple[str, ...]],
+        *,
+        installed: bool,
+    ) -> AttemptResult:
+        """The agent's run (and with ``runner.review``, review rounds), then the delivery."""
+        ctx, task = self.ctx, self.task
         feedback = ""
         rounds = ctx.settings.max_review_rounds if ctx.settings.review else 1
         for round_no in range(1, rounds + 1):
-            prompt = TaskPrompt(
-                task.id,
-                task.title,
-                task.description or "",
-                self.branch,
-                ctx.config.git.base_branch,
-                self.attempt,
-                deps,
-                self.failures,
-                feedback,
-            )
-            installed = context is not None and round_no == 1
-            run = self._run_agent(ctx.agent, render(prompt), "agent", installed=installed)
+            prompt = render(self._prompt(deps, feedback))
+            run = self._run_agent(ctx.agent, prompt, "agent", installed=installed and round_no == 1)
             if not run.ok:
                 return run
             if not ctx.settings.review:
@@ -110,8 +138,70 @@ class TaskAttempt:
                 return self._deliver(known, run, _commit_message(task))
             verdict, feedback = self._review_round(round_no)
             if verdict is Verdict.APPROVE:
-                break
+                return self._deliver(known, run)
+        self.unapproved = True
+        self.notes.append(f"the reviewer did not approve it in {rounds} round(s): {feedback}")
         return self._deliver(known, run)
+
+    def _prompt(self, deps: tuple[DependencyOutput, ...], feedback: str) -> TaskPrompt:
+        task = self.task
+        return TaskPrompt(
+            task.id,
+            task.title,
+            task.description or "",
+            self.branch,
+            self.ctx.config.git.base_branch,
+            self.attempt,
+            deps,
+            self.failures,
+            feedback,
+        )
+
+    # --- how it ended -------------------------------------------------------------------
+    def _unmerged(self, deps: tuple[DependencyOutput, ...]) -> AttemptResult | None:
+        """A failure naming the dependencies that did not merge (``runner.on_conflict:
+        fail``); with ``partial``, None and the task marked partial."""
+        left = [_not_merged(d) for d in deps if not d.merged]
+        if not left:
+            return None
+        if self.ctx.settings.on_conflict != "partial":
+            return AttemptResult(Outcome.FAILED, "; ".join(left))
+        self.partial = True
+        self.notes.extend(f"{why} (left out)" for why in left)
+        return None
+
+    def _salvaged(self, refs: tuple[str, ...]) -> None:
+        """Report where an earlier attempt's work was saved (only for a retry: a first
+        attempt's sandbox held another task's work, reported with that task)."""
+        if not self.failures:
+            return
+        hub = self.ctx.hub.path
+        for ref in refs:
+            self.notes.append(
+                f"an earlier attempt's work was saved to {ref}; see it with "
+                f"`git fetch {hub} {ref} && git log -p FETCH_HEAD`"
+            )
+
+    def _classified(self, result: AttemptResult) -> AttemptResult:
+        """``result`` with the usage of every agent run and, when delivered, what it
+        amounts to: partial, unapproved, no changes (or a failure: ``runner.empty``)."""
+        result = dataclasses.replace(
+            result, report=_summed(result.report, self.reports), notes=tuple(self.notes)
+        )
+        if not result.ok:
+            return result
+        if not result.files and self.ctx.settings.empty == "fail":
+            why = "the agent changed nothing (runner.empty: fail)"
+            return dataclasses.replace(result, outcome=Outcome.FAILED, reason=why)
+        settings = self.ctx.settings
+        if self.partial:
+            return dataclasses.replace(result, result=Result.PARTIAL, flagged=True)
+        if self.unapproved:
+            flagged = settings.review_required
+            return dataclasses.replace(result, result=Result.UNAPPROVED, flagged=flagged)
+        if not result.files:
+            return dataclasses.replace(result, result=Result.NO_CHANGES)
+        return result
 
     def _review_round(self, round_no: int) -> tuple[Verdict, str]:
         head = self.sandbox.commit(_commit_message(self.task))
@@ -168,6 +258,7 @@ class TaskAttempt:
             home=self.sandbox.home_inside,
             sandboxed=self.sandbox.isolated,
         )
+        agent, inv = staged(agent, inv)  # a prompt too long for argv goes in a file
         if not installed:
             self.sandbox.run_script(self._context_file(agent))
         self.sandbox.prepare_agent(agent, self.sandbox.workdir)
@@ -194,9 +285,13 @@ class TaskAttempt:
                 timeout=ctx.settings.agent_timeout,
                 abort=ctx.aborting,
                 heartbeat=beat,
+                watch=watch_for(agent.name, ctx.settings, ctx.observer, self.w.name, self.task)(
+                    lambda **facts: self._record(EventType.AGENT_STALLED, **facts)
+                ),
             )
         code = run.exit_code
         report = agent.parse_result(code if code is not None else -1, run.output)
+        self.reports.append(report)
         self._record(
             EventType.AGENT_FINISHED,
             exit=code,
@@ -263,9 +358,18 @@ class TaskAttempt:
         for dep in found:
             title = ctx.client.get_task(dep.task_id).title
             files = tuple(ctx.hub.git().changed_files(ctx.base_commit, dep.commit))
-            merged = self.sandbox.merge(dep.branch)
+            merge = self.sandbox.merge(dep.branch)
             outputs.append(
-                DependencyOutput(dep.task_id, title, dep.branch, dep.commit, files, merged)
+                DependencyOutput(
+                    dep.task_id,
+                    title,
+                    dep.branch,
+                    dep.commit,
+                    files,
+                    merge.ok,
+                    merge.conflicts,
+                    merge.why,
+                )
             )
         return tuple(outputs)
 
@@ -275,6 +379,35 @@ def _failure(code: int | None, outcome: AgentOutcome) -> str:
     ended = exit_summary(code) if code is not None else "stopped"
     summary = outcome.summary.removeprefix(ended).lstrip(": ")
     return f"the agent failed ({ended}): {summary}" if summary else f"the agent failed ({ended})"
+
+
+def _not_merged(dep: DependencyOutput) -> str:
+    """``dependency ar-2 (isollm/ar-2) does not merge: conflicts in a.py, b.py``."""
+    what = f"dependency {dep.task_id} ({dep.branch}) does not merge"
+    if dep.conflicts:
+        shown = ", ".join(dep.conflicts[:20])
+        more = f" and {len(dep.conflicts) - 20} more" if len(dep.conflicts) > 20 else ""
+        return f"{what}: conflicts in {shown}{more}"
+    return f"{what}: {dep.why}" if dep.why else what
+
+
+def _summed(last: AgentOutcome | None, reports: list[AgentOutcome]) -> AgentOutcome | None:
+    """``last`` (the agent's last run) with the tokens and cost of every run added up."""
+    if not reports:
+        return last
+
+    def total(values: list[float | None]) -> float | None:
+        known = [v for v in values if v is not None]
+        return sum(known) if known else None
+
+    tokens_in = total([r.tokens_in for r in reports])
+    tokens_out = total([r.tokens_out for r in reports])
+    return dataclasses.replace(
+        last or reports[-1],
+        tokens_in=None if tokens_in is None else int(tokens_in),
+        tokens_out=None if tokens_out is None else int(tokens_out),
+        cost_usd=total([r.cost_usd for r in reports]),
+    )
 
 
 def _commit_message(task: Task) -> str:

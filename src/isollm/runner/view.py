@@ -48,6 +48,7 @@ class TaskView:
     failures: tuple[Failure, ...] = ()  # tuples: nothing to allocate for most tasks
     receipts: tuple[str, ...] = ()
     reviews: tuple[str, ...] = ()  # the verdicts of review rounds, in order
+    stalls: int = 0  # times an agent of this task was flagged for no activity
 
     @property
     def in_flight(self) -> bool:
@@ -239,6 +240,10 @@ def _receipt(task: TaskView, event: Event) -> None:
         task.receipts += (path,)
 
 
+def _stalled(task: TaskView, event: Event) -> None:
+    task.stalls += 1
+
+
 def _reviewed(task: TaskView, event: Event) -> None:
     verdict = event.get("verdict")
     if isinstance(verdict, str):
@@ -258,6 +263,7 @@ _WITH_PHASE: dict[EventType, Callable[[Phase], Handler]] = {
 _NO_PHASE: dict[EventType, Handler] = {
     EventType.RECEIPT_WRITTEN: _receipt,
     EventType.REVIEW_FINISHED: _reviewed,
+    EventType.AGENT_STALLED: _stalled,
 }
 
 

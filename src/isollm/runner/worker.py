@@ -15,14 +15,16 @@ import contextlib
 import dataclasses
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from isollm import redaction
 from isollm.errors import IsollmError
 from isollm.runner import idempotency as ik
 from isollm.runner import receipts
 from isollm.runner.context import RunContext, StartGate, Steps
-from isollm.runner.events import EventType
+from isollm.runner.crashes import crashed
+from isollm.runner.events import EventType, Kind, Progress
 from isollm.runner.ledger import now
 from isollm.runner.policy import (
     STOPPED_BEFORE_RETRY,
@@ -39,12 +41,15 @@ from isollm.runner.ports import Workspace
 from isollm.runner.sandboxes import WorkerSandbox
 from isollm.runner.steps import Recorder
 from isollm.runner.taskwork import AttemptResult, TaskAttempt
-from isollm.tasks.store.errors import StaleClaimError
+from isollm.tasks.client.retry import UNREACHABLE, Backoff, retrying
+from isollm.tasks.store.errors import ServerUnavailableError, StaleClaimError
 from isollm.tasks.store.model import Claim, Task
 
 log = logging.getLogger(__name__)
 
 __all__ = ["AttemptResult", "Worker"]
+
+T = TypeVar("T")
 
 
 class Worker:
@@ -84,6 +89,10 @@ class Worker:
         decision: Decision | None = before_first(failures, self.policy)
         while decision is None or isinstance(decision, Retry):
             result = self._attempt(claim, attempt, failures)
+            if result.outcome is Outcome.FAILED and self._server_was_away():
+                decision = Release(STOPPED_BEFORE_RETRY) if ctx.stopping.is_set() else None
+                attempt += decision is None
+                continue
             if result.outcome not in (Outcome.SUCCEEDED, Outcome.DELIVERED):
                 failures.append(result.reason or "the attempt failed")
             decision = decide(
@@ -114,16 +123,45 @@ class Worker:
 
     def _release(self, claim: Claim, attempt: int, reason: str) -> None:
         with contextlib.suppress(IsollmError):
-            self.ctx.client.release(claim.task.id, self.agent_id, claim.fence)
+            self._server(lambda: self.ctx.client.release(claim.task.id, self.agent_id, claim.fence))
         self.record(EventType.TASK_RELEASED, claim.task, attempt, reason=reason)
 
     def _block(self, claim: Claim, reason: str) -> None:
         why = redaction.redact(reason)
         try:
-            self.ctx.client.block(claim.task.id, why[:2000], agent=self.agent_id)
+            self._server(
+                lambda: self.ctx.client.block(claim.task.id, why[:2000], agent=self.agent_id)
+            )
         except IsollmError as exc:
             log.warning("could not block %s: %s", claim.task.id, exc)
         self.record(EventType.TASK_BLOCKED, claim.task, None, reason=why)
+
+    def _server_was_away(self) -> bool:
+        """Whether the task server is unreachable now (and then wait for it to be back):
+        an attempt that failed meanwhile failed for that, not for its task's sake."""
+        if self.ctx.client.health():
+            return False
+        self.warn(f"{UNREACHABLE}; the failed attempt does not count against the task")
+        self._server(self._healthy)
+        return True
+
+    def _healthy(self) -> None:
+        if not self.ctx.client.health():
+            raise ServerUnavailableError("the task server does not answer its health check")
+
+    def give_back(self, claim: Claim) -> None:
+        """Release ``claim`` after an error outside any attempt (best effort, once: the
+        run is failing; resume reconciles whatever is left)."""
+        with contextlib.suppress(Exception):
+            self.ctx.client.release(claim.task.id, self.agent_id, claim.fence)
+
+    def _server(self, call: Callable[[], T]) -> T:
+        """``call()`` to the task server, waiting out an outage (until aborted)."""
+        backoff = Backoff(self.ctx.settings.server_patience)
+        return retrying(call, backoff=backoff, stop=self.ctx.aborting, notify=self.warn)
+
+    def warn(self, message: str) -> None:
+        self.ctx.observer(Progress(Kind.WARNING, self.name, detail=message))
 
     # --- one attempt --------------------------------------------------------------------
     def _attempt(self, claim: Claim, attempt: int, failures: list[str]) -> AttemptResult:
@@ -144,7 +182,10 @@ class Worker:
         try:
             result = work.run()
         except IsollmError as exc:
-            result = AttemptResult(Outcome.FAILED, str(exc))
+            result = AttemptResult(Outcome.FAILED, str(exc), report=work.usage())
+        except Exception as exc:  # not ours: this attempt fails, not the run
+            reason = crashed(exc, self.ctx.paths.log(task.id, attempt))
+            result = AttemptResult(Outcome.FAILED, reason)
         if result.ok:
             result = self._verified(work.branch, result)
         if result.ok:  # the receipt, written next, says how it ended on the server
@@ -173,9 +214,10 @@ class Worker:
         ctx, task = self.ctx, claim.task
         key = ik.execute_key(ctx.run_id, task.id, attempt)
         try:
-            ctx.client.done(task.id, self.agent_id, claim.fence)
-        except StaleClaimError as exc:
-            reason = f"pushed, but the claim was lost before done: {exc}"
+            self._server(lambda: ctx.client.done(task.id, self.agent_id, claim.fence))
+        except (StaleClaimError, ServerUnavailableError) as exc:
+            lost = "lost" if isinstance(exc, StaleClaimError) else "not marked done"
+            reason = f"pushed to the hub ({result.head or '?'}), but the claim was {lost}: {exc}"
             self.record(EventType.TASK_FAILED, task, attempt, reason=reason, ik=key, end=True)
             return dataclasses.replace(result, outcome=Outcome.DELIVERED, reason=reason)
         self.record(
@@ -184,10 +226,15 @@ class Worker:
             attempt,
             sha=result.head,
             files=len(result.files),
+            result=result.result.value,
+            notes=list(result.notes),
             ik=key,
             end=True,
         )
         return result
+
+    def _log_path(self, task: Task, attempt: int) -> str:
+        return receipts.log_path(self.ctx.paths, task.id, attempt)
 
     def _receipt(
         self, work: TaskAttempt, result: AttemptResult, *, started_at: str, duration: float
@@ -206,7 +253,7 @@ class Worker:
             started=started_at,
             ended=now(),
             duration_s=round(duration, 3),
-            log_path=receipts.log_path(ctx.paths, task.id, attempt),
+            log_path=self._log_path(task, attempt),
             head_commit=result.head,
             files_changed=list(result.files),
             exit_code=result.exit_code,
@@ -215,6 +262,9 @@ class Worker:
             tokens_in=report.tokens_in if report else None,
             tokens_out=report.tokens_out if report else None,
             cost_usd=report.cost_usd if report else None,
+            result=result.result.value if result.ok else None,
+            notes=list(result.notes),
+            flagged=result.flagged,
         )
         path = str(receipts.write_receipt(ctx.paths, receipt).relative_to(ctx.paths.dir))
         self.record(EventType.RECEIPT_WRITTEN, task, attempt, path=path)

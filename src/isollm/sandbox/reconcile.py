@@ -4,6 +4,10 @@ Observation (I/O) is separate from the decision (:func:`decide`, pure): given a 
 (or none) and what was seen, the record that should be saved. Records only move along
 the status machine; a sandbox found without a record is adopted; a record whose sandbox
 is gone becomes an error that says so.
+
+A run's sandboxes (``run-<id>-w<N>``) are not workers: while the run lives they show as
+in use by it and nothing about them is saved; a leftover of a run that is no longer
+running shows as such until it is resumed, adopted (``isollm worker adopt``) or removed.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from datetime import datetime
 from isollm.errors import IsollmError
 from isollm.sandbox import meta, registry
 from isollm.sandbox.base import Sandbox, SandboxStatus
-from isollm.sandbox.workers import Project, WorkerRow, being_created, move
+from isollm.sandbox.workers import Project, WorkerRow, being_created, move, run_of
 from isollm.state import WorkerState, WorkerStatus
 from isollm.state.model import utc_now
 
@@ -24,6 +28,11 @@ S = WorkerStatus
 GONE = "its sandbox is gone"
 LEFTOVER = "a {backend} container was left without its sandbox (crash?); remove it with --force"
 ADOPTED = "adopted: a sandbox existed without a worker record"
+IN_USE = "in use by run {run}"
+LEFT_BY_RUN = (
+    "left by run {run}, which is not running: `isollm run --resume {run}` continues it, "
+    "`isollm worker adopt {name}` keeps it as a worker, `isollm worker remove {name}` deletes it"
+)
 
 
 @dataclass(frozen=True)
@@ -113,6 +122,19 @@ def row(name: str, worker: WorkerState | None, sb: Sandbox | None, seen: Observe
     )
 
 
+def run_row(project: Project, name: str, run: str, sb: Sandbox | None, seen: Observed) -> WorkerRow:
+    """A run's sandbox: shown, never saved as a worker."""
+    alive = project.run_alive(run)
+    line = row(name, None, sb, seen)
+    problem = IN_USE if alive else LEFT_BY_RUN
+    return dataclasses.replace(
+        line,
+        status="in use" if alive else "leftover",
+        problem=seen.problem or problem.format(run=run, name=name),
+        run=run,
+    )
+
+
 def list_workers(project: Project) -> tuple[list[WorkerRow], list[str]]:
     """Every worker, reconciled and saved; plus the state files that could not be read."""
     loaded = project.state.load_all_workers()
@@ -125,6 +147,14 @@ def list_workers(project: Project) -> tuple[list[WorkerRow], list[str]]:
             continue  # a corrupt record: reported below, never overwritten by an adoption
         sb = sandboxes.get(name)
         seen = observe(project, name, sb, problems.get(name, ""))
+        run = run_of(name)
+        if run and (name not in records or project.run_alive(run)):
+            if seen.status is not SandboxStatus.MISSING or seen.problem:
+                rows.append(run_row(project, name, run, sb, seen))
+            continue
+        if run and seen.status is SandboxStatus.MISSING and not seen.problem:
+            project.state.delete_worker(name)  # an adopted run sandbox that is gone
+            continue
         worker = _save(project, name, records.get(name), seen)
         line = row(name, worker, sb, seen)
         if name not in records and worker is not None and not line.problem:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 import shutil
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -38,24 +39,54 @@ from isollm.state.machine import TRANSITIONS, transition
 from isollm.state.model import utc_now
 
 S = WorkerStatus
+# The sandboxes of a run (isollm.runner.context.RunContext.sandbox_name, and the
+# generations set aside after it: ``-2``, ``-3``...). They belong to their run, never
+# to ``isollm worker``, while the run lives.
+RUN_SANDBOX = re.compile(r"^run-(?P<run>\d{8}-\d{6}-[0-9a-f]+)-w\d+(?:-\d+)?$")
+
+
+def _assume_alive(run_id: str) -> bool:
+    return True  # without a way to tell, a run's sandboxes are left to it
 
 
 @dataclass(frozen=True)
 class Project:
-    """What the worker commands need: where the project is, its config, its state."""
+    """What the worker commands need: where the project is, its config, its state, and
+    whether a run is still alive (``run_alive(run_id)``: the command line passes the
+    run state's liveness check; the sandbox layer does not read runs itself)."""
 
     root: Path
     config: Config
     state: FileState
+    run_alive: Callable[[str], bool] = _assume_alive
 
     @classmethod
-    def load(cls, start: Path | None = None) -> Project:
+    def load(
+        cls, start: Path | None = None, run_alive: Callable[[str], bool] = _assume_alive
+    ) -> Project:
         loaded = load_valid(start)
-        return cls(loaded.root, loaded.config, FileState.for_project(loaded.root))
+        return cls(loaded.root, loaded.config, FileState.for_project(loaded.root), run_alive)
 
     @property
     def name(self) -> str:
         return self.config.project
+
+
+def run_of(name: str) -> str:
+    """The run a sandbox name belongs to (``run-<id>-w<N>``), or ``""``."""
+    found = RUN_SANDBOX.match(name)
+    return found.group("run") if found else ""
+
+
+def refuse_run_sandbox(project: Project, name: str) -> None:
+    """SandboxError when ``name`` is a sandbox of a run that is still running."""
+    run = run_of(name)
+    if run and project.run_alive(run):
+        raise SandboxError(
+            f"sandbox {name!r} belongs to run {run}, which is running",
+            hint="wait for the run to end (or stop it); `isollm worker exec` and "
+            "`isollm worker shell` can look inside meanwhile",
+        )
 
 
 @dataclass(frozen=True)
@@ -71,6 +102,7 @@ class WorkerRow:
     branch: str
     workspace: str
     problem: str = ""
+    run: str = ""  # the run whose sandbox this is (not a worker), if any
 
     def to_json(self) -> dict[str, str]:
         return dataclasses.asdict(self)
@@ -208,20 +240,64 @@ def open_worker(project: Project, name: str, *, start: bool = True) -> Sandbox:
     return sb
 
 
+@dataclass(frozen=True)
+class Extra:
+    """What a command run by hand gets on top of the worker's own: an environment (an
+    agent's, API keys included: passed to the process, never written) and host paths
+    shown read-only for this command only (an agent's install)."""
+
+    env: dict[str, str] = dataclasses.field(default_factory=dict)
+    expose: tuple[str, ...] = ()
+
+
 def exec_command(
-    project: Project, name: str, argv: Sequence[str], *, tty: bool = True
+    project: Project,
+    name: str,
+    argv: Sequence[str],
+    *,
+    tty: bool = True,
+    extra: Callable[[Sandbox], Extra] | None = None,
 ) -> HostCommand:
     """The host command running ``argv`` in worker ``name`` for a user, under the worker's
     limits, with a terminal or not; start it with :func:`isollm.sandbox.ptyrelay.run`
     and the same ``tty`` (it never runs on the user's terminal)."""
     if not argv:
         raise SandboxError("no command given", hint="usage: isollm worker exec NAME -- CMD ...")
-    return open_worker(project, name).terminal(list(argv), tty=tty)
+    sb = open_worker(project, name)
+    more = extra(sb) if extra is not None else Extra()
+    if more.expose:  # this command only: the sandbox's record is not rewritten
+        shown = tuple(dict.fromkeys((*sb.spec.expose, *more.expose)))
+        sb.record.spec = dataclasses.replace(sb.spec, expose=shown)
+    return sb.limited(sb.command(list(argv), env=more.env or None, interactive=tty))
 
 
-def shell_command(project: Project, name: str, *, tty: bool = True) -> HostCommand:
+def shell_command(
+    project: Project,
+    name: str,
+    *,
+    tty: bool = True,
+    extra: Callable[[Sandbox], Extra] | None = None,
+) -> HostCommand:
     """A login shell in worker ``name``, like :func:`exec_command`."""
-    return open_worker(project, name).shell(tty=tty)
+    return exec_command(project, name, ["bash", "-l"], tty=tty, extra=extra)
+
+
+def adopt_worker(project: Project, name: str) -> Sandbox:
+    """Keep the sandbox a run that is no longer running left behind as a worker."""
+    meta.check_name(name)
+    run = run_of(name)
+    if not run:
+        raise SandboxError(
+            f"{name!r} is not a run's sandbox; only those are adopted",
+            hint="see `isollm worker list`",
+        )
+    refuse_run_sandbox(project, name)
+    if _load(project, name) is not None:
+        raise SandboxError(f"{name!r} is a worker already", hint="see `isollm worker list`")
+    sb = open_worker(project, name)
+    project.state.save_worker(WorkerState(name, status=S.CREATING))
+    _record_ready(project, sb)
+    return sb
 
 
 def log_path(project: Project, name: str) -> Path:
@@ -249,6 +325,7 @@ def save_worker(
 ) -> Saved:
     """Take worker ``name``'s HEAD into the hub through the intake (see :mod:`~.save`):
     its salvage namespace, or ``branch``; ``commit`` commits leftovers first."""
+    refuse_run_sandbox(project, name)
     sb = open_worker(project, name)
     busy = _load(project, name)
     task = busy.current_task.id if busy and busy.status is S.BUSY and busy.current_task else ""
@@ -268,6 +345,7 @@ def reset_worker(
     project: Project, name: str, *, force: bool = False, branch: str | None = None
 ) -> Discarded:
     """Back to a clean checkout of the current base; refuses to lose work unless forced."""
+    refuse_run_sandbox(project, name)
     sb = open_worker(project, name, start=False)
     work = sb.work_state()
     _refuse_unless_forced(project, name, work, force)
@@ -282,6 +360,7 @@ def reset_worker(
 def remove_worker(project: Project, name: str, *, force: bool = False) -> Discarded:
     """Destroy the sandbox and forget the worker; refuses to lose work unless forced."""
     meta.check_name(name)
+    refuse_run_sandbox(project, name)
     try:
         sb: Sandbox | None = registry.open_sandbox(project.name, name)
     except SandboxError:

@@ -25,6 +25,8 @@ def text_problem(name: str, value: str | None, *, required: bool, limit: int) ->
         return f"{name} cannot be empty"
     if len(value) > limit:
         return f"{name} cannot exceed {limit} characters"
+    if "\x00" in value:  # no C string (argv, environment, file name) can carry it
+        return f"{name} cannot contain a NUL character (\\0); remove it and try again"
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

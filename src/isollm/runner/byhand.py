@@ -1,0 +1,86 @@
+"""What ``isollm worker`` needs from runs and agents: is a run alive, and an agent's
+environment and install for a command run by hand in a worker (``--agent A``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from isollm.agents.base import Agent, Invocation
+from isollm.agents.registry import get_agent, require
+from isollm.config import Config
+from isollm.errors import IsollmError, RunError
+from isollm.runner import runstate
+from isollm.runner.expose import exposed_paths, sandboxed
+from isollm.sandbox.base import Sandbox
+from isollm.sandbox.workers import Extra
+
+AGENT_BIN = "ISOLLM_AGENT_BIN"  # what to run for the agent inside (its real path)
+
+
+def run_alive(root: Path) -> Callable[[str], bool]:
+    """Whether run ``run_id`` of the project at ``root`` is running: its ``run.json``
+    says so and the process it records (pid and start time) is still that process. A run
+    with no record is not alive; one whose record cannot be read is left alone (alive)."""
+
+    def alive(run_id: str) -> bool:
+        try:
+            state = runstate.load_run(root, run_id)
+        except RunError:
+            return False  # no such run
+        except IsollmError:
+            return True
+        return state.run_status is runstate.RunStatus.RUNNING and not runstate.is_stale(state)
+
+    return alive
+
+
+@dataclass(frozen=True)
+class HandAgent:
+    """An agent made ready to run by hand in a worker."""
+
+    agent: Agent
+    host_env: Mapping[str, str]
+    configured: tuple[str, ...]  # sandbox.expose
+
+    @property
+    def program(self) -> str:
+        """The agent's CLI by its full path (a login shell inside resets PATH)."""
+        binary = self.agent.binary
+        found = binary if "/" in binary else shutil.which(binary, path=self.host_env.get("PATH"))
+        return found or binary
+
+    def extra(self, sb: Sandbox) -> Extra:
+        """The agent's environment in ``sb`` (API keys from the host environment by the
+        adapter's rules, registered for redaction) and the paths of its install."""
+        info = sb.info()
+        inv = Invocation(
+            "",
+            workdir=Path(sb.workspace),
+            model=self.agent.settings.model,
+            home=Path(info.home) if info.home else None,
+            sandboxed=sb.isolated,  # as a run's headless agent: keys passed as they are
+        )
+        env = dict(self.agent.env(self.host_env, inv))
+        env[AGENT_BIN] = self.program
+        path = self.host_env.get("PATH")
+        return Extra(env, exposed_paths([self.agent.binary], self.configured, path))
+
+
+def hand_agent(config: Config, name: str, host_env: Mapping[str, str] | None = None) -> HandAgent:
+    """Agent ``name`` configured as a run would run it (AgentError if its CLI is missing)."""
+    env = dict(os.environ if host_env is None else host_env)
+    agent = get_agent(name, config.agent)
+    require(agent, env)
+    if config.sandbox.backend == "overlay":  # it hides the homes a CLI may be linked from
+        agent = sandboxed(agent, env.get("PATH"))
+    return HandAgent(agent, env, tuple(config.sandbox.expose))
+
+
+def configured_expose(config: Config) -> Callable[[Sandbox], Extra]:
+    """Without an agent: the paths of ``sandbox.expose`` as the config says now."""
+    paths = exposed_paths([], config.sandbox.expose)
+    return lambda sb: Extra(expose=paths)
