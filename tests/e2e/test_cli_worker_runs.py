@@ -86,7 +86,7 @@ def test_a_dead_runs_leftover_is_shown_then_adopted_or_removed(project: Path) ->
 def test_a_record_left_by_an_old_adoption_is_dropped_once_the_run_is_gone(
     project: Path,
 ) -> None:
-    run_id, sb = run_sandbox(project, alive=False)
+    _, sb = run_sandbox(project, alive=False)
     isollm(project, "worker", "adopt", sb.name)
     sb.destroy()  # e.g. the run was resumed and cleaned up after itself
     assert rows(project) == {}
