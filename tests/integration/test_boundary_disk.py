@@ -12,8 +12,6 @@ from __future__ import annotations
 import os
 import pwd
 import subprocess
-import sys
-import tempfile
 import textwrap
 import time
 from collections.abc import Callable
@@ -25,7 +23,7 @@ from isollm.sandbox import diskimage, meta, mounts, registry
 from isollm.sandbox.base import Limits, Sandbox
 from isollm.sandbox.overlay import OverlaySandbox
 from tests.integration.sandbox_support import Factory, factory_for
-from tests.integration.test_boundary_identity import _python_for, normal_user
+from tests.integration.test_boundary_identity import normal_user, run_as_user, user_workdir
 
 __all__ = ["factory_for", "normal_user"]
 
@@ -280,17 +278,8 @@ AS_USER = textwrap.dedent(
 def test_a_normal_user_gets_include_files_and_an_honest_disk_note(
     normal_user: pwd.struct_passwd,
 ) -> None:
-    home = Path(tempfile.mkdtemp(prefix="work-", dir=normal_user.pw_dir))
-    os.chown(home, normal_user.pw_uid, normal_user.pw_gid)
-    python = _python_for(normal_user)
-    argv = [python, "-c", AS_USER, str(home)]
-    if ROOT:
-        ids = ["--reuid", str(normal_user.pw_uid), "--regid", str(normal_user.pw_gid)]
-        argv = ["setpriv", *ids, "--clear-groups", "--", *argv]
-    env = {"HOME": normal_user.pw_dir, "PATH": os.environ["PATH"], "GIT_CONFIG_NOSYSTEM": "1"}
-    site = [p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()]
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2] / "src"), *site])
-    result = subprocess.run(argv, check=False, capture_output=True, text=True, env=env, timeout=180)
+    home = user_workdir(normal_user)
+    result = run_as_user(normal_user, AS_USER, str(home), timeout=180)
     out = result.stdout
     assert result.returncode == 0, result.stdout + result.stderr
     assert "INCLUDE ['.env', 'config/local.toml']" in out

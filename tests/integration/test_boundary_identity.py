@@ -270,21 +270,35 @@ def normal_user() -> Iterator[pwd.struct_passwd]:
         subprocess.run(["userdel", "-r", NORMAL_USER], check=False, capture_output=True)
 
 
+def user_workdir(user: pwd.struct_passwd) -> Path:
+    """A fresh directory of ``user``'s, in its home."""
+    home = Path(tempfile.mkdtemp(prefix="work-", dir=user.pw_dir))
+    os.chown(home, user.pw_uid, user.pw_gid)
+    return home
+
+
+def run_as_user(
+    user: pwd.struct_passwd, script: str, *args: str, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """``python -c script args...`` as ``user`` (through setpriv when run as root), with
+    this checkout's isollm and the test environment's packages importable."""
+    argv = [_python_for(user), "-c", script, *args]
+    if ROOT:
+        ids = ["--reuid", str(user.pw_uid), "--regid", str(user.pw_gid)]
+        argv = ["setpriv", *ids, "--clear-groups", "--", *argv]
+    env = {"HOME": user.pw_dir, "PATH": os.environ["PATH"], "GIT_CONFIG_NOSYSTEM": "1"}
+    site = [p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()]
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2] / "src"), *site])
+    return subprocess.run(
+        argv, check=False, capture_output=True, text=True, env=env, timeout=timeout
+    )
+
+
 def test_a_normal_user_gets_the_overlay_in_its_own_namespaces(
     normal_user: pwd.struct_passwd,
 ) -> None:
-    home = Path(tempfile.mkdtemp(prefix="work-", dir=normal_user.pw_dir))
-    os.chown(home, normal_user.pw_uid, normal_user.pw_gid)
-    python = _python_for(normal_user)
-    argv = [python, "-c", AS_USER, str(home)]
-    if ROOT:
-        ids = ["--reuid", str(normal_user.pw_uid), "--regid", str(normal_user.pw_gid)]
-        argv = ["setpriv", *ids, "--clear-groups", "--", *argv]
-    env = {"HOME": normal_user.pw_dir, "PATH": os.environ["PATH"]}
-    site = [p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()]
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2] / "src"), *site])
-    env |= {"GIT_CONFIG_NOSYSTEM": "1"}
-    result = subprocess.run(argv, check=False, capture_output=True, text=True, env=env, timeout=120)
+    home = user_workdir(normal_user)
+    result = run_as_user(normal_user, AS_USER, str(home), timeout=120)
     out = result.stdout
     assert result.returncode == 0, result.stdout + result.stderr
     assert "MODE overlay-ns NOTES []" in out  # the overlay, not a full clone, no warning

@@ -39,7 +39,7 @@ PROJECT = "shop"
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[EmbeddedServer]:
-    sock = Path(f"/tmp/isollm-test-{tmp_path.name[-20:]}.sock")  # short: AF_UNIX limit
+    sock = tmp_path / "airyra.sock"  # a long path: the server binds it through its directory
     with EmbeddedServer(tmp_path / "data", auth=True, unix_socket=sock) as running:
         yield running
 
@@ -364,7 +364,7 @@ def test_an_agent_in_a_sandbox_without_network_reaches_the_queue_by_socket(
 ) -> None:
     """overlay (bubblewrap), ``network: none``: the agent CLI inside reaches the server
     through the socket bound at TASK_SOCKET, with its own token, and no further."""
-    sock = Path(f"/tmp/isollm-sb-{tmp_path.name[-16:]}.sock")
+    sock = tmp_path / "airyra.sock"
     with EmbeddedServer(tmp_path / "data", auth=True, unix_socket=sock) as server:
         with _host(server) as host:
             mine, theirs = host.add_task("mine", priority=0), host.add_task("theirs")
