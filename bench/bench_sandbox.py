@@ -47,7 +47,17 @@ def generate_repo(root: Path, files: int, kib: int) -> None:
         lines = (" ".join(rng.choices(words, k=6)) for _ in range(line_count))
         (directory / f"mod{i:05d}.py").write_text("\n".join(lines) + "\n")
     git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "generated")
+    git(
+        root,
+        "-c",
+        "user.name=bench",
+        "-c",
+        "user.email=bench@isollm.invalid",
+        "commit",
+        "-q",
+        "-m",
+        "generated",
+    )
 
 
 def median_ms(samples: list[float]) -> float:

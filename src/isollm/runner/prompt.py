@@ -75,8 +75,9 @@ def render(p: TaskPrompt) -> str:
     parts.extend(p.notes)
     parts.append(
         f"You are on branch `{p.branch}` (from `{p.base_branch}`). Make the change in this "
-        "checkout. You may commit; isollm commits whatever is left, pushes the branch and "
-        "marks the task done when you exit successfully, so do not push and do not change "
-        "the task's status yourself. Exit with an error if you cannot do the task."
+        "checkout. You may commit; isollm commits whatever is left, takes the branch to the "
+        "shared repository and marks the task done when you exit successfully, so do not "
+        "push (the shared repository is read-only to you) and do not change the task's "
+        "status yourself. Exit with an error if you cannot do the task."
     )
     return "\n\n".join(parts) + "\n"
