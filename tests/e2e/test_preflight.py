@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -77,9 +78,10 @@ def test_a_failing_setup_stops_the_run_before_any_claim(project: RunProject) -> 
 
 
 def test_an_agent_the_sandbox_cannot_see_stops_the_run(project: RunProject, tmp_path: Path) -> None:
-    """On the host's PATH (so `require` passes) but where the sandbox hides it."""
-    hidden = tmp_path / "bin" / "my-agent"
-    hidden.parent.mkdir()
+    """On the host's PATH (so `require` passes) but where the sandbox hides it and
+    nothing is ever exposed: isollm's own home (tokens, hubs, other sandboxes)."""
+    hidden = Path(os.environ["ISOLLM_HOME"]) / "bin" / "my-agent"
+    hidden.parent.mkdir(parents=True)
     hidden.write_text("#!/bin/sh\necho done\n")
     hidden.chmod(0o755)
     project.configure(agent={"command": [str(hidden), "{prompt}"]})

@@ -23,13 +23,17 @@ import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from isollm import fsutil
 from isollm.agents.base import Agent
+from isollm.sandbox.bwrap import ALWAYS_HIDDEN
 
 _SHEBANG_READ = 256
 
 
 def _hidden_roots() -> list[Path]:
-    return [Path.home(), Path("/root"), Path("/home")]
+    """What an overlay sandbox covers: the homes, the container stores, /run, and /tmp
+    (its own). isollm's home is never exposed, whatever is installed there."""
+    return [Path.home(), *(Path(p) for p in ALWAYS_HIDDEN), Path("/tmp")]  # noqa: S108
 
 
 def _hidden(path: Path) -> bool:
@@ -123,10 +127,10 @@ def program_paths(program: str, path_env: str | None = None) -> list[Path]:
 def sandbox_binary(program: str, path_env: str | None = None) -> str:
     """What a sandbox should run for ``program``: its real path when the name found on
     PATH is a symlink under a hidden home (whose directory is not shown inside), else
-    ``program`` as given."""
+    ``program`` as given (also for a program in a virtualenv, which is shown whole)."""
     located = _locate(program, path_env)
-    if located is None or not _hidden(located):
-        return program
+    if located is None or not _hidden(located) or venv_dir(located) is not None:
+        return program  # a virtualenv is shown whole, and its python must run as itself
     real = os.path.realpath(located)
     return real if real != str(located) else program
 
@@ -153,5 +157,10 @@ def exposed_paths(
     for program in programs:
         paths = program_paths(program, path_env)
         found += [p for p in paths if _hidden(p) and not _unsafe(p, homes)]
-    unique = dict.fromkeys(str(p) for p in found if p.exists())
-    return tuple(unique)
+    private = fsutil.isollm_home().resolve()  # tokens, hubs, other sandboxes: never shown
+    shown = [p for p in found if p.exists() and not _overlaps(p.resolve(), private)]
+    return tuple(dict.fromkeys(str(p) for p in shown))
+
+
+def _overlaps(path: Path, private: Path) -> bool:
+    return path == private or path.is_relative_to(private) or private.is_relative_to(path)
