@@ -12,17 +12,20 @@ names another project, no longer owns anything, so moving a checkout just works.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 
-from isollm import fsutil
+from isollm import fsutil, records
 from isollm.errors import IsollmError
 
-VERSION = 1
+SCHEMA = records.Schema(
+    "project owners record",
+    1,
+    hint="delete it; the next isollm command in your checkout writes it again",
+)
 CONFIG_FILE = "isollm.yaml"  # the same as isollm.config.CONFIG_FILE (no import: no cycle)
 
 
@@ -41,15 +44,10 @@ def checkout_suffix(root: Path) -> str:
 
 def _read(project: str) -> list[str]:
     try:
-        data: Any = json.loads(record_path(project).read_text(encoding="utf-8"))
+        data = records.read(record_path(project), SCHEMA)
     except FileNotFoundError:
         return []
-    except (OSError, ValueError) as exc:
-        raise IsollmError(
-            f"cannot read {record_path(project)}: {exc}",
-            hint="delete it; the next isollm command in your checkout writes it again",
-        ) from exc
-    checkouts = data.get("checkouts") if isinstance(data, dict) else None
+    checkouts = data.get("checkouts")
     return [c for c in checkouts if isinstance(c, str)] if isinstance(checkouts, list) else []
 
 
@@ -78,7 +76,7 @@ def claim(root: Path, project: str, *, share: bool = False) -> list[Path]:
     Raises ProjectClashError when another live checkout owns it, unless ``share``.
     """
     root = root.resolve()
-    if str(root) in _read(project):  # the usual case: already ours, no write
+    if str(root) in _read(project):  # already ours: no write
         return owners(project, besides=root)
     path = record_path(project)
     with fsutil.file_lock(path.with_suffix(".lock")):
@@ -86,8 +84,15 @@ def claim(root: Path, project: str, *, share: bool = False) -> list[Path]:
         if others and not share:
             raise clash(root, project, others[0])
         checkouts = [*map(str, others), str(root)]
-        fsutil.atomic_write_json(path, {"version": VERSION, "checkouts": checkouts})
+        records.write(path, {"checkouts": checkouts}, SCHEMA)
     return others
+
+
+def ensure_claimed(root: Path, project: str) -> None:
+    """:func:`claim`, reading only the record when ``root`` owns ``project`` already (the
+    path every command takes: no other checkout's isollm.yaml is parsed)."""
+    if str(root.resolve()) not in _read(project):
+        claim(root, project)
 
 
 def clash(root: Path, project: str, owner: Path) -> ProjectClashError:

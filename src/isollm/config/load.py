@@ -146,7 +146,7 @@ def load_valid(start: Path | None = None) -> Loaded:
     project is claimed for this checkout here (ProjectClashError when another owns it).
     """
     loaded = load(find_project_root(start))
-    checkouts.claim(loaded.root, loaded.valid().project)
+    checkouts.ensure_claimed(loaded.root, loaded.valid().project)
     return loaded
 
 
