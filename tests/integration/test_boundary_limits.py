@@ -17,6 +17,7 @@ import pytest
 
 from isollm.sandbox import limits
 from isollm.sandbox.base import Job, Limits, Sandbox
+from tests.conftest import skip_or_fail
 from tests.integration.sandbox_support import (
     ISOLATING,
     Factory,
@@ -146,7 +147,9 @@ class TestOverlayCgroups:
         self, factory_for: Make
     ) -> None:
         if not (limits.CGROUP_ROOT / "pids" / "cgroup.procs").is_file():
-            pytest.skip("needs cgroup v1 pids and memory hierarchies (as on this CI host)")
+            skip_or_fail(  # this kind of machine (and its CI) mounts them: a skip there hides a bug
+                "this host mounts no cgroup v1 pids hierarchy; the v1 limits cannot be checked here"
+            )
         if not {"pids", "memory"} <= limits.usable_controllers():
             pytest.skip("the cgroup hierarchies are not writable here (a normal user)")
         sb = factory_for("overlay").make("w1", limits=Limits(memory="300M", pids=77))
