@@ -9,7 +9,6 @@ that both find no server start only one.
 from __future__ import annotations
 
 import getpass
-import json
 import os
 import signal
 import socket
@@ -23,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from isollm import fsutil, liveness, proc, redaction
+from isollm import fsutil, liveness, proc, records, redaction
 from isollm.config.model import Config
 from isollm.errors import TaskError
 from isollm.tasks.client.http import TaskClient
@@ -118,15 +117,21 @@ def _stderr_path(port: int) -> Path:
     return tasks_home() / f"server-{port}.stderr"
 
 
+STATE_SCHEMA = records.Schema("task server state", STATE_VERSION, unversioned=STATE_VERSION)
+
+
 def read_state(port: int) -> ServerState | None:
+    """The recorded server on ``port``; None when there is none or the record is unusable
+    (left half-written by a crash, or by a newer isollm: that server is then not ours)."""
     try:
-        return ServerState.from_json(json.loads(state_path(port).read_text("utf-8")))
-    except (OSError, ValueError, KeyError, TypeError):
+        data = records.read(state_path(port), STATE_SCHEMA)
+        return ServerState.from_json(data)
+    except (OSError, records.RecordError, ValueError, KeyError, TypeError):
         return None
 
 
 def write_state(state: ServerState) -> None:
-    fsutil.atomic_write_json(state_path(state.port), asdict(state))
+    records.write(state_path(state.port), asdict(state), STATE_SCHEMA)
 
 
 def clear_state(port: int, pid: int) -> None:
