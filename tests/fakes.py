@@ -130,6 +130,15 @@ class FakeTasks:
     def get_task(self, task_id: str) -> Task:
         return self.tasks[task_id]
 
+    def all_tasks(self, status: Status | None = None) -> list[Task]:
+        return [t for t in self.tasks.values() if status is None or t.status is status]
+
+    def locks(self) -> list[Any]:
+        return []  # file claims: tests/integration/test_coordination.py covers them
+
+    def context_board(self) -> list[Any]:
+        return []
+
 
 # --- the hub -----------------------------------------------------------------------------
 class FakeHub:
@@ -148,6 +157,9 @@ class FakeHub:
 
     def changed_files(self, start: str, head: str) -> list[str]:
         return list(self.files.get(head, ()))
+
+    def task_branches(self, prefix: str) -> list[Any]:
+        return []  # the conflict check finds no pushed branch to compare
 
     def pack_refs(self) -> None:
         self.packs += 1

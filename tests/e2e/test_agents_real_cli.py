@@ -357,7 +357,7 @@ def test_the_interactive_brief_works_as_written(git_repo: Path, tmp_path: Path) 
             project_path=str(checkout),
         )
         brief = render(ctx)
-        assert "git push" not in brief
+        assert "Never run `git push`" in brief  # agents deliver with `airyra done`
         steps = ("airyra claim-next", "git fetch", "airyra heartbeat")
         commands = [brief_command(brief, s, task.id) for s in steps]
         after = [brief_command(brief, s, task.id) for s in ("git add", "airyra done")]

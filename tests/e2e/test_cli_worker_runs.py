@@ -72,7 +72,7 @@ def test_a_dead_runs_leftover_is_shown_then_adopted_or_removed(project: Path) ->
     assert f"isollm worker adopt {sb.name}" in row["problem"]
     assert not state.worker_path(sb.name).exists()
 
-    isollm(project, "worker", "adopt", sb.name)
+    isollm(project, "worker", "adopt", "--force", sb.name)  # the run could be resumed
     adopted = rows(project)[sb.name]
     assert (adopted["status"], adopted["run"], adopted["problem"]) == ("idle", "", "")
     done = run_in(project, "worker", "exec", sb.name, "--", "git", "status", "--short")
@@ -87,7 +87,7 @@ def test_a_record_left_by_an_old_adoption_is_dropped_once_the_run_is_gone(
     project: Path,
 ) -> None:
     _, sb = run_sandbox(project, alive=False)
-    isollm(project, "worker", "adopt", sb.name)
+    isollm(project, "worker", "adopt", "--force", sb.name)
     sb.destroy()  # e.g. the run was resumed and cleaned up after itself
     assert rows(project) == {}
     assert not Project.load(project).state.worker_path(sb.name).exists()

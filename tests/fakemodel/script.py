@@ -44,6 +44,9 @@ class Script:
     # Non-zero: every model call is refused with this HTTP status (to test failures).
     fail_status: int = 0
     fail_message: str = "scripted failure: the fake model refuses this request"
+    # Seconds a streamed reply pauses after its first event (the model "thinks"), so a
+    # test can watch an agent while a turn runs.
+    stream_delay: float = 0.0
 
     def action_at(self, turn: int) -> Action | None:
         return self.actions[turn] if turn < len(self.actions) else None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -135,9 +136,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        for event in reply.events:
+        delay = self.server.owner.script.stream_delay
+        for index, event in enumerate(reply.events):
             self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
             self.wfile.flush()
+            if index == 0 and delay:
+                time.sleep(delay)
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 

@@ -19,7 +19,8 @@ import pytest
 from isollm.errors import IsollmError
 from isollm.git import intake
 from isollm.git.hub import HubTamperedError
-from isollm.git.sync import pull_task_branches, push_base, sync_status
+from isollm.git.pull import pull_task_branches
+from isollm.git.sync import push_base, sync_status
 from isollm.sandbox.base import Sandbox
 from tests.conftest import git
 from tests.integration.sandbox_support import (

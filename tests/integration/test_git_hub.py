@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from isollm.errors import StateError
-from isollm.git.facade import Git
 from isollm.git.hub import Hub, HubMissingError, hub_path
+from tests import gitutil
 from tests.conftest import git
 
 RACERS = 6
@@ -41,7 +41,7 @@ def test_nothing_is_created_until_ensure(tmp_path: Path) -> None:
 def test_ensure_creates_a_bare_repository_with_a_reflog(tmp_path: Path) -> None:
     hub = Hub(tmp_path / "nested" / "p.git").ensure()
     assert hub.exists()
-    assert hub.git().is_bare()
+    assert gitutil.is_bare(hub.path)
     assert git(hub.path, "config", "core.logAllRefUpdates") == "always"
     assert git(hub.path, "config", "gc.auto") == "0"
     assert hub.ensure() is hub
@@ -91,18 +91,17 @@ def test_threads_racing_to_create_the_hub_all_succeed(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert failures == []
-    assert hub.git().is_bare()
+    assert gitutil.is_bare(hub.path)
 
 
 def test_branches_and_task_branches(git_repo: Path, tmp_path: Path) -> None:
     hub = Hub(tmp_path / "p.git").ensure()
-    host = Git(git_repo)
-    host.create_branch("isollm/ar-1")
+    git(git_repo, "branch", "isollm/ar-1")
     git(git_repo, "checkout", "-q", "-b", "isollm/ar-2")
     (git_repo / "f.txt").write_text("x")
-    sha = host.commit_all("task two")
-    host.create_branch("isollmx/other")
-    host.push(hub.path, "refs/heads/*:refs/heads/*")
+    sha = gitutil.commit_all(git_repo, "task two")
+    git(git_repo, "branch", "isollmx/other")
+    gitutil.push(git_repo, hub.path, "refs/heads/*:refs/heads/*")
     assert hub.has_branch("main")
     assert hub.head_of("isollm/ar-2") == sha
     assert hub.head_of("nope") is None

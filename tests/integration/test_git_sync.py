@@ -9,16 +9,16 @@ import pytest
 from isollm.errors import GitError
 from isollm.git.facade import Git
 from isollm.git.hub import Hub, HubMissingError
+from isollm.git.pull import PullOutcome, pull_task_branches
 from isollm.git.sync import (
     BaseState,
     DivergedError,
-    PullOutcome,
     PushOutcome,
     hub_is_stale,
-    pull_task_branches,
     push_base,
     sync_status,
 )
+from tests import gitutil
 from tests.conftest import git
 
 PREFIX = "isollm/"
@@ -41,8 +41,7 @@ def hub(tmp_path: Path) -> Hub:
 def worker(git_repo: Path, hub: Hub, tmp_path: Path) -> Path:
     """A clone of the hub, as a sandbox has: the host's main pushed first."""
     push_base(git_repo, hub, "main")
-    Git.clone(hub.path, tmp_path / "worker")
-    return tmp_path / "worker"
+    return gitutil.clone(hub.path, tmp_path / "worker")
 
 
 def work_on(worker: Path, task: str, *messages: str) -> str:
@@ -247,7 +246,7 @@ def test_pull_reports_task_branches_gone_from_the_hub(
     result = pull_task_branches(git_repo, hub, PREFIX)
     assert result.removed == ("isollm/t1",)
     assert [b.branch for b in result.branches] == ["isollm/t2"]
-    assert not Git(git_repo).ref_exists("refs/remotes/isollm/isollm/t1")
+    assert not gitutil.ref_exists(git_repo, "refs/remotes/isollm/isollm/t1")
     assert git(git_repo, "rev-parse", "isollm/t1") == kept  # the local branch stays
 
 
@@ -321,7 +320,7 @@ def test_status_compares_with_the_hub_without_fetching(
     s = sync_status(git_repo, hub, "main", PREFIX)
     assert (s.base.state, s.base.behind) == (BaseState.BEHIND, 1)
     assert not hub_is_stale(git_repo, hub, "main")  # workers have everything the host has
-    assert not Git(git_repo).has_commit(hub_side)  # status only read
+    assert not gitutil.has_commit(git_repo, hub_side)  # status only read
     commit(git_repo, "h.txt", "host only")
     s = sync_status(git_repo, hub, "main", PREFIX)
     assert (s.base.state, s.base.ahead, s.base.behind) == (BaseState.DIVERGED, 1, 1)
@@ -370,7 +369,7 @@ def test_status_reads_a_hub_whose_path_has_colons_and_quotes(
 ) -> None:
     hub = Hub(tmp_path / 'odd: "name"' / "p.git")
     push_base(git_repo, hub, "main")
-    worker = Git.clone(hub.path, tmp_path / "w").cwd
+    worker = gitutil.clone(hub.path, tmp_path / "w")
     commit(worker, "w.txt", "hub only")
     git(worker, "push", "-q", "origin", "main")
     s = sync_status(git_repo, hub, "main", PREFIX)

@@ -24,6 +24,7 @@ from isollm.tasks.server.run import EmbeddedServer
 
 pytestmark = pytest.mark.slow
 
+schemathesis.serializer.alias("application/x-git-bundle", "application/octet-stream")  # pushes
 schema = schemathesis.openapi.from_dict(document())
 CHECKS = [
     not_a_server_error,

@@ -22,12 +22,15 @@ from isollm.agents import context as agent_context
 from isollm.agents.registry import settings_for
 from isollm.config import Config
 from isollm.config.model import AgentOverride
+from isollm.git.hub import Hub
+from isollm.land.testing import SandboxTester
 from isollm.runner import sandboxes as runner_sandboxes
 from isollm.runner import service as runner_service
 from isollm.runner.context import RunSettings
 from isollm.sandbox import workers
 from isollm.sandbox.base import Limits
 from isollm.sandbox.specs import sandbox_spec
+from isollm.session.settings import SessionSettings
 from isollm.tasks.server import control as task_service
 
 ROOT = Path("/nonexistent/project")
@@ -56,6 +59,14 @@ def agent(attr: str, name: str | None = None) -> Probe:
 
 def worker_context(attr: str) -> Probe:
     return lambda c: getattr(agent_context.from_config(c, "w1"), attr)
+
+
+def session(attr: str) -> Probe:
+    return lambda c: getattr(SessionSettings.from_config(c), attr)
+
+
+def merge_test(attr: str) -> Probe:
+    return lambda c: getattr(SandboxTester(c, ROOT, Hub(HUB)), attr)
 
 
 def serve(attr: str) -> Probe:
@@ -104,6 +115,12 @@ REACHES: dict[str, tuple[Any, Probe, Any]] = {
     "runner.empty": ("fail", run("empty"), "fail"),
     "runner.stall_after": (2, run("stall_after"), 2.0),
     "runner.stall_action": ("stop", run("stall_action"), "stop"),
+    "zellij.layout": ("grid", session("layout"), "grid"),
+    "session.prompt": ("go", session("prompt"), "go"),
+    "session.notify": (["notify-send", "x"], session("notify"), ("notify-send", "x")),
+    "session.mux": ("tmux", session("mux"), "tmux"),
+    "merge.test_command": (["make", "test"], merge_test("argv"), ("make", "test")),
+    "merge.test_timeout": (60, merge_test("timeout"), 60.0),
 }
 
 # field -> the consumers that take the whole config and read it there.
@@ -114,7 +131,7 @@ ELSEWHERE: dict[str, tuple[Callable[..., Any], ...]] = {
 
 # Accepted but read by nothing yet; isollm.config.rules warns when one is set. Keys that
 # will not be used are retired instead (isollm.config.retired).
-UNUSED = {"zellij.layout"}  # interactive sessions (issue #13)
+UNUSED: set[str] = set()
 
 
 def leaves(cls: type, prefix: str = "") -> Iterator[str]:

@@ -205,10 +205,20 @@ def test_valid_layouts(layout: str) -> None:
 
 
 @pytest.mark.parametrize("layout", ["horizontal", "vertical", "grid"])
-def test_a_layout_warns_that_sessions_are_not_built_yet(layout: str) -> None:
-    assert warnings({"zellij": {"layout": layout}}) == [
-        "zellij.layout: not used yet: it lays out interactive sessions (issue #13), "
-        "which this isollm does not have"
+def test_a_layout_is_used_without_a_warning(layout: str) -> None:
+    assert warnings({"zellij": {"layout": layout}}) == []
+
+
+def test_the_session_keys() -> None:
+    assert problems({"session": {"mux": "screen"}}) == [
+        "session.mux: must be one of: auto, zellij, tmux, none (got 'screen')"
+    ]
+    assert problems({"session": {"notify": ["", "x"]}}) == [
+        "session.notify: the command (first element) cannot be empty"
+    ]
+    assert problems({"session": {"notify": ["notify-send", "isollm"], "mux": "tmux"}}) == []
+    assert warnings({"session": {"prompt": " "}}) == [
+        "session.prompt: is empty: agents start idle, as with `isollm up --idle`"
     ]
 
 

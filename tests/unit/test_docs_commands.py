@@ -134,7 +134,7 @@ def test_the_scan_finds_mentions_everywhere() -> None:
         ("isollm worker exec w2 -- make test -x", []),
         ("isollm task …", []),
         ('isollm task add "Add a --verbose flag" -p high', []),
-        ("isollm up", ["`isollm up` is not a command"]),
+        ("isollm upp", ["`isollm upp` is not a command"]),
         ("isollm sync push|pull|nope", ["`isollm sync nope` is not a command"]),
         ("isollm run --force", ["`isollm run` has no option --force"]),
     ],

@@ -10,11 +10,9 @@ from isollm.git.parse import (
     REF_FORMAT,
     BranchRef,
     RefInfo,
-    StatusEntry,
     Worktree,
     parse_ahead_behind,
     parse_refs,
-    parse_status,
     parse_worktrees,
     zsplit,
 )
@@ -78,46 +76,6 @@ def test_short_name_and_branch_ref() -> None:
     assert ref.short == "isollm/t1"
     assert RefInfo("refs/remotes/o/x", SHA1, ref.time, "s").short == "refs/remotes/o/x"
     assert BranchRef.from_ref(ref) == BranchRef("isollm/t1", SHA1, ref.time, "s")
-
-
-def test_parse_status_plain_entries() -> None:
-    text = " M src/a.py\0?? new file.txt\0A  staged\0 D gone\0"
-    assert parse_status(text) == [
-        StatusEntry(" ", "M", "src/a.py"),
-        StatusEntry("?", "?", "new file.txt"),
-        StatusEntry("A", " ", "staged"),
-        StatusEntry(" ", "D", "gone"),
-    ]
-
-
-def test_parse_status_rename_takes_the_next_record_as_source() -> None:
-    text = "R  c d\0a b\0 M after\0"
-    assert parse_status(text) == [
-        StatusEntry("R", " ", "c d", "a b"),
-        StatusEntry(" ", "M", "after"),
-    ]
-
-
-def test_parse_status_paths_with_newlines_and_arrows() -> None:
-    text = "?? line\nbreak\0?? a -> b\0"
-    assert [e.path for e in parse_status(text)] == ["line\nbreak", "a -> b"]
-
-
-@pytest.mark.parametrize(
-    ("xy", "conflicted", "untracked"),
-    [
-        ("UU", True, False),
-        ("AA", True, False),
-        ("DD", True, False),
-        ("AU", True, False),
-        ("M ", False, False),
-        ("??", False, True),
-    ],
-)
-def test_status_entry_kinds(xy: str, conflicted: bool, untracked: bool) -> None:
-    entry = StatusEntry(xy[0], xy[1], "p")
-    assert entry.conflicted is conflicted
-    assert entry.untracked is untracked
 
 
 @pytest.mark.parametrize(("text", "pair"), [("0\t0", (0, 0)), ("3\t12\n", (3, 12))])

@@ -9,19 +9,16 @@ import pytest
 
 from isollm.cli.sync import ago, render_pull, render_push, render_status
 from isollm.git.hub import hub_path
+from isollm.git.pull import PulledBranch, PullOutcome, PullResult, decide
 from isollm.git.sync import (
     BaseComparison,
     BaseState,
-    PulledBranch,
-    PullOutcome,
-    PullResult,
     PushOutcome,
     PushResult,
     Relation,
     SyncStatus,
     TaskBranchStatus,
     classify,
-    decide,
     quote_alternate,
     task_id,
     tracking_ref,
@@ -149,7 +146,7 @@ def test_render_pull_summary_and_advice() -> None:
 
 
 def test_render_pull_with_nothing() -> None:
-    assert render_pull(PullResult(Path("/h"), (), ())) == ["No task branches on the hub /h yet."]
+    assert render_pull(PullResult(Path("/h"), (), ())) == ["No task branches on the hub /h."]
 
 
 def test_pulled_branch_local_after() -> None:

@@ -107,10 +107,14 @@ class Agent(Protocol):
         model: str = "",
         extra_args: Sequence[str] = (),
         auto_approve: bool = False,
+        resume: bool = False,
     ) -> list[str]:
         """Start the CLI for a person in a terminal pane, optionally with a first prompt.
 
-        ``auto_approve`` skips the CLI's permission prompts (only inside a sandbox).
+        ``auto_approve`` skips the CLI's permission prompts (only inside a sandbox);
+        ``resume`` continues the last conversation in the working directory, where the
+        CLI can (ask :func:`isollm.agents.resume.has_conversation` first: a CLI may refuse
+        to start when there is none).
         """
         ...
 

@@ -49,6 +49,9 @@ class ClaudeAgent(CliAgent):
         "AWS_SESSION_TOKEN",
     )
     approve_flags: tuple[str, ...] = ("--dangerously-skip-permissions",)
+    # Its own agent teams would split the multiplexer window the pane runs in (a hidden
+    # flag, present in the installed 2.1 CLI).
+    session_flags: tuple[str, ...] = ("--teammate-mode", "in-process")
     passthrough = (
         "ANTHROPIC_BASE_URL",
         "ANTHROPIC_MODEL",
@@ -59,6 +62,9 @@ class ClaudeAgent(CliAgent):
         "CLOUD_ML_REGION",
         "AWS_REGION",
     )
+
+    def resume_args(self) -> list[str]:
+        return ["--continue"]
 
     def headless_argv(self, inv: Invocation) -> list[str]:
         return [
@@ -105,11 +111,10 @@ class ClaudeAgent(CliAgent):
         if workdir is not None:
             state["projects"] = {str(workdir): {"hasTrustDialogAccepted": True}}
         text = json.dumps(state, indent=2) + "\n"
-        helper = json.dumps({"apiKeyHelper": f"printenv {ROUTED_KEY}"}, indent=2) + "\n"
         return [
             write_settings(home / CONFIG_DIR / ".claude.json", text),
             write_settings(home / KEY_HELPER_CONFIG_DIR / ".claude.json", text),
-            write_settings(home / KEY_HELPER_CONFIG_DIR / "settings.json", helper),
+            *write_user_settings(home),
         ]
 
     def parse_result(self, exit_code: int, output: str) -> AgentOutcome:
@@ -117,6 +122,19 @@ class ClaudeAgent(CliAgent):
         if not results:
             return by_exit_code(exit_code, output)
         return _outcome(exit_code, results[-1])
+
+
+def write_user_settings(home: Path, extra: Mapping[str, Any] | None = None) -> list[Path]:
+    """``settings.json`` in both config dirs under ``home``: ``extra`` (hooks, say) and,
+    in the one for a routed key, the ``apiKeyHelper`` that prints it."""
+    documents = {
+        CONFIG_DIR: dict(extra or {}),
+        KEY_HELPER_CONFIG_DIR: {"apiKeyHelper": f"printenv {ROUTED_KEY}", **(extra or {})},
+    }
+    return [
+        write_settings(home / folder / "settings.json", json.dumps(document, indent=2) + "\n")
+        for folder, document in documents.items()
+    ]
 
 
 def _outcome(exit_code: int, result: dict[str, Any]) -> AgentOutcome:

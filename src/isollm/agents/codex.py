@@ -11,6 +11,7 @@ home, naming a model provider for a configured ``base_url`` (Responses API) and 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,9 @@ class CodexAgent(CliAgent):
     install_hint = "npm install -g @openai/codex"
     secret_keys = ("OPENAI_API_KEY", "CODEX_API_KEY")
     approve_flags: tuple[str, ...] = ("--dangerously-bypass-approvals-and-sandbox",)
+    # Hooks (a session's state reports, a project's own) run without a trust dialog
+    # stopping the pane: everything runs inside the sandbox (see isollm.agents.hooks).
+    session_flags: tuple[str, ...] = ("--dangerously-bypass-hook-trust",)
     passthrough = ("OPENAI_BASE_URL", "OPENAI_ORGANIZATION", "OPENAI_PROJECT")
 
     def headless_argv(self, inv: Invocation) -> list[str]:
@@ -75,11 +79,38 @@ class CodexAgent(CliAgent):
             argv_prompt(inv),
         ]
 
+    def interactive_argv(
+        self,
+        prompt: str = "",
+        *,
+        model: str = "",
+        extra_args: Sequence[str] = (),
+        auto_approve: bool = False,
+        resume: bool = False,
+    ) -> list[str]:
+        """``codex resume --last`` resumes without a first prompt: after ``--last`` a
+        positional argument could be read as a session name."""
+        return super().interactive_argv(
+            "" if resume else prompt,
+            model=model,
+            extra_args=extra_args,
+            auto_approve=auto_approve,
+            resume=resume,
+        )
+
+    def resume_args(self) -> list[str]:
+        return ["resume", "--last"]
+
     def fixed_env(self, inv: Invocation) -> dict[str, str]:
         return {"CODEX_HOME": str(inv.home / CODEX_DIR)} if inv.home else {}
 
-    def config_toml(self, workdir: Path | None = None) -> str:
+    def config_toml(self, workdir: Path | None = None, *, login_shell: bool = True) -> str:
+        """The whole config.toml. Without ``login_shell`` Codex runs commands in a plain
+        shell, keeping the PATH it was given (a login shell resets it from /etc/profile,
+        hiding the session's ``airyra``)."""
         lines = ["# Written by isollm. Holds no secrets: keys come from the environment."]
+        if not login_shell:
+            lines.append("allow_login_shell = false")
         if self.settings.model:
             lines.append(f"model = {toml_string(self.settings.model)}")
         if self.settings.base_url:

@@ -34,6 +34,8 @@ class CliAgent:
     passthrough: tuple[str, ...] = ()
     # Flags that make the CLI approve every tool call (safe only inside a sandbox).
     approve_flags: tuple[str, ...] = ()
+    # Flags every interactive session gets.
+    session_flags: tuple[str, ...] = ()
 
     def __init__(self, settings: AgentSettings | None = None) -> None:
         self.settings = settings or AgentSettings()
@@ -64,14 +66,21 @@ class CliAgent:
         model: str = "",
         extra_args: Sequence[str] = (),
         auto_approve: bool = False,
+        resume: bool = False,
     ) -> list[str]:
         return [
             self.binary,
+            *(self.resume_args() if resume else ()),
+            *self.session_flags,
             *(self.approve_flags if auto_approve else ()),
             *flag("--model", self.model(model)),
             *self.args(extra_args),
             *(self.first_prompt(prompt) if prompt else []),
         ]
+
+    def resume_args(self) -> list[str]:
+        """What continues the last conversation in the working directory (none by default)."""
+        return []
 
     def first_prompt(self, prompt: str) -> list[str]:
         """How an interactive session is given its first prompt: after ``--`` by default."""

@@ -12,7 +12,7 @@ environment; a ``base_url`` becomes ``GOOGLE_GEMINI_BASE_URL``.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,9 +80,13 @@ class GeminiAgent(CliAgent):
         return env
 
     def prepare(self, home: Path, workdir: Path | None = None) -> list[Path]:
+        return [self.write_settings(home)]
+
+    def write_settings(self, home: Path, extra: Mapping[str, Any] | None = None) -> Path:
+        """``~/.gemini/settings.json`` under ``home``, with ``extra`` keys (hooks, say)."""
         document = settings_document("gemini-api-key", [self.instruction_file, "GEMINI.md"])
-        text = json.dumps(document, indent=2) + "\n"
-        return [write_settings(home / GEMINI_DIR / "settings.json", text)]
+        text = json.dumps({**document, **(extra or {})}, indent=2) + "\n"
+        return write_settings(home / GEMINI_DIR / "settings.json", text)
 
     def parse_result(self, exit_code: int, output: str) -> AgentOutcome:
         events = list(json_lines(output))

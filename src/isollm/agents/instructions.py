@@ -2,7 +2,8 @@
 
 :func:`render` writes the worker's whole brief from a :class:`WorkerContext`: where it
 is, how to take tasks with the ``airyra`` agent CLI (``claim-next``, ``heartbeat``,
-``done``, ``release``, ``block``), how to name branches, commit and push, and the
+``push``, ``done``, ``release``, ``block``), how to coordinate with the other agents
+(``context``, ``lock``), how to name branches and commit, and the
 project's own context (``claude.context`` in isollm.yaml). In a headless run isollm
 has already claimed the task and does the bookkeeping, so the brief says so instead.
 
@@ -17,11 +18,15 @@ from pathlib import Path
 
 from isollm import fsutil
 from isollm.agents.context import WorkerContext
+from isollm.config.model import DEFAULT_SESSION_PROMPT
 from isollm.git.facade import Git
 
 BEGIN = "<!-- isollm:begin (generated; edits here are replaced) -->"
 END = "<!-- isollm:end -->"
 FILE_MODE = 0o644
+
+# DEFAULT_SESSION_PROMPT: a session's first prompt, defined with its key (session.prompt).
+__all__ = ["DEFAULT_SESSION_PROMPT", "install", "keep_out_of_commits", "merge", "render"]
 
 
 def _header(ctx: WorkerContext) -> str:
@@ -52,7 +57,7 @@ def _environment(ctx: WorkerContext) -> str:
 def _interactive_workflow(ctx: WorkerContext) -> str:
     b, r = ctx.branch_prefix, ctx.remote
     beat = max(ctx.lease_seconds // 3, 1)
-    return f"""## Workflow: one task at a time
+    return f"""## Workflow: one task at a time, until the queue is empty
 
 1. Take the most urgent ready task, atomically: `airyra claim-next --json`.
    It prints the task you now hold (`id`, `title`, `description`). If it prints
@@ -60,22 +65,34 @@ def _interactive_workflow(ctx: WorkerContext) -> str:
 2. `airyra show <task-id>` shows it again whenever you need.
 3. Start its branch from the latest base:
    `git fetch {r} && git switch -c {b}<task-id> {r}/{ctx.base_branch}`
-4. Do the work. Your claim is a lease of {ctx.lease_seconds} seconds: run
+4. Tell the other agents what you are on:
+   `airyra context set --file <path> --status working -m "<what you are doing>"`
+   (one `--file` per file you expect to change); `airyra context show` lists what
+   everyone else is doing: read it before you touch files others work on.
+5. Before editing a file other tasks may change too (a shared module, a config file,
+   a lock file): `airyra lock <path>`. If another agent holds it, the command names
+   them: work on something else first, or wait with `airyra lock <path> --wait 120`.
+   `airyra unlock <path>` when you are done with it (your locks also end with your task).
+6. Do the work. Your claim is a lease of {ctx.lease_seconds} seconds: run
    `airyra heartbeat <task-id>` at least every {beat} seconds while you work (or keep
    `airyra heartbeat <task-id> --every {beat}` running in the background), or the
    task returns to the queue and another agent takes it.
-5. Commit on the task branch with a message naming the task:
+7. Commit on the task branch with a message naming the task:
    `git add -A && git commit -m "<task-id>: <what changed>"`
-6. Do not push: the hub is read-only to agents. isollm takes your committed task
-   branch from this sandbox into the hub itself.
-7. When everything is committed: `airyra done <task-id>`.
-8. Go back to step 1.
+   `airyra push <task-id>` saves your commits so far to the task's branch on the hub
+   (do it after each larger step).
+8. When everything is committed and the tests pass: `airyra done <task-id>`. It
+   delivers your branch (HEAD) to the hub and marks the task done; if it fails, read
+   its message, fix what it says and run it again.
+9. Go back to step 1.
 
-If you cannot finish a task, run `airyra release <task-id>` so another agent can take
-it; if it cannot be done at all (missing information, a broken dependency), run
-`airyra block <task-id> --reason "<why>"`. If `done`, `heartbeat` or `release` fails
-with a conflict (exit code 6), your lease ran out and the task went to someone else:
-stop working on it and go back to step 1.
+Never run `git push`: the hub is read-only to you, and `airyra push` / `airyra done`
+are the only way your work reaches it. If you cannot finish a task, run
+`airyra release <task-id>` so another agent can take it; if it cannot be done at all
+(missing information, a broken dependency), run
+`airyra block <task-id> --reason "<why>"`. If `done`, `push`, `heartbeat` or `release`
+fails with a conflict (exit code 6), your lease ran out and the task went to someone
+else: stop working on it and go back to step 1.
 """
 
 

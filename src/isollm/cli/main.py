@@ -34,6 +34,13 @@ COMMANDS: dict[str, str] = {
     "doctor": "isollm.cli.doctor:doctor",
     "sync": "isollm.cli.sync:sync_group",
     "worker": "isollm.cli.worker:worker_group",
+    "up": "isollm.cli.session:up",
+    "attach": "isollm.cli.session:attach",
+    "down": "isollm.cli.session:down",
+    "status": "isollm.cli.status:status",
+    "diff": "isollm.cli.diff:diff",
+    "merge": "isollm.cli.merge:merge_command",
+    "gc": "isollm.cli.gc:gc",
 }
 
 

@@ -216,6 +216,7 @@ def render_summary(s: RunSummary) -> None:
         for task in s.tasks:
             for note in task.notes:
                 output.info(f"  {task.task_id}: {note}")
+        output.info("diff: isollm diff TASK (what a task's branch changes)")
         output.info("")
     t = s.totals
     output.info(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,9 +11,11 @@ import click
 
 from isollm import config as cfg
 from isollm.cli import output
+from isollm.git import pull as hubpull
 from isollm.git import sync
 from isollm.git.hub import Hub
-from isollm.git.sync import BaseState, PullOutcome, PushOutcome
+from isollm.git.pull import PullOutcome
+from isollm.git.sync import BaseState, PushOutcome
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print a JSON document.")
 
@@ -65,14 +68,18 @@ def push(force: bool, as_json: bool) -> None:
 @sync_group.command("pull")
 @JSON_OPTION
 def pull(as_json: bool) -> None:
-    """Fetch task branches (<branch_prefix><task-id>) from the hub into your repository.
+    """Bring the base branch and the task branches (<branch_prefix><task-id>) from the hub.
 
-    A local branch is created or fast-forwarded unless it is checked out or has
-    commits the hub lacks; your files and current branch are never changed. The
-    hub's version of every task branch is kept as isollm/<branch>.
+    The base branch (advanced on the hub by `isollm merge`) is fast-forwarded, in your
+    work tree too when it is checked out and has no uncommitted changes. A task branch
+    is created or fast-forwarded unless it is checked out or has commits the hub
+    lacks. A branch with commits the hub lacks is never moved, and a work tree with
+    changes is never touched. The hub's version of every branch is kept as
+    isollm/<branch>.
     """
     p = _project()
-    result = sync.pull_task_branches(p.root, p.hub, p.prefix)
+    base = hubpull.pull_base(p.root, p.hub, p.base_branch)
+    result = dataclasses.replace(hubpull.pull_task_branches(p.root, p.hub, p.prefix), base=base)
     if as_json:
         output.emit_json("sync-pull", result.to_json())
     else:
@@ -124,11 +131,12 @@ _SUMMARY = (
 )
 
 
-def render_pull(r: sync.PullResult) -> list[str]:
+def render_pull(r: hubpull.PullResult) -> list[str]:
+    lines = [f"Base {r.base.branch}: {_pulled(r.base)}"] if r.base is not None else []
     if not r.branches and not r.removed:
-        return [f"No task branches on the hub {r.hub} yet."]
+        return [*lines, f"No task branches on the hub {r.hub}."]
     counts = [f"{r.count(*outs)} {label}" for label, outs in _SUMMARY if r.count(*outs)]
-    lines = [f"Pulled {len(r.branches)} task branch(es) from {r.hub}: {', '.join(counts)}"]
+    lines.append(f"Pulled {len(r.branches)} task branch(es) from {r.hub}: {', '.join(counts)}")
     lines += [
         f"  {b.branch}  {_pulled(b)}" for b in r.branches if b.outcome is not PullOutcome.UP_TO_DATE
     ]
@@ -150,10 +158,14 @@ _PULLED = {
         "the hub's is {tracking}: `git merge {tracking}`"
     ),
     PullOutcome.RACED: "changed while pulling; left alone: run `isollm sync pull` again",
+    PullOutcome.DIRTY: (
+        "checked out with uncommitted changes; left alone: commit or stash them, then "
+        "`isollm sync pull` again (the hub's is {tracking})"
+    ),
 }
 
 
-def _pulled(b: sync.PulledBranch) -> str:
+def _pulled(b: hubpull.PulledBranch) -> str:
     return _PULLED[b.outcome].format(
         hub=sync.short(b.hub_sha),
         before=sync.short(b.local_before),

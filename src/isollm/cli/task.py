@@ -1,5 +1,5 @@
 """``isollm task add|list|show|edit|delete|clear|import|release|block|unblock``: the
-queue, for humans.
+queue, for humans; ``isollm task locks|context``: what agents coordinate through.
 
 Every command talks to the project's task server, starting isollm's own in the
 background when none runs (unless ``airyra.external`` is set).
@@ -129,6 +129,7 @@ def show(task_id: str, as_json: bool) -> None:
         ("Claimed by", t.claimed_by),
         ("Lease ends", t.lease_expires_at and t.lease_expires_at.isoformat(timespec="seconds")),
         ("Depends on", ", ".join(d.parent_id for d in detail.dependencies)),
+        ("Diff", f"isollm diff {t.id}"),
     ]
     output.info(t.id)
     for label, value in rows:
@@ -299,3 +300,39 @@ def delete(task_id: str, yes: bool, force: bool, as_json: bool) -> None:
         output.emit_json("task-delete", {"deleted": [task.id, *subtasks], "branch_kept": branch})
     else:
         output.info(f"Deleted {what}; {kept}")
+
+
+@task_group.command("locks")
+@JSON_OPTION
+def locks(as_json: bool) -> None:
+    """List the file locks agents hold (each lives as long as its agent's claim)."""
+    with _client() as client:
+        held = client.locks()
+    if as_json:
+        output.emit_json("locks", {"locks": [lock.to_json() for lock in held]})
+        return
+    if not held:
+        output.info("No file locks. Agents take them with `airyra lock PATH`.")
+    for lock in held:
+        since = lock.acquired_at.isoformat(timespec="seconds")
+        line = f"  {lock.path}  {lock.agent}  {lock.task_id}  since {since}"
+        output.info(terminal.safe_line(line))
+
+
+@task_group.command("context")
+@JSON_OPTION
+def context(as_json: bool) -> None:
+    """Show the context board: what each agent says it works on."""
+    with _client() as client:
+        board = client.context_board()
+    if as_json:
+        output.emit_json("context", {"entries": [entry.to_json() for entry in board]})
+        return
+    if not board:
+        output.info("The context board is empty. Agents publish with `airyra context set`.")
+    for entry in board:
+        files = ", ".join(entry.files) or "-"
+        head = f"  {entry.agent}  {entry.task_id}  {entry.status.value}  {files}"
+        output.info(terminal.safe_line(head))
+        if entry.message:
+            output.info("    " + terminal.safe_line(entry.message))

@@ -29,7 +29,11 @@ AGENT_OPTION = click.option(
 def _project() -> Project:
     """The project, knowing which of its runs are alive (their sandboxes are theirs)."""
     project = Project.load()
-    return dataclasses.replace(project, run_alive=byhand.run_alive(project.root))
+    return dataclasses.replace(
+        project,
+        run_alive=byhand.run_alive(project.root),
+        run_resumable=byhand.run_resumable(project.root),
+    )
 
 
 def _extra(project: Project, agent: str | None) -> Callable[[Sandbox], Extra]:
@@ -38,13 +42,17 @@ def _extra(project: Project, agent: str | None) -> Callable[[Sandbox], Extra]:
     hand = byhand.hand_agent(project.config, agent)
     output.err.print(
         terminal.safe(
-            f"{hand.agent.name}'s environment is set; run it as {hand.program} "
+            f"{hand.agent.name}'s environment and settings are set; run it as {hand.program} "
             f"(also in ${byhand.AGENT_BIN})"
         ),
         markup=False,
         highlight=False,
     )
-    return hand.extra
+
+    def prepared(sb: Sandbox) -> Extra:  # its settings files written as a run writes them
+        return hand.extra(sb, home=hand.prepare(sb))  # noqa: S610 - not Django
+
+    return prepared
 
 
 @click.group("worker")
@@ -168,10 +176,15 @@ def shell(agent: str | None, name: str) -> None:
 
 @worker_group.command("adopt")
 @click.argument("name")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Adopt it even though its run can be resumed (that run then uses a new sandbox).",
+)
 @JSON_OPTION
-def adopt(name: str, as_json: bool) -> None:
+def adopt(name: str, force: bool, as_json: bool) -> None:
     """Keep sandbox NAME, left by a run that is no longer running, as a worker."""
-    sb = workers.adopt_worker(_project(), name)
+    sb = workers.adopt_worker(_project(), name, force=force)
     if as_json:
         output.emit_json("worker", sb.info().to_json())
         return

@@ -26,6 +26,7 @@ AgentName = Literal["claude", "codex", "gemini", "aider", "command"]
 OnConflict = Literal["fail", "partial"]
 OnEmpty = Literal["done", "fail"]
 StallAction = Literal["flag", "stop"]
+MuxName = Literal["auto", "zellij", "tmux", "none"]
 
 
 def doc(text: str, default: Any = None, factory: Any = None) -> Any:
@@ -61,6 +62,33 @@ class AiryraConfig:
 @dataclass(frozen=True)
 class ZellijConfig:
     layout: Layout = doc("Pane layout: auto, horizontal, vertical or grid.", "auto")
+
+
+# The first prompt of each worker's agent in a session (`isollm up`; `--idle` sends none).
+DEFAULT_SESSION_PROMPT = (
+    "Work through the task queue as your instruction file describes: claim the next ready "
+    "task (airyra claim-next), do it on its task branch, commit, deliver it (airyra done ID), "
+    "then claim the next one. Stop when no task is ready."
+)
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    prompt: str = doc(
+        "First prompt each worker's agent gets in a session (`isollm up`); it sets the "
+        "agent to work through the queue. `isollm up --idle` starts agents without it.",
+        DEFAULT_SESSION_PROMPT,
+    )
+    notify: list[str] = doc(
+        "Command (argv list, no shell) run when a worker starts waiting for you; its "
+        "environment has ISOLLM_WORKER, ISOLLM_TASK and ISOLLM_STATE. Empty for none.",
+        factory=list,
+    )
+    mux: MuxName = doc(
+        "Terminal multiplexer of sessions: auto (zellij when installed, else tmux), zellij, "
+        "tmux, or none (no panes; `isollm attach WORKER` opens one).",
+        "auto",
+    )
 
 
 @dataclass(frozen=True)
@@ -168,6 +196,16 @@ class RunnerConfig:
 
 
 @dataclass(frozen=True)
+class MergeConfig:
+    test_command: list[str] = doc(
+        "Command (argv list, no shell) `isollm merge` runs in a throwaway sandbox at each "
+        "merge before the target branch moves, e.g. [make, test]; empty for no test.",
+        factory=list,
+    )
+    test_timeout: int = doc("Seconds the merge test may run before it counts as failed.", 1800)
+
+
+@dataclass(frozen=True)
 class Config:
     project: str = doc("Project name: letters, digits and hyphens, starting with a letter.", "")
     workers: int = doc("How many agents run at once.", 3)
@@ -176,6 +214,10 @@ class Config:
     claude: ClaudeConfig = doc("Claude Code settings.", factory=ClaudeConfig)
     airyra: AiryraConfig = doc("Task server (airyra API).", factory=AiryraConfig)
     zellij: ZellijConfig = doc("Terminal layout of interactive sessions.", factory=ZellijConfig)
+    session: SessionConfig = doc(
+        "Interactive sessions (`isollm up` / `down` / `attach`).", factory=SessionConfig
+    )
     sandbox: SandboxConfig = doc("Sandboxes the workers run in.", factory=SandboxConfig)
     agent: AgentConfig = doc("Agent CLI the workers run.", factory=AgentConfig)
     runner: RunnerConfig = doc("Headless runs (`isollm run`).", factory=RunnerConfig)
+    merge: MergeConfig = doc("The merge queue (`isollm merge`).", factory=MergeConfig)

@@ -280,10 +280,18 @@ def _runner(c: Config, r: Report) -> None:
 
 
 @rule
-def _zellij(c: Config, r: Report) -> None:
-    if c.zellij.layout != "auto":
-        r.warn(
-            "zellij.layout",
-            "not used yet: it lays out interactive sessions (issue #13), "
-            "which this isollm does not have",
-        )
+def _session(c: Config, r: Report) -> None:
+    s = c.session
+    if any(not part for part in s.notify[:1]):
+        r.error("session.notify", "the command (first element) cannot be empty")
+    if not s.prompt.strip():
+        r.warn("session.prompt", "is empty: agents start idle, as with `isollm up --idle`")
+
+
+@rule
+def _merge(c: Config, r: Report) -> None:
+    m = c.merge
+    if any(not part for part in m.test_command[:1]):
+        r.error("merge.test_command", "the command (first element) cannot be empty")
+    if m.test_timeout < 1:
+        r.error("merge.test_timeout", "must be at least 1 second")

@@ -23,7 +23,7 @@ from isollm.demo.sample import FILES, TASKS
 from isollm.errors import IsollmError
 from isollm.git.facade import Git
 from isollm.git.hub import Hub
-from isollm.git.sync import PullResult, pull_task_branches
+from isollm.git.pull import PullResult, pull_task_branches
 from isollm.project import ensure_gitignore, init_project
 from isollm.runner.events import Observer
 from isollm.runner.service import RunRequest, RunResult, run

@@ -3,7 +3,8 @@
 Every call goes through :func:`isollm.proc.run` with stray ``GIT_*`` variables removed,
 so a hook's ``GIT_DIR`` never redirects us. Output meant for machines is read with
 ``-z`` (or a NUL-separated ``--format``) and parsed by the pure functions in
-:mod:`isollm.git.parse`; no command is ever given to a shell.
+:mod:`isollm.git.parse`; no command is ever given to a shell. It holds the commands
+isollm runs and nothing more: tests that need others run git themselves.
 """
 
 from __future__ import annotations
@@ -18,16 +19,13 @@ from isollm.git.parse import (
     REF_FORMAT,
     BranchRef,
     RefInfo,
-    StatusEntry,
-    Worktree,
     parse_ahead_behind,
     parse_refs,
-    parse_status,
     parse_worktrees,
     zsplit,
 )
 
-__all__ = ["BranchRef", "Git", "GitError", "RefInfo", "StatusEntry", "Worktree", "zsplit"]
+__all__ = ["BranchRef", "Git", "GitError", "RefInfo", "zsplit"]
 
 # git exits 1 for "no" from predicates such as merge-base --is-ancestor or diff --quiet.
 _NO = 1
@@ -84,38 +82,12 @@ class Git:
         git.run("init", "--quiet", "--bare", *branch)
         return git
 
-    @classmethod
-    def clone(
-        cls,
-        source: str | Path,
-        dest: Path,
-        *,
-        branch: str | None = None,
-        bare: bool = False,
-        hardlinks: bool = False,
-    ) -> Git:
-        """Clone ``source`` into ``dest`` (which must not exist or be empty).
-
-        A local clone copies objects by default: hard links would let a sandbox that
-        rewrites an object file in place corrupt the hub. ``hardlinks`` trades that
-        isolation for speed.
-        """
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        extra = (["--branch", branch] if branch else []) + (["--bare"] if bare else [])
-        extra += [] if hardlinks else ["--no-hardlinks"]
-        cls(dest.parent).run("clone", "--quiet", *extra, "--", str(source), str(dest))
-        return cls(dest)
-
     # -- where we are ----------------------------------------------------------------------
 
     def toplevel(self) -> Path | None:
         """The root of the work tree containing ``cwd``, or None outside a repository."""
         result = self.run("rev-parse", "--show-toplevel", check=False)
         return Path(result.stdout.strip()) if result.ok and result.stdout.strip() else None
-
-    def is_bare(self) -> bool:
-        result = self.run("rev-parse", "--is-bare-repository", check=False)
-        return result.ok and result.stdout.strip() == "true"
 
     def rev_parse(self, rev: str) -> str:
         """The full object name ``rev`` points at; GitError if it names nothing."""
@@ -181,32 +153,14 @@ class Git:
         raise GitError(proc.describe_failure(result))
 
     def delete_ref(self, ref: str, old: str | None = None) -> None:
+        """Delete ``ref``; with ``old``, only while it still points there."""
         self.run("update-ref", "-d", ref, *([old] if old else []))
 
-    def create_branch(self, branch: str, start: str = "HEAD") -> None:
-        self.run("branch", "--quiet", "--no-track", "--end-of-options", branch, start)
-
-    def checkout(self, branch: str, *, create_from: str | None = None) -> None:
-        args = ["-b", branch, create_from] if create_from else [branch]
-        self.run("checkout", "--quiet", *args, "--")
-
     # -- history ---------------------------------------------------------------------------
-
-    def has_commit(self, sha: str) -> bool:
-        """Whether the object database holds commit ``sha`` (no fetch, no error)."""
-        return self.resolve(sha) is not None
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         """Whether ``ancestor`` is reachable from ``descendant`` (equal counts)."""
         return self._yes_no("merge-base", "--is-ancestor", ancestor, descendant)
-
-    def merge_base(self, a: str, b: str) -> str | None:
-        result = self.run("merge-base", a, b, check=False)
-        if result.ok:
-            return result.stdout.strip()
-        if result.returncode == _NO:
-            return None
-        raise GitError(proc.describe_failure(result))
 
     def ahead_behind(self, a: str, b: str) -> tuple[int, int]:
         """(commits in ``a`` not in ``b``, commits in ``b`` not in ``a``)."""
@@ -217,41 +171,7 @@ class Git:
         spec = f"{base}..{head}" if base else head
         return int(self.out("rev-list", "--count", spec, "--"))
 
-    def has_unpushed(self, branch: str, remote_ref: str) -> bool:
-        """Whether ``branch`` has commits ``remote_ref`` lacks (all, if it is missing)."""
-        head = self.resolve(branch)
-        if head is None:
-            return False
-        remote = self.resolve(remote_ref)
-        return self.count_commits(remote, head) > 0
-
-    def log_subject(self, rev: str = "HEAD") -> str:
-        """The subject line of commit ``rev``."""
-        return self.out("log", "-1", "--format=%s", "--end-of-options", rev, "--")
-
-    def commit_time(self, rev: str = "HEAD") -> int:
-        """Committer time of ``rev`` in seconds since the epoch."""
-        return int(self.out("log", "-1", "--format=%ct", "--end-of-options", rev, "--"))
-
-    # -- the work tree ---------------------------------------------------------------------
-
-    def status_porcelain(self) -> list[StatusEntry]:
-        """Every changed, staged, untracked or conflicted path (``status -z``)."""
-        text = self.run("status", "--porcelain=v1", "-z", "--untracked-files=all").stdout
-        return parse_status(text)
-
-    def is_dirty(self) -> bool:
-        """Whether anything would be committed by :meth:`commit_all` (ignored files aside)."""
-        return bool(self.status_porcelain())
-
-    def commit_all(self, message: str, *, no_verify: bool = False) -> str | None:
-        """Stage everything (new, changed, deleted) and commit; None if nothing changed."""
-        self.run("add", "--all")
-        if self._yes_no("diff", "--cached", "--quiet"):
-            return None
-        flags = ["--no-verify"] if no_verify else []
-        self.run("commit", "--quiet", *flags, "--file", "-", input=message)
-        return self.rev_parse("HEAD")
+    # -- changes -----------------------------------------------------------------------------
 
     def changed_files(self, base: str, head: str = "HEAD") -> list[str]:
         """Paths ``head`` changed since it forked from ``base`` (three-dot), sorted."""
@@ -270,25 +190,6 @@ class Git:
 
     # -- remotes -------------------------------------------------------------------------
 
-    def push(
-        self,
-        remote: str | Path,
-        *refspecs: str,
-        force_with_lease: Mapping[str, str | None] | None = None,
-        no_verify: bool = True,
-    ) -> None:
-        """Push ``refspecs`` to ``remote`` (a name, URL or path).
-
-        ``force_with_lease`` maps a remote ref to the value it must still have (None:
-        must not exist), so a forced push never clobbers a ref that moved meanwhile.
-        Hooks are skipped by default: pushes to the hub are internal plumbing.
-        """
-        args = ["push", "--quiet", "--no-recurse-submodules"]
-        args += ["--no-verify"] if no_verify else []
-        for ref, expect in (force_with_lease or {}).items():
-            args.append(f"--force-with-lease={ref}:{expect or ''}")
-        self.run(*args, "--", os.fspath(remote), *refspecs)
-
     def fetch(self, remote: str | Path, *refspecs: str, prune: bool = False) -> None:
         """Fetch ``refspecs`` from ``remote`` without tags, submodules or FETCH_HEAD."""
         args = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no"]
@@ -297,19 +198,7 @@ class Git:
 
     # -- worktrees -------------------------------------------------------------------------
 
-    def worktrees(self) -> list[Worktree]:
-        return parse_worktrees(self.run("worktree", "list", "--porcelain", "-z").stdout)
-
     def checked_out_branches(self) -> set[str]:
         """Full refs (``refs/heads/x``) checked out in this repository or any worktree."""
-        return {w.branch for w in self.worktrees() if w.branch}
-
-    def worktree_add(self, path: Path, branch: str, start: str | None = None) -> Git:
-        """Check ``branch`` out at ``path``; with ``start`` the branch is created there."""
-        args = ["-b", branch, str(path), start] if start else [str(path), branch]
-        self.run("worktree", "add", "--quiet", *args)
-        return Git(path)
-
-    def worktree_remove(self, path: Path, *, force: bool = False) -> None:
-        self.run("worktree", "remove", *(["--force"] if force else []), str(path))
-        self.run("worktree", "prune")
+        text = self.run("worktree", "list", "--porcelain", "-z").stdout
+        return {w.branch for w in parse_worktrees(text) if w.branch}

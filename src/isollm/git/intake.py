@@ -17,6 +17,10 @@ goes the other way round:
    ``refs/isollm/backup/``.
 4. The ref is read back from the hub: what :class:`Delivery` reports is what the hub
    holds, never what the sandbox claimed.
+
+An interactive agent delivers the other way round (``airyra push``): its bundle reaches
+the task server as a request body, is streamed with a cap into a private file beside
+the hub, and takes steps 2-4 through :func:`deliver_bundle`.
 """
 
 from __future__ import annotations
@@ -50,8 +54,12 @@ __all__ = [
     "Delivery",
     "Grant",
     "IntakeError",
+    "IntakeIncompleteError",
     "IntakeRefusedError",
+    "StillHeld",
+    "check_branch_name",
     "deliver",
+    "deliver_bundle",
     "salvage_grant",
     "task_grant",
 ]
@@ -65,6 +73,7 @@ _CHUNK = 1 << 16
 _STDERR_KEPT = 16 * 1024
 _NO_HEAD = 92
 _ALREADY_ON_HUB = 93
+_LACKS_PREREQUISITES = "lacks these prerequisite commits"
 # One path component of a ref a sandbox may be granted: no "..", no leading dot or dash,
 # nothing git refuses in a ref name.
 _COMPONENT = re.compile(r"^(?!\.)(?!-)(?!.*\.\.)(?!.*\.lock$)[A-Za-z0-9._+-]+$")
@@ -94,6 +103,13 @@ class IntakeRefusedError(IntakeError):
     """The policy refused a delivery."""
 
 
+class IntakeIncompleteError(IntakeRefusedError):
+    """A bundle needs commits (its prerequisites) that the hub does not have."""
+
+
+StillHeld = Callable[[], object]
+
+
 @dataclass(frozen=True)
 class Grant:
     """The one ref a delivery may write, and how.
@@ -106,7 +122,7 @@ class Grant:
     ref: str
     base_branch: str
     may_rewrite: bool = True
-    still_held: Callable[[], object] | None = None
+    still_held: StillHeld | None = None
 
 
 def _component(value: str, what: str) -> str:
@@ -118,9 +134,17 @@ def _component(value: str, what: str) -> str:
     return value
 
 
-def task_grant(
-    prefix: str, task_id: str, base_branch: str, still_held: Callable[[], object] | None
-) -> Grant:
+def check_branch_name(branch: str) -> str:
+    """``branch`` if every part of it could name a branch on the hub."""
+    if not branch or not all(_COMPONENT.match(part) for part in branch.split("/")):
+        raise IntakeRefusedError(
+            f"{branch!r} is not a valid branch name",
+            hint="use letters, digits, '.', '_', '+' and '-' only, parts joined by '/'",
+        )
+    return branch
+
+
+def task_grant(prefix: str, task_id: str, base_branch: str, still_held: StillHeld | None) -> Grant:
     """The branch ``refs/heads/<prefix><task_id>`` of a task the caller holds."""
     parts = [p for p in prefix.split("/") if p] if prefix else []
     if prefix and (prefix.startswith("/") or "//" in prefix):
@@ -203,8 +227,27 @@ def deliver(
     known = _known(git, [*haves, *([old] if old else [])])
     with tempfile.TemporaryDirectory(prefix=".intake-", dir=hub.path.parent) as tmp:
         taken = _take(sb, Path(tmp), known, before, max_bytes, timeout)
-        new = _receive(git, taken, known, sb, Path(tmp), max_bytes, timeout)
+        source = _Source(
+            f"sandbox {sb.name}",
+            f"inspect them with `isollm worker shell {sb.name}` (git fsck)",
+            (lambda: _take(sb, Path(tmp), (), None, max_bytes, timeout)) if known else None,
+        )
+        new = _receive(git, taken, source)
         return _apply(git, grant, old, new, taken.size)
+
+
+def deliver_bundle(hub: Hub, bundle: Path, grant: Grant, *, agent: str) -> Delivery:
+    """Apply a git bundle file (made by ``agent`` inside its sandbox and received by the
+    task server into a private file beside the hub) to the hub at ``grant.ref``: the
+    same checks as :func:`deliver`. A thin bundle whose prerequisites the hub lacks is
+    refused with IntakeIncompleteError (the agent sends it again whole)."""
+    check_grant(grant)
+    git = hub.git()  # refuses a tampered hub
+    old = git.resolve(grant.ref)
+    size = bundle.stat().st_size
+    source = _Source(f"agent {agent}", "run `git fsck` in the workspace", None)
+    new = _receive(git, _Taken(bundle, "", size), source)
+    return _apply(git, grant, old, new, size)
 
 
 def _known(git: Git, commits: Sequence[str]) -> list[str]:
@@ -297,15 +340,17 @@ def _pump(
     return size, err
 
 
-def _receive(
-    git: Git,
-    taken: _Taken,
-    haves: Sequence[str],
-    sb: Sandbox,
-    tmp: Path,
-    max_bytes: int,
-    timeout: float,
-) -> tuple[str, str]:
+@dataclass(frozen=True)
+class _Source:
+    """Where a bundle came from, for messages; ``retake`` makes it again whole (no
+    prerequisites) when a thin one needs commits the hub lacks (None: it cannot)."""
+
+    what: str  # "sandbox w1", "agent w1"
+    inspect: str  # what to do about corrupt objects there
+    retake: Callable[[], _Taken] | None
+
+
+def _receive(git: Git, taken: _Taken, source: _Source) -> tuple[str, str]:
     """Fetch the bundle into a private incoming ref; (incoming ref, the commit it holds).
 
     A thin bundle whose prerequisites the hub lacks (the sandbox named a have it could
@@ -315,24 +360,28 @@ def _receive(
     if taken.bundle is None:
         return "", taken.head
     result = _fetch(git, taken.bundle, incoming)
-    if not result.ok and haves:
+    if not result.ok and source.retake is not None:
         taken.bundle.unlink()
-        whole = _take(sb, tmp, (), None, max_bytes, timeout)
+        whole = source.retake()
         if whole.bundle is None:  # pragma: no cover - no haves: never "already there"
             return "", whole.head
         result = _fetch(git, whole.bundle, incoming)
     if not result.ok:
         git.run("update-ref", "-d", incoming, check=False)
+        if _LACKS_PREREQUISITES in result.stderr:
+            raise IntakeIncompleteError(
+                f"the work of {source.what} builds on commits the hub does not have",
+                hint="send it again as a whole bundle (`git bundle create FILE HEAD`)",
+            )
         raise IntakeRefusedError(
-            f"the hub refused the work of sandbox {sb.name}:\n{_tail(result.stderr)}",
-            hint="its objects are corrupt or malformed; inspect them with "
-            f"`isollm worker shell {sb.name}` (git fsck)",
+            f"the hub refused the work of {source.what}:\n{_tail(result.stderr)}",
+            hint=f"its objects are corrupt or malformed; {source.inspect}",
         )
     commit = git.resolve(incoming)
     sha = git.rev_parse(incoming)
     if commit is None or commit != sha:
         git.run("update-ref", "-d", incoming, check=False)
-        raise IntakeRefusedError(f"the work of sandbox {sb.name} is not a commit at HEAD")
+        raise IntakeRefusedError(f"the work of {source.what} is not a commit at HEAD")
     return incoming, commit
 
 

@@ -64,46 +64,6 @@ def parse_refs(text: str) -> list[RefInfo]:
     return refs
 
 
-@dataclass(frozen=True)
-class StatusEntry:
-    """One line of ``git status --porcelain=v1 -z``.
-
-    ``index`` and ``worktree`` are the X and Y letters; ``orig_path`` is the source of
-    a rename or copy.
-    """
-
-    index: str
-    worktree: str
-    path: str
-    orig_path: str | None = None
-
-    @property
-    def untracked(self) -> bool:
-        return self.index == "?"
-
-    @property
-    def conflicted(self) -> bool:
-        pair = self.index + self.worktree
-        return "U" in pair or pair in ("AA", "DD")
-
-
-def parse_status(text: str) -> list[StatusEntry]:
-    """Entries of ``status --porcelain=v1 -z``: a rename's source is the next record."""
-    records = zsplit(text)
-    entries = []
-    i = 0
-    while i < len(records):
-        record = records[i]
-        x, y, path = record[0], record[1], record[3:]
-        orig = None
-        if x in ("R", "C") or y in ("R", "C"):
-            i += 1
-            orig = records[i]
-        entries.append(StatusEntry(x, y, path, orig))
-        i += 1
-    return entries
-
-
 def parse_ahead_behind(text: str) -> tuple[int, int]:
     """``rev-list --left-right --count A...B`` -> (only in A, only in B)."""
     left, right = text.split()

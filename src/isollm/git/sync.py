@@ -2,9 +2,7 @@
 
 - :func:`push_base` sends the host's base branch to the hub (refusing to drop hub
   commits the host lacks, unless forced).
-- :func:`pull_task_branches` brings task branches back as local branches when that is
-  a fast-forward of a branch that is not checked out; the hub's version is always
-  kept under ``refs/remotes/isollm/`` so nothing is lost and no work tree is touched.
+- bringing the hub's branches back (``isollm sync pull``) is :mod:`isollm.git.pull`.
 - :func:`sync_status` and :func:`hub_is_stale` only read.
 
 The hub's refs are mirrored in the host like those of a remote named ``isollm``:
@@ -29,7 +27,7 @@ from typing import Any
 from isollm.errors import GitError, IsollmError
 from isollm.git.facade import Git
 from isollm.git.hub import Hub
-from isollm.git.parse import BranchRef, RefInfo
+from isollm.git.parse import BranchRef
 
 TRACKING_NS = "refs/remotes/isollm/"
 
@@ -187,122 +185,6 @@ def _push_outcome(old: str | None, relation: Relation, force: bool) -> PushOutco
     if relation is Relation.AHEAD:
         return PushOutcome.UPDATED
     return PushOutcome.FORCED if force else None
-
-
-# -- pull ------------------------------------------------------------------------------
-
-
-class PullOutcome(StrEnum):
-    CREATED = "created"  # new local branch at the hub's commit
-    UPDATED = "updated"  # local branch fast-forwarded
-    UP_TO_DATE = "up-to-date"
-    CHECKED_OUT = "checked-out"  # behind, but checked out: left for the user to merge
-    LOCAL_AHEAD = "local-ahead"  # the host has commits the hub lacks: kept
-    DIVERGED = "diverged"  # both sides have commits: the host's kept
-    RACED = "raced"  # the local branch moved while we looked: left alone
-
-
-UPDATING = (PullOutcome.CREATED, PullOutcome.UPDATED)
-
-
-def decide(local: str | None, relation: Relation, checked_out: bool) -> PullOutcome:
-    """What pull does with one local branch, given how it stands to the hub's."""
-    if local is None:
-        return PullOutcome.CREATED
-    return {
-        Relation.SAME: PullOutcome.UP_TO_DATE,
-        Relation.AHEAD: PullOutcome.LOCAL_AHEAD,
-        Relation.DIVERGED: PullOutcome.DIVERGED,
-        Relation.BEHIND: PullOutcome.CHECKED_OUT if checked_out else PullOutcome.UPDATED,
-    }[relation]
-
-
-@dataclass(frozen=True)
-class PulledBranch:
-    branch: str
-    task_id: str
-    hub_sha: str
-    local_before: str | None
-    outcome: PullOutcome
-    local_ahead: int = 0  # host commits the hub's version lacks
-    local_behind: int = 0  # hub commits the host's branch lacks
-
-    @property
-    def tracking(self) -> str:
-        """Short name of the hub's version in the host (``isollm/isollm/t1``)."""
-        return tracking_ref(self.branch).removeprefix("refs/remotes/")
-
-    @property
-    def local_after(self) -> str | None:
-        return self.hub_sha if self.outcome in UPDATING else self.local_before
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "branch": self.branch,
-            "task_id": self.task_id,
-            "hub_sha": self.hub_sha,
-            "local_before": self.local_before,
-            "local_after": self.local_after,
-            "outcome": str(self.outcome),
-            "tracking": self.tracking,
-            "local_ahead": self.local_ahead,
-            "local_behind": self.local_behind,
-        }
-
-
-@dataclass(frozen=True)
-class PullResult:
-    hub: Path
-    branches: tuple[PulledBranch, ...]
-    removed: tuple[str, ...]  # task branches gone from the hub (their isollm/ copies too)
-
-    def count(self, *outcomes: PullOutcome) -> int:
-        return sum(1 for b in self.branches if b.outcome in outcomes)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "hub": str(self.hub),
-            "branches": [b.to_json() for b in self.branches],
-            "removed": list(self.removed),
-        }
-
-
-def _tracked(host: Git, prefix: str) -> list[RefInfo]:
-    start = tracking_ref(prefix)
-    return [r for r in host.for_each_ref(TRACKING_NS) if r.ref.startswith(start)]
-
-
-def pull_task_branches(host_root: Path, hub: Hub, prefix: str) -> PullResult:
-    """Fetch every ``<prefix>*`` branch of the hub into the host.
-
-    Never touches a work tree or the current branch and never moves a local branch
-    backwards or sideways: such branches are reported, and the hub's commit is left
-    in ``isollm/<branch>`` for the user to merge.
-    """
-    host = Git(host_root)
-    hub.require().check()
-    with hub.lock():
-        before = {r.ref for r in _tracked(host, prefix)}
-        spec = f"+refs/heads/{prefix}*:{tracking_ref(prefix)}*"
-        host.fetch(hub.path, spec, prune=True)
-        fetched = _tracked(host, prefix)
-        checked_out = host.checked_out_branches()
-        pulled = tuple(_pull_one(host, ref, prefix, checked_out) for ref in fetched)
-    gone = before - {r.ref for r in fetched}
-    return PullResult(hub.path, pulled, tuple(sorted(r.removeprefix(TRACKING_NS) for r in gone)))
-
-
-def _pull_one(host: Git, tracked: RefInfo, prefix: str, checked_out: set[str]) -> PulledBranch:
-    branch = tracked.ref.removeprefix(TRACKING_NS)
-    ref = f"refs/heads/{branch}"
-    local = host.branch_sha(branch)
-    ahead, behind = host.ahead_behind(local, tracked.sha) if local else (0, 0)
-    outcome = decide(local, classify(ahead, behind), ref in checked_out)
-    if outcome in UPDATING and not host.update_ref(
-        ref, tracked.sha, local, reason="isollm sync pull"
-    ):
-        outcome = PullOutcome.RACED
-    return PulledBranch(branch, task_id(branch, prefix), tracked.sha, local, outcome, ahead, behind)
 
 
 # -- status ----------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from isollm.config import Config
 from isollm.errors import IsollmError, RunError
 from isollm.runner import runstate
 from isollm.runner.expose import exposed_paths, sandboxed
+from isollm.runner.sandboxes import agent_home, write_agent_settings
 from isollm.sandbox.base import Sandbox
 from isollm.sandbox.workers import Extra
 
@@ -38,6 +39,23 @@ def run_alive(root: Path) -> Callable[[str], bool]:
     return alive
 
 
+def run_resumable(root: Path) -> Callable[[str], bool]:
+    """Whether run ``run_id`` of the project at ``root`` can still be resumed (it is
+    neither completed, needing attention nor aborted): its sandboxes are still its own. A
+    run with no record is not; one whose record cannot be read is left alone (it is)."""
+
+    def resumable(run_id: str) -> bool:
+        try:
+            state = runstate.load_run(root, run_id)
+        except RunError:
+            return False  # no such run
+        except IsollmError:
+            return True
+        return state.run_status not in runstate.FINAL
+
+    return resumable
+
+
 @dataclass(frozen=True)
 class HandAgent:
     """An agent made ready to run by hand in a worker."""
@@ -53,16 +71,26 @@ class HandAgent:
         found = binary if "/" in binary else shutil.which(binary, path=self.host_env.get("PATH"))
         return found or binary
 
-    def extra(self, sb: Sandbox) -> Extra:
+    def prepare(self, sb: Sandbox) -> Path:
+        """Write the agent's settings files into its HOME in ``sb``, as a run does before
+        the agent starts (no secrets: keys stay in the environment); that HOME."""
+        home = agent_home(sb)
+        write_agent_settings(sb, self.agent, home, Path(sb.workspace))
+        return home
+
+    def extra(self, sb: Sandbox, *, home: Path | None = None, interactive: bool = False) -> Extra:
         """The agent's environment in ``sb`` (API keys from the host environment by the
-        adapter's rules, registered for redaction) and the paths of its install."""
+        adapter's rules, registered for redaction) and the paths of its install.
+        ``home``: the agent's home inside (default: the sandbox's); ``interactive``: for
+        the agent's interactive argv (a session's pane)."""
         info = sb.info()
         inv = Invocation(
             "",
             workdir=Path(sb.workspace),
             model=self.agent.settings.model,
-            home=Path(info.home) if info.home else None,
+            home=home or (Path(info.home) if info.home else None),
             sandboxed=sb.isolated,  # as a run's headless agent: keys passed as they are
+            interactive=interactive,
         )
         env = dict(self.agent.env(self.host_env, inv))
         env[AGENT_BIN] = self.program

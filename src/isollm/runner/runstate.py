@@ -1,8 +1,10 @@
 """The state of a run in ``run.json``: its status, who runs it, with what.
 
-``status`` is running, completed, failed or aborted. A run also records the pid of the
-process driving it and that process's start time, so a run left 'running' by a killed
-process is recognisably stale (:func:`is_stale`) and can be resumed (:func:`take_over`).
+``status`` is running, completed, needs-attention (it ran to its end, but a task ended
+blocked or was delivered flagged: partial, unapproved), failed or aborted. A run also
+records the pid of the process driving it and that process's start time, so a run left
+'running' by a killed process is recognisably stale (:func:`is_stale`) and can be
+resumed (:func:`take_over`).
 Every write replaces the file atomically.
 """
 
@@ -33,11 +35,13 @@ _ID_ATTEMPTS = 20
 class RunStatus(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
+    NEEDS_ATTENTION = "needs-attention"  # ran to its end; a task is blocked or flagged
     FAILED = "failed"
     ABORTED = "aborted"
 
 
-FINAL = frozenset({RunStatus.COMPLETED, RunStatus.ABORTED})  # never resumed
+# Never resumed: nothing is left to run (a blocked task is unblocked, then run again).
+FINAL = frozenset({RunStatus.COMPLETED, RunStatus.NEEDS_ATTENTION, RunStatus.ABORTED})
 
 
 @dataclass(frozen=True)
@@ -124,9 +128,9 @@ def load_run(project_root: Path, run_id: str) -> RunState:
 def finish_run(
     project_root: Path, state: RunState, status: RunStatus, reason: str | None = None
 ) -> RunState:
-    """Record that the run ended with ``status`` (completed, failed or aborted)."""
+    """Record that the run ended with ``status`` (any but running)."""
     if status is RunStatus.RUNNING:
-        raise ValueError("a run finishes as completed, failed or aborted")
+        raise ValueError("a run finishes as completed, needs-attention, failed or aborted")
     done = dataclasses.replace(state, status=status, ended=now(), reason=reason)
     save_run(project_root, done)
     return done

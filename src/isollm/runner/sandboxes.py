@@ -31,6 +31,7 @@ from isollm.sandbox.base import Sandbox, SandboxSpec
 from isollm.sandbox.bwrap import SANDBOX_HOME
 from isollm.sandbox.gitops import AfterCheckout
 from isollm.sandbox.overlay import OverlaySandbox
+from isollm.state import FileState
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,44 @@ def context_file(rel: str, text: str, keep_out: tuple[str, ...]) -> AfterCheckou
     return AfterCheckout(CONTEXT_SCRIPT, (rel, *keep_out), text)
 
 
+def agent_home(sb: Sandbox) -> Path:
+    """The HOME an agent runs with in ``sb``, as the agent sees it: the sandbox's own, or
+    (a sandbox that does not isolate, whose home would be yours) a private one beside
+    its record."""
+    if isinstance(sb, OverlaySandbox):
+        return Path(SANDBOX_HOME)
+    if not sb.isolated:
+        return fsutil.ensure_dir(sb.record.directory / "agent-home")
+    return Path(sb.info().home)
+
+
+def write_agent_settings(sb: Sandbox, agent: Agent, home: Path, workdir: Path) -> None:
+    """Write ``agent``'s settings files (:meth:`Agent.prepare`: no secrets in them) into
+    ``home``, its HOME in ``sb``; ``workdir`` is marked trusted where the CLI asks.
+
+    Isolated sandboxes get them through a command run inside: the agent can write its
+    HOME, so a symlink it left there must not redirect a write made by the host.
+    """
+    if not sb.isolated:
+        agent.prepare(home, workdir)
+        return
+    with tempfile.TemporaryDirectory(prefix="isollm-agent-home-") as tmp:
+        for path in agent.prepare(Path(tmp), workdir):
+            target = home / path.relative_to(tmp)
+            sb.exec(
+                ["sh", "-c", COPY_IN_SCRIPT, "sh", str(target)],
+                input=path.read_bytes(),
+                timeout=60,
+            ).check(SandboxError)
+
+
+def adopted(root: Path, names: Sequence[str]) -> set[str]:
+    """Which of ``names`` have a worker record: sandboxes ``isollm worker adopt`` took
+    from a run that had ended (never from a live one)."""
+    state = FileState.for_project(root)
+    return {name for name in names if state.worker_path(name).exists()}
+
+
 # A sandbox that cannot be reused (a crash cut its reset short, its work cannot be saved)
 # is kept for inspection and the worker goes on in a new one: `<name>-2`, `<name>-3`, …
 MAX_GENERATIONS = 20
@@ -89,6 +128,7 @@ class WorkerSandbox:
         self._maybe_dirty = True  # until an attempt has delivered everything
         self._fresh = False  # refreshed since the last attempt entered it
         self._salvaged: list[str] = []  # salvage refs not yet reported by an attempt
+        self._announced: set[str] = set()  # adopted sandboxes the run was told of
 
     @property
     def current(self) -> Sandbox:
@@ -163,8 +203,19 @@ class WorkerSandbox:
         self._maybe_dirty = False
 
     def _names(self) -> list[str]:
+        """This worker's sandbox names, but those adopted as workers since (``isollm
+        worker adopt --force`` of a failed run's sandbox): not the run's any more."""
         later = [f"{self.base_name}-{n}" for n in range(2, MAX_GENERATIONS + 1)]
-        return [self.base_name, *later]
+        names = [self.base_name, *later]
+        taken = adopted(self.ctx.root, names)
+        for name in sorted(taken - self._announced):
+            self._announced.add(name)
+            detail = (
+                f"sandbox {name} was adopted as a worker (`isollm worker adopt`): "
+                "this run leaves it alone and goes on in a new sandbox"
+            )
+            self.ctx.observer(Progress(Kind.WARNING, self.base_name, detail=detail))
+        return [name for name in names if name not in taken]
 
     def _free_name(self) -> str:
         """The first of this worker's names no sandbox (or leftover of one) holds."""
@@ -281,12 +332,7 @@ class WorkerSandbox:
 
     @property
     def home_inside(self) -> Path:
-        sb = self.current
-        if isinstance(sb, OverlaySandbox):
-            return Path(SANDBOX_HOME)
-        if not sb.isolated:
-            return fsutil.ensure_dir(sb.record.directory / "agent-home")
-        return Path(sb.info().home)
+        return agent_home(self.current)
 
     def read_file(self, rel: str) -> str | None:
         """A workspace file's text, or None if missing or not a small regular file
@@ -307,23 +353,8 @@ class WorkerSandbox:
         return result.stdout
 
     def prepare_agent(self, agent: Agent, workdir: Path) -> None:
-        """Write the agent's settings files into the sandbox's HOME (no secrets in them).
-
-        Isolated sandboxes get them through a command run inside: the agent can write its
-        HOME, so a symlink it left there must not redirect a write made by the host.
-        """
-        sb = self.current
-        if not sb.isolated:
-            agent.prepare(self.home_inside, workdir)
-            return
-        with tempfile.TemporaryDirectory(prefix="isollm-agent-home-") as tmp:
-            for path in agent.prepare(Path(tmp), workdir):
-                target = self.home_inside / path.relative_to(tmp)
-                sb.exec(
-                    ["sh", "-c", COPY_IN_SCRIPT, "sh", str(target)],
-                    input=path.read_bytes(),
-                    timeout=60,
-                ).check(SandboxError)
+        """Write the agent's settings files into the sandbox's HOME (no secrets in them)."""
+        write_agent_settings(self.current, agent, self.home_inside, workdir)
 
     def finish(self) -> None:
         """At the end of a run: remove the sandbox if nothing in it is unsaved, and the

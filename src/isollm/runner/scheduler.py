@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from isollm.errors import IsollmError
 from isollm.runner import selection
 from isollm.runner.context import RunContext, StartGate, StepGate, Steps
+from isollm.runner.crashes import disk_full, disk_full_error
 from isollm.runner.events import Kind, Progress
 from isollm.runner.ports import Workspace
 from isollm.runner.sandboxes import WorkerSandbox
@@ -110,7 +111,11 @@ class Scheduler:
                 worker.sandbox.finish()
 
     def _failed(self, worker: Worker, exc: Exception) -> None:
-        if isinstance(exc, IsollmError):
+        full = disk_full(exc)
+        if full is not None:  # not a bug: said plainly, no crash log (none would fit)
+            said = disk_full_error(exc, full, self.ctx.run_id)
+            self.tally.errors.append(f"{worker.name}: {said.message}")
+        elif isinstance(exc, IsollmError):
             self.tally.errors.append(f"{worker.name}: {exc}")
         else:
             log.debug("%s crashed", worker.name, exc_info=exc)

@@ -28,6 +28,7 @@ from isollm.git.hub import Hub
 from isollm.git.sync import push_base
 from isollm.runner import runstate, snapshot
 from isollm.runner.context import RunContext, RunSettings
+from isollm.runner.crashes import DiskFullError, disk_full, disk_full_error
 from isollm.runner.events import Kind, Observer, Progress
 from isollm.runner.expose import exposed_paths, sandboxed
 from isollm.runner.layout import RunPaths
@@ -36,7 +37,7 @@ from isollm.runner.reconcile import reconcile
 from isollm.runner.report import show_run
 from isollm.runner.runstate import RunState, RunStatus
 from isollm.runner.scheduler import Scheduler, Tally
-from isollm.runner.summary import RunSummary
+from isollm.runner.summary import RunSummary, needs_attention
 from isollm.runner.view import EventType
 from isollm.tasks.server.control import ensure_server
 
@@ -70,7 +71,26 @@ def run(
     host_env: Mapping[str, str] | None = None,
     handle_signals: bool = True,
 ) -> RunResult:
-    """Run (or resume) a headless run to its end and summarise it."""
+    """Run (or resume) a headless run to its end and summarise it. A full disk stops it
+    with :class:`DiskFullError` (resumable once space is freed), never with a crash."""
+    named: list[str] = []  # the run's id, once it has one
+    try:
+        return _run(root, request, observer, named, host_env, handle_signals)
+    except Exception as exc:
+        full = disk_full(exc)
+        if full is None or isinstance(exc, DiskFullError):
+            raise
+        raise disk_full_error(exc, full, named[-1] if named else None) from exc
+
+
+def _run(
+    root: Path,
+    request: RunRequest,
+    observer: Observer,
+    named: list[str],
+    host_env: Mapping[str, str] | None,
+    handle_signals: bool,
+) -> RunResult:
     config = cfg.load_valid(root).config  # claims the project for this checkout
     env = dict(os.environ if host_env is None else host_env)
     taken, settings = _settings(root, config, request)
@@ -80,6 +100,7 @@ def run(
         preflight.for_run(root, config, (agent, reviewer), env, hub.path, base_commit, observer)
     client = ensure_server(config, root, notify=_warning(observer))
     state = taken or _new_run(root, config, settings, agent)
+    named.append(state.id)
     paths = _run_dirs(root, state.id)
     writer, replayed = LedgerWriter.open(paths.ledger, state.id)
     with contextlib.closing(writer):
@@ -181,12 +202,16 @@ def _go(
 
 
 def _final_status(ctx: RunContext, tally: Tally) -> RunStatus:
-    """How the run ended, recorded as its last event."""
+    """How the run ended, recorded as its last event: a run that ran to its end with a
+    task blocked or delivered flagged (partial, unapproved) needs attention, never
+    plain completed."""
     status = RunStatus.COMPLETED
     if tally.errors:
         status = RunStatus.FAILED
     elif ctx.stopping.is_set():
         status = RunStatus.ABORTED
+    elif needs_attention(show_run(ctx.root, ctx.run_id).totals):
+        status = RunStatus.NEEDS_ATTENTION
     ctx.ledger.append(EventType.RUN_FINISHED, status=status.value, claimed=tally.claimed)
     return status
 

@@ -57,7 +57,7 @@ class Totals:
 @dataclass(frozen=True)
 class RunSummary:
     run_id: str
-    status: str  # running, completed, failed, aborted, or unknown without run.json
+    status: str  # a RunStatus (running, completed, needs-attention, failed, aborted) or unknown
     stale: bool  # 'running' but its process is gone: resume it
     started: str | None
     ended: str | None
@@ -167,6 +167,12 @@ def _totals(tasks: list[TaskSummary]) -> Totals:
         unapproved=sum(1 for t in tasks if t.result == Result.UNAPPROVED),
         flagged=sum(1 for t in tasks if t.flagged),
     )
+
+
+def needs_attention(t: Totals) -> bool:
+    """Whether a person must act on a run that ran to its end: a task ended blocked or
+    was delivered but not a success (partial, unapproved)."""
+    return bool(t.blocked or t.flagged)
 
 
 def money(cost: float) -> str:

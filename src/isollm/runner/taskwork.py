@@ -28,6 +28,7 @@ from isollm.agents.environment import worker_env
 from isollm.agents.instructions import merge
 from isollm.agents.instructions import render as render_instructions
 from isollm.agents.promptfile import staged
+from isollm.coordination import conflicts as coordination
 from isollm.git import intake
 from isollm.runner import attempt as att
 from isollm.runner.events import EventType
@@ -56,6 +57,7 @@ class AttemptResult:
     result: Result = Result.DONE  # what a delivered task amounts to
     notes: tuple[str, ...] = ()  # what was left out (a dependency) or saved aside (salvage)
     flagged: bool = False  # delivered, but not a success: the run exits 1
+    excused: bool = False  # failed while the task server was away: never counts
 
     @property
     def ok(self) -> bool:
@@ -144,7 +146,7 @@ class TaskAttempt:
         return self._deliver(known, run)
 
     def _prompt(self, deps: tuple[DependencyOutput, ...], feedback: str) -> TaskPrompt:
-        task = self.task
+        ctx, task = self.ctx, self.task
         return TaskPrompt(
             task.id,
             task.title,
@@ -155,6 +157,7 @@ class TaskAttempt:
             deps,
             self.failures,
             feedback,
+            notes=coordination.note_for(ctx.client, ctx.hub, ctx.base_commit, ctx.prefix, task),
         )
 
     # --- how it ended -------------------------------------------------------------------
@@ -241,6 +244,10 @@ class TaskAttempt:
         files: tuple[str, ...] = ()
         if head != start:
             files = tuple(self.ctx.hub.git().changed_files(start, head))
+        for warning in coordination.warnings_for(
+            self.ctx.client, self.ctx.hub, self.ctx.base_commit, self.ctx.prefix, self.task.id
+        ):
+            self.w.warn(warning)
         self.sandbox.delivered()
         return dataclasses.replace(run, head=head, files=files)
 

@@ -45,7 +45,7 @@ class TaskView:
     pushed: str | None = None
     branch: str | None = None
     reason: str | None = None
-    failures: tuple[Failure, ...] = ()  # tuples: nothing to allocate for most tasks
+    failures: tuple[Failure, ...] = ()  # those that count (not excused); tuples: cheap
     receipts: tuple[str, ...] = ()
     reviews: tuple[str, ...] = ()  # the verdicts of review rounds, in order
     stalls: int = 0  # times an agent of this task was flagged for no activity
@@ -221,7 +221,8 @@ def _failed(phase: Phase) -> Handler:
     def handler(task: TaskView, event: Event) -> None:
         task.phase = phase
         task.reason = event.get("reason") or "unknown"
-        task.failures += (Failure(event.get("attempt") or task.attempt, task.reason),)
+        if not event.get("excused"):  # failed while the task server was away: not counted
+            task.failures += (Failure(event.get("attempt") or task.attempt, task.reason),)
 
     return handler
 

@@ -23,7 +23,7 @@ from isollm.errors import IsollmError
 from isollm.runner import idempotency as ik
 from isollm.runner import receipts
 from isollm.runner.context import RunContext, StartGate, Steps
-from isollm.runner.crashes import crashed
+from isollm.runner.crashes import crashed, disk_full
 from isollm.runner.events import EventType, Kind, Progress
 from isollm.runner.ledger import now
 from isollm.runner.policy import (
@@ -89,7 +89,8 @@ class Worker:
         decision: Decision | None = before_first(failures, self.policy)
         while decision is None or isinstance(decision, Retry):
             result = self._attempt(claim, attempt, failures)
-            if result.outcome is Outcome.FAILED and self._server_was_away():
+            if result.excused:
+                self._wait_for_server()
                 decision = Release(STOPPED_BEFORE_RETRY) if ctx.stopping.is_set() else None
                 attempt += decision is None
                 continue
@@ -136,14 +137,11 @@ class Worker:
             log.warning("could not block %s: %s", claim.task.id, exc)
         self.record(EventType.TASK_BLOCKED, claim.task, None, reason=why)
 
-    def _server_was_away(self) -> bool:
-        """Whether the task server is unreachable now (and then wait for it to be back):
-        an attempt that failed meanwhile failed for that, not for its task's sake."""
-        if self.ctx.client.health():
-            return False
+    def _wait_for_server(self) -> None:
+        """Wait for the task server to be back after an attempt failed while it was away
+        (ServerUnavailableError once the patience runs out: the run fails, resumable)."""
         self.warn(f"{UNREACHABLE}; the failed attempt does not count against the task")
         self._server(self._healthy)
-        return True
 
     def _healthy(self) -> None:
         if not self.ctx.client.health():
@@ -179,23 +177,42 @@ class Worker:
             branch=work.branch,
         )
         started, started_at = time.monotonic(), now()
-        try:
-            result = work.run()
-        except IsollmError as exc:
-            result = AttemptResult(Outcome.FAILED, str(exc), report=work.usage())
-        except Exception as exc:  # not ours: this attempt fails, not the run
-            reason = crashed(exc, self.ctx.paths.log(task.id, attempt))
-            result = AttemptResult(Outcome.FAILED, reason)
+        result = self._work(work)
         if result.ok:
             result = self._verified(work.branch, result)
         if result.ok:  # the receipt, written next, says how it ended on the server
             result = self._complete(claim, attempt, result)
         else:
-            self.record(
-                EventType.TASK_FAILED, task, attempt, reason=result.reason, ik=key, end=True
-            )
+            result = self._failed(task, attempt, key, result)
         self._receipt(work, result, started_at=started_at, duration=time.monotonic() - started)
         return result
+
+    def _work(self, work: TaskAttempt) -> AttemptResult:
+        """Run the attempt's steps; any error fails the attempt (one not isollm's own with
+        a crash note in its log), but a full disk, which is not the task's fault: that
+        stops the run (resumable once space is freed)."""
+        try:
+            return work.run()
+        except IsollmError as exc:
+            if disk_full(exc):
+                raise
+            return AttemptResult(Outcome.FAILED, str(exc), report=work.usage())
+        except Exception as exc:  # not ours: this attempt fails, not the run
+            if disk_full(exc):
+                raise
+            reason = crashed(exc, self.ctx.paths.log(work.task.id, work.attempt))
+            return AttemptResult(Outcome.FAILED, reason)
+
+    def _failed(self, task: Task, attempt: int, key: str, result: AttemptResult) -> AttemptResult:
+        """Record a failed attempt. One that failed while the task server was away failed
+        for that, not for its task's sake: its event says ``excused``, so it never counts
+        against the task's attempts, in this run or in the run that resumes it."""
+        away = result.outcome is Outcome.FAILED and not self.ctx.client.health()
+        facts = {"excused": UNREACHABLE} if away else {}
+        self.record(
+            EventType.TASK_FAILED, task, attempt, reason=result.reason, ik=key, end=True, **facts
+        )
+        return dataclasses.replace(result, excused=away)
 
     def _verified(self, branch: str, result: AttemptResult) -> AttemptResult:
         """``result`` if the hub's ``branch`` is at the delivered commit (read from the hub

@@ -21,7 +21,7 @@ import shlex
 import subprocess
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -324,7 +324,7 @@ class Sandbox(ABC):
             new_session=True,
             error=SandboxCommandError,
         )
-        return Job(popen, self.killer(popen))
+        return Job(popen, kill_group(popen))
 
     def limited(self, cmd: HostCommand) -> HostCommand:
         """``cmd`` started under the sandbox's limits: joined to its cgroups, with rlimits.
@@ -338,10 +338,6 @@ class Sandbox(ABC):
         and the same ``tty``: the command must get a terminal of its own, never the
         user's."""
         return self.limited(self.command(argv, interactive=tty))
-
-    def killer(self, popen: subprocess.Popen[bytes]) -> Callable[[], None]:
-        """How to kill a spawned job and everything it started (backends may override)."""
-        return kill_group(popen)
 
     def exec(
         self,

@@ -31,7 +31,8 @@ ADOPTED = "adopted: a sandbox existed without a worker record"
 IN_USE = "in use by run {run}"
 LEFT_BY_RUN = (
     "left by run {run}, which is not running: `isollm run --resume {run}` continues it, "
-    "`isollm worker adopt {name}` keeps it as a worker, `isollm worker remove {name}` deletes it"
+    "`isollm worker adopt {name}` keeps it as a worker (with --force while the run can be "
+    "resumed), `isollm worker remove {name}` deletes it"
 )
 
 

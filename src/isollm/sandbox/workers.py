@@ -49,16 +49,22 @@ def _assume_alive(run_id: str) -> bool:
     return True  # without a way to tell, a run's sandboxes are left to it
 
 
+def _assume_resumable(run_id: str) -> bool:
+    return True  # without a way to tell, a run may still want its sandboxes back
+
+
 @dataclass(frozen=True)
 class Project:
     """What the worker commands need: where the project is, its config, its state, and
     whether a run is still alive (``run_alive(run_id)``: the command line passes the
-    run state's liveness check; the sandbox layer does not read runs itself)."""
+    run state's liveness check; the sandbox layer does not read runs itself) and whether
+    one that ended can still be resumed (``run_resumable(run_id)``)."""
 
     root: Path
     config: Config
     state: FileState
     run_alive: Callable[[str], bool] = _assume_alive
+    run_resumable: Callable[[str], bool] = _assume_resumable
 
     @classmethod
     def load(
@@ -282,8 +288,11 @@ def shell_command(
     return exec_command(project, name, ["bash", "-l"], tty=tty, extra=extra)
 
 
-def adopt_worker(project: Project, name: str) -> Sandbox:
-    """Keep the sandbox a run that is no longer running left behind as a worker."""
+def adopt_worker(project: Project, name: str, *, force: bool = False) -> Sandbox:
+    """Keep the sandbox a run that is no longer running left behind as a worker.
+
+    A run that can still be resumed would look for it by name: it is adopted only with
+    ``force`` (the resumed run then leaves it alone and works in a new sandbox)."""
     meta.check_name(name)
     run = run_of(name)
     if not run:
@@ -294,6 +303,13 @@ def adopt_worker(project: Project, name: str) -> Sandbox:
     refuse_run_sandbox(project, name)
     if _load(project, name) is not None:
         raise SandboxError(f"{name!r} is a worker already", hint="see `isollm worker list`")
+    if not force and project.run_resumable(run):
+        raise SandboxError(
+            f"sandbox {name!r} belongs to run {run}, which can still be resumed "
+            f"(`isollm run --resume {run}` carries on in it)",
+            hint="resume the run instead, or pass --force to adopt it anyway: the resumed "
+            "run then leaves it alone and goes on in a new sandbox",
+        )
     sb = open_worker(project, name)
     project.state.save_worker(WorkerState(name, status=S.CREATING))
     _record_ready(project, sb)

@@ -86,7 +86,9 @@ def lower_name(commit: str, uid: int) -> str:
 
 def _clone_checkout(hub: Path, target: Path, commit: str, ident: tuple[str, str], uid: int) -> None:
     """A checkout of ``commit`` from ``hub`` at ``target``, owned by ``uid``, index settled."""
-    Git(target.parent).run("clone", "-q", "--no-checkout", str(hub), str(target))
+    # --no-hardlinks: the checkout is given to the sandbox uid below; hard-linked objects
+    # would hand it the hub's own object files too.
+    Git(target.parent).run("clone", "-q", "--no-hardlinks", "--no-checkout", str(hub), str(target))
     git = Git(target)
     git.run("checkout", "-q", "--detach", commit)
     gitops.configure_checkout(target, ident)

@@ -78,6 +78,7 @@ class Session:
     hub_path: str = ""
     multiplexer: str = ""  # "zellij", "tmux", or "" when headless
     multiplexer_session: str = ""
+    agent: str = ""  # the agent CLI the session's panes run ("" when not recorded)
 
     @classmethod
     def for_this_process(cls, project_root: str, **fields: Any) -> Session:
@@ -98,6 +99,7 @@ class Session:
             "hub_path": self.hub_path,
             "multiplexer": self.multiplexer,
             "multiplexer_session": self.multiplexer_session,
+            "agent": self.agent,
         }
 
     @classmethod
@@ -112,6 +114,7 @@ class Session:
             hub_path=_str(d, "hub_path", ""),
             multiplexer=_str(d, "multiplexer", ""),
             multiplexer_session=_str(d, "multiplexer_session", ""),
+            agent=_str(d, "agent", ""),
         )
 
 

@@ -20,7 +20,9 @@ has, and :mod:`~isollm.tasks.agent_cli.bundle` joins its modules into one file
 its own. ``tests/unit/test_tasks_agent_cli_stdlib.py`` enforces the rule.
 
 Modules: ``api`` (environment, HTTP over TCP or the Unix socket, exit codes, fences),
-``render`` (text and JSON output), ``commands`` (one function per command), ``cli``
+``render`` (text and JSON output), ``commands`` (one function per command), ``deliver``
+(``push``: the work of HEAD to the task's branch, through the server) and ``hooks``
+(``state``, ``hook``: the agent's state for isollm's dashboard), ``cli``
 (arguments and :func:`main`, the ``airyra`` entry point); ``bundle`` is not part of
 the program, it builds the one-file copy.
 """

@@ -10,7 +10,7 @@ import http.client
 import json
 import socket
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote, urlencode
 
 EXIT_OK, EXIT_ERROR, EXIT_NO_SERVER, EXIT_NO_PROJECT = 0, 1, 2, 3
@@ -28,6 +28,8 @@ EXIT_BY_CODE = {
     "NOT_READY": EXIT_CONFLICT,
     "STALE_CLAIM": EXIT_CONFLICT,
     "SPEC_ALREADY_CANCELLED": EXIT_CONFLICT,
+    "NO_SESSION": EXIT_CONFLICT,
+    "DELIVERY_FAILED": EXIT_CONFLICT,
 }
 PRIORITIES = ("critical", "high", "normal", "low", "lowest")
 
@@ -44,8 +46,8 @@ class CliError(Exception):
 class _UnixConnection(http.client.HTTPConnection):
     """HTTP over a Unix socket (the host part of the URL is only a name)."""
 
-    def __init__(self, path: str) -> None:
-        super().__init__("airyra", timeout=30)
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("airyra", timeout=timeout)
         self._path = path
 
     def connect(self) -> None:
@@ -62,11 +64,14 @@ class _UnixConnection(http.client.HTTPConnection):
 class Api:
     def __init__(self, env: dict[str, str]) -> None:
         self.host = env.get("AIRYRA_HOST") or "localhost"
-        self.port = int(env.get("AIRYRA_PORT") or 7432)
+        port = env.get("AIRYRA_PORT") or "7432"
+        self.port = int(port) if port.isascii() and port.isdigit() and len(port) < 6 else 0
         self.project = env.get("AIRYRA_PROJECT", "")
         self.agent = env.get("AIRYRA_AGENT") or f"{getpass.getuser()}@{socket.gethostname()}"
         self.token = env.get("AIRYRA_TOKEN", "")
         self.socket = env.get("AIRYRA_SOCKET", "")
+        # inside an isollm sandbox: `done` delivers the work first (airyra push)
+        self.delivers = env.get("ISOLLM_DELIVER") == "1"
         state = env.get("AIRYRA_STATE_DIR") or str(Path.home() / ".airyra")
         self.fences = Path(state) / "fences" / quote(self.project, "") / quote(self.agent, "")
 
@@ -78,27 +83,48 @@ class Api:
         return path + (f"?{urlencode(params)}" if params else "")
 
     def call(
-        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        *,
+        timeout: float = 30.0,
+        upload: tuple[str, IO[bytes], int] | None = None,
     ) -> tuple[int, Any, dict[str, str]]:
+        """One request; ``upload``: (content type, file, size) sent as the body instead."""
         sent = {"X-Airyra-Agent": self.agent, "Accept": "application/json", **(headers or {})}
         if self.token:
             sent["Authorization"] = f"Bearer {self.token}"
-        data = None if body is None else json.dumps(body).encode()
+        data: bytes | IO[bytes] | None = None if body is None else json.dumps(body).encode()
         if data is not None:
             sent["Content-Type"] = "application/json"
+        if upload is not None:
+            sent["Content-Type"], data, size = upload
+            sent["Content-Length"] = str(size)
         where = f"{self.host}:{self.port}"
         conn: http.client.HTTPConnection
         if self.socket and Path(self.socket).exists():
-            conn, where = _UnixConnection(self.socket), self.socket
+            conn, where = _UnixConnection(self.socket, timeout), self.socket
+        elif not self.port:
+            raise CliError("AIRYRA_PORT is not a port number", EXIT_NO_SERVER)
         else:
-            conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         try:
-            conn.request(method, path, body=data, headers=sent)
+            try:
+                conn.request(method, path, body=data, headers=sent)
+            except (BrokenPipeError, ConnectionResetError):
+                if upload is None:
+                    raise
+                # the server answered before taking the whole body (too large, refused)
             response = conn.getresponse()
             raw = response.read()
         except OSError as exc:
             raise CliError(
-                f"server is not running or unreachable at {where} ({exc})", EXIT_NO_SERVER
+                f"the task server at {where} cut the upload off ({exc})"
+                if upload is not None
+                else f"server is not running or unreachable at {where} ({exc})",
+                EXIT_NO_SERVER,
             ) from None
         finally:
             conn.close()

@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 
 PACKAGE = "isollm.tasks.agent_cli"
-MODULES = ("api", "render", "commands", "cli")  # each after every module it imports from
+# each after every module it imports from
+MODULES = ("api", "render", "deliver", "hooks", "commands", "coord", "cli")
 HERE = Path(__file__).resolve().parent
 
 

@@ -9,7 +9,8 @@ import sys
 from typing import Any
 
 from isollm.tasks.agent_cli.api import EXIT_OK, Api, CliError
-from isollm.tasks.agent_cli.commands import COMMANDS
+from isollm.tasks.agent_cli.commands import COMMANDS, add_session_parsers
+from isollm.tasks.agent_cli.coord import COORD_COMMANDS, add_coord_parsers
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     pages(add("log", "show recent activity"))
     _dep_parsers(add("dep", "manage task dependencies"), common, "dep")
     _spec_parsers(add("spec", "manage specs (epics)"), common, pages)
+    add_coord_parsers(add, common)
+    add_session_parsers(add, sub)
     return parser
 
 
@@ -131,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     as_json = bool(getattr(args, "json", False))
     try:
-        COMMANDS[args.handler](Api(dict(os.environ)), args, as_json)
+        {**COMMANDS, **COORD_COMMANDS}[args.handler](Api(dict(os.environ)), args, as_json)
     except CliError as exc:
         if as_json:
             json.dump({"error": {"code": exc.code, "message": str(exc)}}, sys.stderr, indent=2)

@@ -8,6 +8,8 @@ import time
 from typing import Any
 
 from isollm.tasks.agent_cli.api import Api, CliError
+from isollm.tasks.agent_cli.deliver import cmd_push, push_summary, push_work
+from isollm.tasks.agent_cli.hooks import STATES, cmd_hook, cmd_state
 from isollm.tasks.agent_cli.render import (
     emit,
     message,
@@ -104,7 +106,14 @@ def cmd_heartbeat(api: Api, a: argparse.Namespace, as_json: bool) -> None:
         time.sleep(a.every)
 
 
-def _finish(api: Api, a: argparse.Namespace, as_json: bool, action: str, **query: Any) -> None:
+def _finish(
+    api: Api,
+    a: argparse.Namespace,
+    as_json: bool,
+    action: str,
+    extra: dict[str, Any] | None = None,
+    **query: Any,
+) -> None:
     headers = api.fence(a.id, getattr(a, "fence", None))
     try:
         task = api.json("POST", api.path("tasks", a.id, action, **query), None, headers)
@@ -113,11 +122,26 @@ def _finish(api: Api, a: argparse.Namespace, as_json: bool, action: str, **query
             api.forget(a.id)
         raise
     api.forget(a.id)
-    show_task(task, as_json)
+    show_task(task, as_json, extra)
 
 
 def cmd_done(api: Api, a: argparse.Namespace, as_json: bool) -> None:
-    _finish(api, a, as_json, "done")
+    """Inside an isollm sandbox, the work is pushed first: no push, no done."""
+    if not api.delivers or getattr(a, "no_push", False):
+        _finish(api, a, as_json, "done")
+        return
+    try:
+        pushed = push_work(api, a.id, a.fence)
+    except CliError as exc:
+        raise CliError(
+            f"{exc}\n  the task was not marked done: fix this and run `airyra done {a.id}` "
+            "again (`--no-push` finishes it without delivering the work)",
+            exc.exit_code,
+            exc.code,
+        ) from None
+    if not as_json:
+        print(push_summary(pushed))
+    _finish(api, a, as_json, "done", {"push": pushed} if as_json else None)
 
 
 def cmd_release(api: Api, a: argparse.Namespace, as_json: bool) -> None:
@@ -218,4 +242,26 @@ COMMANDS = {
     "log": cmd_log,
     "spec": cmd_spec,
     "spec-dep": cmd_dep,
+    "push": cmd_push,
+    "hook": cmd_hook,
+    "state": cmd_state,
 }
+
+
+def add_session_parsers(add: Any, sub: Any) -> None:
+    """The commands of isollm's interactive sessions (``add`` makes a subcommand)."""
+    sub.choices["done"].add_argument(
+        "--no-push",
+        action="store_true",
+        help="inside isollm: mark done without pushing the work first",
+    )
+    p = add("push", "deliver HEAD of this git repository to the task's branch (isollm)")
+    p.add_argument("id")
+    p.add_argument("--fence", type=int, help="the claim's fencing token (default: remembered)")
+    p = add("state", "tell isollm this agent's state (shown by `isollm status`)")
+    p.add_argument("state", choices=STATES)
+    p.add_argument("-m", "--message", help="what it is doing or waiting for (200 characters)")
+    p.add_argument("--session", help="the agent's session id (to resume it)")
+    p = add("hook", "an agent's hook: report its state from the event (always exits 0)")
+    p.add_argument("agent", help="claude (event JSON on stdin) or codex (JSON argument)")
+    p.add_argument("payload", nargs="?", help="codex: the notify JSON")

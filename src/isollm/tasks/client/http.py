@@ -17,7 +17,9 @@ from urllib.parse import quote
 import httpx
 
 from isollm import redaction
-from isollm.tasks.client.connection import Connection, error_of
+from isollm.tasks.client.agents import AgentStateCalls
+from isollm.tasks.client.connection import error_of
+from isollm.tasks.client.coordination import CoordinationCalls
 from isollm.tasks.client.fallback import clear_done_one_by_one, import_one_by_one
 from isollm.tasks.store import errors
 from isollm.tasks.store.model import (
@@ -42,7 +44,7 @@ FULL_PAGE = PageRequest(1, MAX_PER_PAGE)
 ANY_ENTRY = AuditQuery()
 
 
-class TaskClient(Connection):
+class TaskClient(CoordinationCalls, AgentStateCalls):
     """The task API over a :class:`~isollm.tasks.client.connection.Connection`: the
     store's operations, with fallbacks where a plain airyra lacks an endpoint."""
 

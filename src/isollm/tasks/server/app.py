@@ -17,8 +17,11 @@ import os
 from typing import Any
 
 from isollm.tasks.server import parse
+from isollm.tasks.server.agentstate import add_agent_state_routes
 from isollm.tasks.server.asgi import App, Request, Response, Router, paged
 from isollm.tasks.server.auth import bearer_auth, require_host
+from isollm.tasks.server.coord_routes import add_coordination_routes
+from isollm.tasks.server.delivery import DeliveryApi, add_delivery_routes
 from isollm.tasks.server.openapi import document
 from isollm.tasks.server.options import DEFAULT_REAP_INTERVAL
 from isollm.tasks.server.parse import Body
@@ -259,6 +262,9 @@ def build_router(api: TaskApi) -> Router:
     add("GET", TASK + "/history", api.history)
     add("GET", PROJECT + "/audit", api.audit)
     add_spec_routes(router, api.projects)
+    add_coordination_routes(router, api.projects)
+    add_delivery_routes(router, DeliveryApi(api.projects, api.lease_seconds))
+    add_agent_state_routes(router, api.projects)
     return router
 
 

@@ -44,6 +44,7 @@ class Request:
     agent: str = "anonymous"
     route: str = ""  # the pattern of the matched route
     grant: Any = None  # what the bearer token allows (None: no tokens on this server)
+    receive: Any = None  # a streamed route's ASGI receive: its handler reads the body
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name)
@@ -89,6 +90,7 @@ class Route:
     pattern: str
     handler: Handler
     segments: tuple[str, ...]
+    stream: bool = False  # the handler reads the body itself (request.receive)
 
     def match(self, parts: list[str]) -> dict[str, str] | None:
         params = {}
@@ -109,8 +111,8 @@ class Router:
         self.routes: list[Route] = []
         self._by_length: dict[int, list[Route]] = {}
 
-    def add(self, method: str, pattern: str, handler: Handler) -> None:
-        route = Route(method, pattern, handler, tuple(pattern.strip("/").split("/")))
+    def add(self, method: str, pattern: str, handler: Handler, *, stream: bool = False) -> None:
+        route = Route(method, pattern, handler, tuple(pattern.strip("/").split("/")), stream)
         self.routes.append(route)
         self._by_length.setdefault(len(route.segments), []).append(route)
 
@@ -201,6 +203,10 @@ class App:
         )
         if self._authenticate is not None:  # before reading a body it may not send
             self._authenticate(request)
+        if route.stream:
+            request.receive = receive
+            response = route.handler(request)
+            return response if isinstance(response, Response) else await response
         try:
             request.body = await asyncio.wait_for(self._body(headers, receive), self._body_seconds)
         except TimeoutError:

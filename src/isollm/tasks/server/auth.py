@@ -7,6 +7,7 @@ from typing import Any
 
 from isollm.tasks.server import tokens
 from isollm.tasks.server.asgi import Request
+from isollm.tasks.server.coord_routes import COORDINATION
 from isollm.tasks.server.projects import PROJECT, TASK
 from isollm.tasks.server.tokens import Grant, Role
 from isollm.tasks.store import errors
@@ -17,7 +18,8 @@ OPEN_PATHS = frozenset({"/v1/health", "/openapi.json"})
 # host's token.
 AGENT_ACTIONS = frozenset(
     ("POST", f"{TASK}/{action}") for action in ("claim", "done", "release", "block", "heartbeat")
-) | {("POST", PROJECT + "/tasks/claim-next")}
+) | {("POST", PROJECT + "/tasks/claim-next"), ("POST", TASK + "/push")}
+AGENT_ACTIONS |= {("PUT", PROJECT + "/agents/{agent}/state")}  # its own (checked there)
 
 
 def require_host(request: Request, what: str) -> None:
@@ -74,6 +76,8 @@ def bearer_auth(secret: bytes) -> Any:
         if request.method == "GET":
             return
         if (request.method, request.route) in AGENT_ACTIONS and grant.role is Role.WORKER:
+            return
+        if (request.method, request.route) in COORDINATION:  # own locks, own board entry
             return
         required = "worker" if (request.method, request.route) in AGENT_ACTIONS else "host"
         raise errors.ForbiddenError(

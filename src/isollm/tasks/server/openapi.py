@@ -12,6 +12,7 @@ from functools import cache
 from typing import Any
 
 from isollm import __version__
+from isollm.tasks.server.openapi_coord import COORD_SCHEMAS, coordination_operations
 from isollm.tasks.server.openapi_schemas import (
     JSON,
     SCHEMAS,
@@ -21,6 +22,7 @@ from isollm.tasks.server.openapi_schemas import (
     TIME,
     ref,
 )
+from isollm.tasks.server.openapi_session import SESSION_SCHEMAS, session_operations
 
 _CODES = {
     400: "invalid request (VALIDATION_FAILED, INVALID_TRANSITION, CYCLE_DETECTED, ...)",
@@ -28,8 +30,10 @@ _CODES = {
     403: "NOT_OWNER, or FORBIDDEN: the token does not allow this (context.required)",
     404: "TASK_NOT_FOUND, PROJECT_NOT_FOUND, SPEC_NOT_FOUND, DEPENDENCY_NOT_FOUND, ...",
     408: "the request body did not arrive in time",
-    409: "ALREADY_CLAIMED, NOT_READY, STALE_CLAIM, SPEC_ALREADY_CANCELLED",
+    409: "ALREADY_CLAIMED, NOT_READY, STALE_CLAIM, SPEC_ALREADY_CANCELLED, LOCK_HELD, NO_CLAIM, "
+    "NO_SESSION, DELIVERY_FAILED",
     413: "request body too large",
+    422: "DELIVERY_REFUSED, BUNDLE_INCOMPLETE: the hub refused the pushed work",
 }
 _AGENT = {
     "name": "X-Airyra-Agent",
@@ -84,7 +88,7 @@ def _result(name: str) -> dict[str, Any]:
         return {"type": "array", "items": TEXT}
     if name.endswith("[]"):
         return {"type": "array", "items": ref(name[:-2])}
-    if name in SCHEMAS:
+    if name in SCHEMAS or name in COORD_SCHEMAS or name in SESSION_SCHEMAS:
         return ref(name)
     return {"type": "object"}
 
@@ -271,7 +275,7 @@ def _finish(paths: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
     for path, methods in paths.items():
         for method, op in methods.items():
             op["parameters"] = [*_path_params(path), *op["parameters"]]
-            if path.endswith(("/done", "/release", "/heartbeat")):
+            if path.endswith(("/done", "/release", "/heartbeat", "/push")):
                 op["parameters"].append(_FENCE_HEADER)
             if method == "post" and path.endswith("claim-next"):
                 op["responses"]["204"] = {"description": "no task is ready"}
@@ -290,9 +294,11 @@ def document() -> dict[str, Any]:
             "version": __version__,
             "description": "airyra's task API with leases, fencing tokens and claim-next.",
         },
-        "paths": _finish(_operations()),
+        "paths": _finish(
+            {**_operations(), **coordination_operations(_op), **session_operations(_op)}
+        ),
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **COORD_SCHEMAS, **SESSION_SCHEMAS},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

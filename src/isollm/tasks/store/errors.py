@@ -272,6 +272,46 @@ class MethodNotAllowedError(ApiError):
     http_status = 405
 
 
+class LockHeldError(ApiError):
+    """Another agent holds a lock on some of these paths."""
+
+    code = "LOCK_HELD"
+    http_status = 409
+
+    @classmethod
+    def of(cls, held: list[dict[str, Any]]) -> LockHeldError:
+        first = held[0]
+        more = f" (and {len(held) - 1} more)" if len(held) > 1 else ""
+        return cls(
+            f"{first['requested']} is locked by {first['agent']} "
+            f"({first['path']}, task {first['task_id']}){more}",
+            context={"held": held},
+            hint="nothing was locked; wait for it (`airyra lock --wait S`), pick other "
+            "files, or ask its agent through `airyra context`",
+        )
+
+
+class NoClaimError(ApiError):
+    """The agent holds no claim to attach this to."""
+
+    code = "NO_CLAIM"
+    http_status = 409
+
+    @classmethod
+    def of(cls, agent: str, task_id: str | None, claims: list[str]) -> NoClaimError:
+        if task_id is not None:
+            message = f"agent {agent} does not hold a claim on task {task_id}"
+        elif claims:
+            message = f"agent {agent} holds several claims ({', '.join(claims)}): name the task"
+        else:
+            message = f"agent {agent} holds no claim"
+        return cls(
+            message,
+            context={"agent": agent, "task_id": task_id, "claims": claims},
+            hint="locks and context entries live as long as a claim: claim a task first",
+        )
+
+
 class ServerUnavailableError(TaskError):
     """The task server is not running or cannot be reached."""
 
@@ -299,6 +339,8 @@ ERRORS: dict[str, type[ApiError]] = {
         RequestTimeoutError,
         RouteNotFoundError,
         MethodNotAllowedError,
+        LockHeldError,
+        NoClaimError,
     )
 }
 

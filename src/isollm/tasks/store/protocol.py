@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from isollm.tasks.store.coordination import ContextEntry, FileLock
 from isollm.tasks.store.model import (
     AuditEntry,
     AuditQuery,
@@ -96,6 +97,23 @@ class TaskStore(Protocol):
     def spec_dependencies(self, spec_id: str) -> list[Dependency]: ...
     def add_spec_dependency(self, child_id: str, parent_id: str, actor: str) -> Dependency: ...
     def remove_spec_dependency(self, child_id: str, parent_id: str, actor: str) -> None: ...
+
+    # coordination: file locks and the context board, each living by a claim
+    def lock(self, agent: str, paths: list[str], task_id: str | None = None) -> list[FileLock]:
+        """All of ``paths`` locked for ``agent``'s claim, or none (LockHeldError)."""
+        ...
+
+    def unlock(self, agent: str, paths: list[str] | None = None) -> list[str]: ...
+    def locks(self) -> list[FileLock]: ...
+    def set_context(
+        self,
+        agent: str,
+        status: str,
+        message: str,
+        files: list[str],
+        task_id: str | None = None,
+    ) -> ContextEntry: ...
+    def context_board(self) -> list[ContextEntry]: ...
 
     def close(self) -> None: ...
 

@@ -32,12 +32,13 @@ from isollm.tasks.store.model import (
 )
 from isollm.tasks.store.sqlite.bulk import BulkQueries
 from isollm.tasks.store.sqlite.claims import ClaimQueries, lease_length
+from isollm.tasks.store.sqlite.coordination import CoordinationQueries
 from isollm.tasks.store.sqlite.db import Database
 from isollm.tasks.store.sqlite.rows import Row, audit_from_row, task_from_row
 from isollm.tasks.store.sqlite.specs import SpecQueries
 
 
-class SqliteTaskStore(ClaimQueries, BulkQueries, SpecQueries):
+class SqliteTaskStore(ClaimQueries, BulkQueries, SpecQueries, CoordinationQueries):
     """A :class:`~isollm.tasks.store.protocol.TaskStore` on one SQLite file."""
 
     def __init__(

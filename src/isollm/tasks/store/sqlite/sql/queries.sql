@@ -358,3 +358,65 @@ DELETE FROM audit_log WHERE id IN (SELECT id FROM chain);
 
 -- name: delete_staged
 DELETE FROM tasks WHERE status = 'staged' AND staged_by = :import AND rowid >= :from;
+
+-- Coordination (schema 7): file locks and the context board. A row counts only while
+-- the claim it names is current: the task in progress, held by the row's agent with
+-- the row's fence, its lease not run out by :now.
+
+-- name: agent_claims
+SELECT id, fence FROM tasks
+WHERE status = 'in_progress' AND claimed_by = :agent AND lease_expires_at > :now
+ORDER BY claimed_at, id;
+
+-- name: live_locks
+SELECT l.path, l.glob, l.agent, l.task_id, l.acquired_at
+FROM file_locks l JOIN tasks t ON t.id = l.task_id
+WHERE t.status = 'in_progress' AND t.claimed_by = l.agent AND t.fence = l.fence
+      AND t.lease_expires_at > :now
+ORDER BY l.path;
+
+-- name: prune_locks
+DELETE FROM file_locks WHERE NOT EXISTS (
+    SELECT 1 FROM tasks t
+    WHERE t.id = file_locks.task_id AND t.status = 'in_progress'
+          AND t.claimed_by = file_locks.agent AND t.fence = file_locks.fence
+          AND t.lease_expires_at > :now);
+
+-- name: put_lock
+INSERT INTO file_locks (path, glob, agent, task_id, fence, acquired_at)
+VALUES (:path, :glob, :agent, :task_id, :fence, :now)
+ON CONFLICT (path) DO UPDATE SET
+    glob = excluded.glob, agent = excluded.agent, task_id = excluded.task_id,
+    fence = excluded.fence,
+    acquired_at = CASE WHEN file_locks.agent = excluded.agent AND file_locks.fence = excluded.fence
+                       THEN file_locks.acquired_at ELSE excluded.acquired_at END;
+
+-- name: lock_holder
+SELECT agent FROM file_locks WHERE path = :path;
+
+-- name: delete_lock
+DELETE FROM file_locks WHERE path = :path AND agent = :agent;
+
+-- name: delete_agent_locks
+DELETE FROM file_locks WHERE agent = :agent RETURNING path;
+
+-- name: live_board
+SELECT b.agent, b.task_id, b.status, b.files, b.message, b.updated_at
+FROM context_board b JOIN tasks t ON t.id = b.task_id
+WHERE t.status = 'in_progress' AND t.claimed_by = b.agent AND t.fence = b.fence
+      AND t.lease_expires_at > :now
+ORDER BY b.agent;
+
+-- name: prune_board
+DELETE FROM context_board WHERE NOT EXISTS (
+    SELECT 1 FROM tasks t
+    WHERE t.id = context_board.task_id AND t.status = 'in_progress'
+          AND t.claimed_by = context_board.agent AND t.fence = context_board.fence
+          AND t.lease_expires_at > :now);
+
+-- name: put_board
+INSERT INTO context_board (agent, task_id, fence, status, files, message, updated_at)
+VALUES (:agent, :task_id, :fence, :status, :files, :message, :now)
+ON CONFLICT (agent) DO UPDATE SET
+    task_id = excluded.task_id, fence = excluded.fence, status = excluded.status,
+    files = excluded.files, message = excluded.message, updated_at = excluded.updated_at;

@@ -1,0 +1,1 @@
+"""Landing the work of a run: ``isollm diff``, the merge queue ``isollm merge``, ``isollm gc``."""

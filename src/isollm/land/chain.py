@@ -1,0 +1,85 @@
+"""Landing without a test (``--no-test``, or no ``merge.test_command``) and planning
+(``--dry-run``): the candidates' landing commits built one on the other in the hub, then
+the target moved once, by compare-and-set, to the last of them.
+
+With no test, no intermediate state needs keeping: killed before the compare-and-set,
+nothing moved (the commits built are unreferenced and a rerun builds them again);
+after it, everything landed. A target that moved meanwhile means building the whole
+chain again on its new tip. Per candidate it costs two git commands (merge-tree,
+commit-tree); whether a candidate already landed is read once for all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from isollm.git.facade import Git
+from isollm.land import plumbing
+from isollm.land.build import Strategy, build, landed_tips
+from isollm.land.candidates import Candidate
+from isollm.land.outcome import FAILED, Outcome, Status, blocked_reason
+
+MAX_REBUILDS = 5
+
+
+def land_chain(
+    git: Git,
+    ref: str,
+    prefix: str,
+    candidates: Sequence[Candidate],
+    strategy: Strategy,
+    *,
+    dry_run: bool,
+) -> list[Outcome]:
+    """Land (or with ``dry_run``, plan) every candidate that merges; their outcomes."""
+    for _ in range(MAX_REBUILDS):
+        old = git.rev_parse(ref)
+        outcomes, new = _build_chain(git, ref, prefix, old, candidates, strategy)
+        if dry_run:
+            return [_planned(o) for o in outcomes]
+        if new == old or git.update_ref(ref, new, old, reason="isollm merge"):
+            return outcomes
+    reason = f"{ref} kept moving while it was being merged; run `isollm merge` again"
+    return [Outcome(c.task_id, c.branch, Status.SKIPPED, c.tip, reason=reason) for c in candidates]
+
+
+def _planned(o: Outcome) -> Outcome:
+    if o.status is Status.LANDED:
+        o.status = Status.PLANNED
+    return o
+
+
+def _build_chain(
+    git: Git,
+    ref: str,
+    prefix: str,
+    old: str,
+    candidates: Sequence[Candidate],
+    strategy: Strategy,
+) -> tuple[list[Outcome], str]:
+    target = ref.removeprefix("refs/heads/")
+    landed = landed_tips(git, old, prefix)
+    onto, tree = old, plumbing.tree_of(git, old)
+    failed: set[str] = set()
+    outcomes = []
+    for c in candidates:
+        reason = blocked_reason(c, failed)
+        if reason:
+            failed.add(c.task_id)
+            outcomes.append(Outcome(c.task_id, c.branch, Status.SKIPPED, c.tip, reason=reason))
+            continue
+        if c.tip in landed:
+            outcomes.append(Outcome(c.task_id, c.branch, Status.ALREADY, c.tip, onto))
+            continue
+        built = build(git, c, onto, strategy, target)
+        if built.commit is None:
+            outcome = Outcome.conflict(c, built)
+        elif built.tree == tree:  # nothing it changes is missing from the target
+            outcome = Outcome(c.task_id, c.branch, Status.ALREADY, c.tip, onto)
+        else:
+            onto, tree = built.commit, built.tree
+            outcome = Outcome(c.task_id, c.branch, Status.LANDED, c.tip, onto)
+        if outcome.status in FAILED:
+            failed.add(c.task_id)
+        outcomes.append(outcome)
+    return outcomes, onto

@@ -1,0 +1,145 @@
+"""``isollm diff``: what a task's branch on the hub changes.
+
+Two bases: the one the task *started from* (its latest receipt's base commit, else the
+merge-base with the base branch) and the base *now* (what landing the branch would
+change today: the merge of the branch into the base's tip, computed without a checkout).
+Only the hub is read; never a workspace, never the user's checkout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from isollm.config import Config
+from isollm.errors import IsollmError, StateError
+from isollm.git.facade import Git
+from isollm.git.hub import Hub
+from isollm.land import plumbing
+from isollm.land.plumbing import FileStat
+from isollm.runner.layout import RunPaths, runs_dir
+from isollm.runner.receipts import load_receipts
+
+
+class Against(StrEnum):
+    BASE = "base"  # the base the task started from
+    NOW = "now"  # the base branch as it is on the hub now
+
+
+class NoTaskBranchError(IsollmError):
+    """The hub has no branch for the task."""
+
+
+@dataclass(frozen=True)
+class TaskDiff:
+    task_id: str
+    branch: str
+    tip: str
+    against: Against
+    base: str  # the commit the diff starts from
+    base_source: str  # "receipt", "merge-base" or "base branch now"
+    files: list[FileStat]
+    patch: str
+    conflicts: list[str] = field(default_factory=list)  # against now: the merge conflicts
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "task": self.task_id,
+            "branch": self.branch,
+            "tip": self.tip,
+            "against": str(self.against),
+            "base": self.base,
+            "base_source": self.base_source,
+            "files": [f.to_json() for f in self.files],
+            "conflicts": self.conflicts,
+            "patch": self.patch,
+        }
+
+
+def task_branch(config: Config, task_id: str) -> str:
+    return f"{config.git.branch_prefix}{task_id}"
+
+
+def hub_of(config: Config) -> Hub:
+    return Hub.for_project(config.project).require().check()
+
+
+def task_diff(root: Path, config: Config, task_id: str, against: Against) -> TaskDiff:
+    """The diff of task ``task_id``'s branch on the hub against ``against``."""
+    git = hub_of(config).git()
+    branch = task_branch(config, task_id)
+    tip = git.branch_sha(branch)
+    if tip is None:
+        raise NoTaskBranchError(
+            f"the hub has no branch {branch} for task {task_id}",
+            hint="`isollm sync status` lists the task branches on the hub",
+        )
+    base_now = git.branch_sha(config.git.base_branch)
+    if against is Against.NOW:
+        return _against_now(git, task_id, branch, tip, base_now)
+    base, source = started_from(root, git, task_id, tip, base_now)
+    files = plumbing.numstat(git, base, tip)
+    return TaskDiff(
+        task_id, branch, tip, against, base, source, files, plumbing.patch(git, base, tip)
+    )
+
+
+def _against_now(git: Git, task_id: str, branch: str, tip: str, base_now: str | None) -> TaskDiff:
+    if base_now is None:
+        raise StateError(
+            "the hub has no base branch", hint="run `isollm sync push` to publish yours"
+        )
+    merged = plumbing.merge_tree(git, base_now, tip)
+    if merged.clean:
+        new = merged.tree
+        files = plumbing.numstat(git, base_now, new)
+        text = plumbing.patch(git, base_now, new)
+        return TaskDiff(task_id, branch, tip, Against.NOW, base_now, "base branch now", files, text)
+    fork = (
+        plumbing.merge_base(git, base_now, tip) or base_now
+    )  # conflicts: the branch's own changes
+    files = plumbing.numstat(git, fork, tip)
+    text = plumbing.patch(git, fork, tip)
+    return TaskDiff(
+        task_id,
+        branch,
+        tip,
+        Against.NOW,
+        base_now,
+        "base branch now",
+        files,
+        text,
+        list(merged.conflicts),
+    )
+
+
+def started_from(
+    root: Path, git: Git, task_id: str, tip: str, base_now: str | None
+) -> tuple[str, str]:
+    """The commit the task started from: its receipt's base commit when the hub has it,
+    else the merge-base with the base branch, else the tip's first parent line's root."""
+    recorded = receipt_base(root, task_id, tip)
+    commit = git.resolve(recorded) if recorded else None
+    if commit is not None:
+        return commit, "receipt"
+    fork = plumbing.merge_base(git, base_now, tip) if base_now else None
+    if fork is not None:
+        return fork, "merge-base"
+    return plumbing.empty_tree(git), "nothing (no common history)"
+
+
+def receipt_base(root: Path, task_id: str, tip: str) -> str | None:
+    """The base commit of the task's receipt that delivered ``tip`` (else its latest)."""
+    directory = runs_dir(root)
+    if not directory.is_dir():
+        return None
+    found = []
+    for run in sorted(p for p in directory.iterdir() if p.is_dir()):
+        found += [r for r in load_receipts(RunPaths(run)).receipts if r.task_id == task_id]
+    if not found:
+        return None
+    exact = [r for r in found if r.head_commit == tip]
+    latest = max(exact or found, key=lambda r: r.ended)
+    return latest.base_commit or None

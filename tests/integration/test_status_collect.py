@@ -1,0 +1,198 @@
+"""`isollm status`'s collector against real parts: a real task server, real state files
+in `.isollm/`, a real hub and real overlay sandboxes with real processes in them."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from isollm import config as cfg
+from isollm import fsutil
+from isollm.project import init_project
+from isollm.sandbox import registry
+from isollm.sandbox.workers import Project, add_worker, ensure_hub
+from isollm.session.status import usage
+from isollm.session.status.collect import Collector
+from isollm.session.status.model import AgentState, Health, Source
+from isollm.state import FileState, Session, SessionStatus
+from isollm.tasks.client.http import TaskClient
+from isollm.tasks.server import control
+from isollm.tasks.store.model import Task
+from tests.conftest import git, skip_or_fail
+from tests.e2e.cli import ISOLLM
+from tests.integration.sandbox_support import unmount_under
+from tests.integration.tasks_support import free_port
+
+
+@pytest.fixture
+def project(git_repo: Path) -> Iterator[Path]:
+    """An initialised project with a name and a task server port of its own."""
+    init_project(git_repo)
+    loaded = cfg.load(git_repo)
+    airyra = dataclasses.replace(loaded.config.airyra, port=free_port())
+    name = f"st-{uuid.uuid4().hex[:8]}"
+    cfg.save(loaded.path, dataclasses.replace(loaded.config, project=name, airyra=airyra))
+    yield git_repo
+    config = cfg.load(git_repo).config
+    control.stop(config.airyra.port)
+    for sandbox in registry.list_sandboxes(config.project)[0]:
+        sandbox.destroy()
+    unmount_under(fsutil.isollm_home())
+
+
+def collector(root: Path) -> Collector:
+    loaded = cfg.load_valid(root)
+    return Collector(loaded.root, loaded.config)
+
+
+def server(root: Path) -> TaskClient:
+    """A client of the project's task server, started the way a user does (a child
+    process of this test would outlive its Popen object)."""
+    subprocess.run([ISOLLM, "server", "start"], cwd=root, check=True, capture_output=True)
+    loaded = cfg.load_valid(root)
+    return control.ensure_server(loaded.config, loaded.root)
+
+
+def push_task_branch(root: Path, branch: str) -> None:
+    """A commit on ``branch`` in the hub: 3 lines added, 1 deleted against main."""
+    hub = ensure_hub(Project.load(root))
+    git(root, "checkout", "-q", "-b", "work")
+    (root / "README.md").write_text("one\ntwo\nthree\n")
+    git(root, "commit", "-q", "-am", "work")
+    git(root, "push", "-q", str(hub.path), f"HEAD:refs/heads/{branch}")
+    git(root, "checkout", "-q", "main")
+
+
+def fill_queue(project: Path) -> Task:
+    """Three tasks: one ready, one done, one held by worker-1 (returned), which also
+    has an entry on the context board and a lock."""
+    with server(project) as client:
+        held = client.add_task("Fix the parser \x1b[31m")
+        client.add_task("Later")
+        done = client.add_task("Finished")
+        client.claim(done.id, agent="someone")
+        client.done(done.id, agent="someone")
+        client.claim(held.id, agent="worker-1")
+        client.set_context("working", "rewriting the parser", ["README.md"], agent="worker-1")
+        client.lock(["README.md"], agent="worker-1")
+    return held
+
+
+def wait_for_process(sandbox: Path) -> None:
+    """Until a process is in the sandbox's cgroup (a command joins it as it starts)."""
+    deadline = time.monotonic() + 10
+    while not usage.sample(sandbox).pids and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_no_session_and_no_server_shows_what_exists(project: Path) -> None:
+    with collector(project) as c:
+        snap = c.collect()
+    assert snap.workers == ()
+    assert not snap.session.recorded
+    server_service, mux_service = snap.services
+    assert server_service.health is Health.DOWN
+    assert mux_service.health is Health.NONE
+    assert not snap.tasks.available
+    assert not snap.board.available
+    assert (snap.sync.available, snap.sync.state, snap.sync.host_branch) == (True, "no-hub", "main")
+
+
+def test_tasks_workers_board_and_sync(project: Path) -> None:
+    if registry.available("overlay"):
+        skip_or_fail(f"overlay sandboxes unavailable: {registry.available('overlay')}")
+    held = fill_queue(project)
+    prefix = cfg.load(project).config.git.branch_prefix
+    push_task_branch(project, f"{prefix}{held.id}")
+    p = Project.load(project)
+    add_worker(p)
+    busy = add_worker(p)
+    job = busy.spawn(["sleep", "30"])
+    wait_for_process(busy.record.directory)
+    try:
+        with collector(project) as c:
+            snap = c.collect()
+            with server(project) as client:
+                client.set_agent_state("worker-1", "working", "Edit")  # no process runs
+                client.set_agent_state("worker-2", "waiting", "Bash")
+            again = c.collect()
+    finally:
+        job.kill()
+
+    counts = snap.tasks
+    assert (counts.ready, counts.in_progress, counts.done, counts.blocked) == (1, 1, 1, 0)
+    first, second = snap.workers
+    assert (first.name, first.task_id, first.task_title) == ("worker-1", held.id, held.title)
+    assert (first.branch, first.added, first.deleted) == (f"{prefix}{held.id}", 3, 1)
+    # nothing runs in worker-1's sandbox: its agent cannot be running
+    assert (first.state, first.source) == (AgentState.EXITED, Source.PROCESS)
+    # worker-2 runs a process (no hooks, no pane): unknown, with its usage measured
+    assert (second.task_id, second.state) == ("", AgentState.UNKNOWN)
+    assert second.rss_bytes is not None
+    assert second.rss_bytes > 0
+    assert second.cpu_percent is not None
+    assert snap.sync.state == "in-sync"
+    assert snap.sync.task_branches == 1
+    assert snap.board.available
+    assert [(e.agent, e.message, e.files) for e in snap.board.context] == [
+        ("worker-1", "rewriting the parser", ("README.md",))
+    ]
+    assert [(e.path, e.agent, e.task_id) for e in snap.board.locks] == [
+        ("README.md", "worker-1", held.id)
+    ]
+    assert snap.services[0].health is Health.UP
+    # the hooks' word, unless the agent cannot be running
+    first, second = again.workers
+    assert (first.state, first.source) == (AgentState.EXITED, Source.PROCESS)
+    assert (second.state, second.source, second.detail) == (AgentState.WAITING, Source.HOOK, "Bash")
+    assert second.since is not None
+    assert (first.added, first.deleted) == (3, 1)
+
+
+def test_a_removed_sandbox_is_dead_and_a_stopped_server_down(project: Path) -> None:
+    if registry.available("overlay"):
+        skip_or_fail(f"overlay sandboxes unavailable: {registry.available('overlay')}")
+    server(project).close()
+    sb = add_worker(Project.load(project))
+    sb.destroy()  # the record stays: the sandbox vanished under it
+    FileState.for_project(project).create_session(
+        Session.for_this_process(
+            str(project), status=SessionStatus.RUNNING, multiplexer="tmux", multiplexer_session="x"
+        )
+    )
+    with collector(project) as c:
+        up = c.collect()
+        control.stop(cfg.load(project).config.airyra.port)
+        down = c.collect()
+    (worker,) = up.workers
+    assert (worker.state, worker.source, worker.sandbox) == (
+        AgentState.DEAD,
+        Source.SANDBOX,
+        "missing",
+    )
+    assert up.session.recorded
+    assert up.session.alive
+    tmux = up.services[1]
+    assert tmux.name == "tmux"
+    assert tmux.health in (Health.DOWN, Health.UNAVAILABLE)  # no such tmux session runs
+    assert up.services[0].health is Health.UP
+    assert up.tasks.available
+    assert down.services[0].health is Health.DOWN
+    assert not down.tasks.available
+    assert down.workers[0].task_id == ""
+
+
+def test_the_host_repository_ahead_of_the_hub_shows_in_sync(project: Path) -> None:
+    ensure_hub(Project.load(project))
+    (project / "new.txt").write_text("x\n")
+    git(project, "add", "new.txt")
+    git(project, "commit", "-q", "-m", "more")
+    with collector(project) as c:
+        snap = c.collect(cpu=False)
+    assert (snap.sync.state, snap.sync.ahead) == ("ahead", 1)
