@@ -84,7 +84,10 @@ def agent_home(sb: Sandbox) -> Path:
         return Path(SANDBOX_HOME)
     if not sb.isolated:
         return fsutil.ensure_dir(sb.record.directory / "agent-home")
-    return Path(sb.info().home)
+    home = sb.info().home
+    if not home:
+        raise SandboxError(f"sandbox {sb.name!r} has no home directory for its agent")
+    return Path(home)
 
 
 def write_agent_settings(sb: Sandbox, agent: Agent, home: Path, workdir: Path) -> None:

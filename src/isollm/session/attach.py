@@ -24,6 +24,7 @@ from isollm.agents.resume import has_conversation
 from isollm.config import Config
 from isollm.errors import IsollmError
 from isollm.runner import byhand
+from isollm.runner.sandboxes import agent_home
 from isollm.sandbox import workers
 from isollm.sandbox.base import HostCommand, Sandbox
 from isollm.sandbox.overlay import OverlaySandbox
@@ -61,7 +62,7 @@ def pane_commands(
     sb = workers.open_worker(project, worker)
     if not prepared:
         prepare.prepare_worker(config, sb, hand.agent)
-    home = prepare.agent_home(sb)
+    home = agent_home(sb)
     more = hand.extra(sb, home=home, interactive=True)  # noqa: S610 - not Django
     env = {**more.env, **prepare.session_env(config, sb, more.env.get("PATH"))}
     sock = task_socket(config)

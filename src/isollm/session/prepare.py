@@ -21,7 +21,6 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from isollm import fsutil
 from isollm.agents.base import Agent
 from isollm.agents.context import WorkerContext, from_config
 from isollm.agents.environment import worker_env
@@ -30,7 +29,7 @@ from isollm.agents.instructions import merge, render
 from isollm.config import Config
 from isollm.errors import SandboxError
 from isollm.runner import agentfiles
-from isollm.runner.sandboxes import context_file
+from isollm.runner.sandboxes import agent_home, context_file
 from isollm.sandbox.base import SANDBOX_PATH, Sandbox
 from isollm.tasks.agent_cli import bundle
 from isollm.tasks.server.control import agent_token
@@ -49,17 +48,6 @@ UNPACK_SCRIPT = 'mkdir -p "$1" && exec tar -x -m --no-same-owner --no-same-permi
 def agent_id(worker: str) -> str:
     """The identity worker ``worker``'s agent has with the task server."""
     return worker
-
-
-def agent_home(sb: Sandbox) -> Path:
-    """The agent's HOME as it sees it: the sandbox's own home, or (a sandbox that does
-    not isolate, whose home would be yours) a private one beside its record."""
-    if not sb.isolated:
-        return fsutil.ensure_dir(sb.record.directory / "agent-home")
-    home = sb.info().home
-    if not home:
-        raise SandboxError(f"sandbox {sb.name!r} has no home directory for its agent")
-    return Path(home)
 
 
 def worker_context(config: Config, sb: Sandbox) -> WorkerContext:
