@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from isollm.errors import IsollmError
+from isollm.land.testing import SANDBOX_NAME as MERGE_SANDBOX
 from isollm.sandbox import reconcile, workers
 from isollm.sandbox.base import Sandbox, SandboxStatus
 from isollm.sandbox.workers import Project
@@ -123,7 +124,7 @@ def roster(project: Project) -> Roster:
     rows, _errors = reconcile.list_workers(project)
     running, stopped, unusable = [], [], []
     for row in sorted(rows, key=lambda r: natural_key(r.name)):
-        if row.run:
+        if row.run or row.name == MERGE_SANDBOX:  # a run's, or one `isollm merge` left
             continue
         if row.sandbox not in USABLE or row.status == str(WorkerStatus.ERROR):
             unusable.append(f"{row.name}: {row.problem or 'its sandbox is ' + row.sandbox}")

@@ -1,0 +1,138 @@
+"""How long ``isollm`` takes to start, against ``python3 -c pass`` in the same run.
+
+    python bench/bench_cli_start.py [--repeat 21] [--tasks 5]
+
+Builds a small throwaway project (its own HOME and ISOLLM_HOME, a task server on a
+free port, a few tasks), then times, round-robin so a busy machine slows every
+command alike, the median wall time of:
+
+- ``python3 -c pass`` (the yardstick: the interpreter alone);
+- ``isollm --version`` and ``isollm --help`` (the start path every command pays);
+- ``isollm status --brief`` with a saved snapshot fresh enough to be rendered as is
+  (what the dashboard pane keeps: target at most 5x the yardstick, issue #13); the
+  snapshot is refreshed by an untimed ``isollm status --json`` when it gets old;
+- ``isollm task list`` (config, HTTP client and a request to the running server).
+
+Prints each median and its ratio to the yardstick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+ISOLLM = str(Path(sys.executable).parent / "isollm")
+YARDSTICK = "python3 -c pass"
+COMMANDS: dict[str, list[str]] = {
+    YARDSTICK: ["python3", "-c", "pass"],
+    "isollm --version": [ISOLLM, "--version"],
+    "isollm --help": [ISOLLM, "--help"],
+    "isollm status --brief": [ISOLLM, "status", "--brief"],
+    "isollm task list": [ISOLLM, "task", "list"],
+}
+SNAPSHOT_REFRESH_SECONDS = 3.0  # status.json is rendered by --brief while at most 5 s old
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> str:
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+@contextmanager
+def project(tasks: int) -> Iterator[tuple[Path, dict[str, str]]]:
+    tmp = Path(tempfile.mkdtemp(prefix="isollm-bench-start-"))
+    env = {**os.environ, "HOME": str(tmp / "home"), "ISOLLM_HOME": str(tmp / "home/.isollm")}
+    env.update(GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@b", GIT_COMMITTER_NAME="b")
+    env["GIT_COMMITTER_EMAIL"] = "b@b"
+    root = tmp / "repo"
+    started = False
+    try:
+        root.mkdir(parents=True)
+        (tmp / "home").mkdir()
+        run(["git", "init", "-q", "-b", "main"], root, env)
+        (root / "README.md").write_text("bench\n")
+        run(["git", "add", "-A"], root, env)
+        run(["git", "commit", "-q", "-m", "init"], root, env)
+        run([ISOLLM, "init"], root, env)
+        config = (root / "isollm.yaml").read_text()
+        (root / "isollm.yaml").write_text(config.replace("port: 7432", f"port: {free_port()}"))
+        run([ISOLLM, "server", "start"], root, env)
+        started = True
+        for n in range(tasks):
+            run([ISOLLM, "task", "add", f"task {n}"], root, env)
+        yield root, env
+    finally:
+        if started:
+            subprocess.run([ISOLLM, "server", "stop"], cwd=root, env=env, capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def keep_snapshot_fresh(root: Path, env: dict[str, str]) -> None:
+    """Collect (untimed) when the saved snapshot is missing or getting old."""
+    path = root / ".isollm" / "status.json"
+    try:
+        age = time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        age = float("inf")
+    if age > SNAPSHOT_REFRESH_SECONDS:
+        run([ISOLLM, "status", "--json"], root, env)
+
+
+def once(argv: Sequence[str], root: Path, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(argv, cwd=root, env=env, capture_output=True, check=False)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed:\n{done.stdout!r}{done.stderr!r}")
+    return elapsed
+
+
+def measure(root: Path, env: dict[str, str], repeat: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {name: [] for name in COMMANDS}
+    for name, argv in COMMANDS.items():  # warm the page cache and .pyc files, untimed
+        keep_snapshot_fresh(root, env)
+        once(argv, root, env)
+    for _ in range(repeat):
+        for name, argv in COMMANDS.items():
+            if name == "isollm status --brief":
+                keep_snapshot_fresh(root, env)
+            times[name].append(once(argv, root, env))
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=21)
+    parser.add_argument("--tasks", type=int, default=5, help="tasks in the queue")
+    args = parser.parse_args()
+    with project(args.tasks) as (root, env):
+        times = measure(root, env, args.repeat)
+    base = statistics.median(times[YARDSTICK]) * 1000
+    print(f"median of {args.repeat}, round-robin, same run:")
+    for name, samples in times.items():
+        ms = statistics.median(samples) * 1000
+        print(f"  {name:<24} {ms:7.1f} ms  {ms / base:5.1f}x")
+    brief = statistics.median(times["isollm status --brief"]) * 1000 / base
+    print("target status --brief <= 5x: " + ("met" if brief <= 5 else "NOT met"))
+
+
+if __name__ == "__main__":
+    main()
