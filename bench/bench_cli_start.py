@@ -4,22 +4,27 @@
 
 Builds a small throwaway project (its own HOME and ISOLLM_HOME, a task server on a
 free port, a few tasks), then times, round-robin so a busy machine slows every
-command alike, the median wall time of:
+command alike, the median wall time (and CPU time) of:
 
-- ``python3 -c pass`` (the yardstick: the interpreter alone);
+- ``python -c pass`` (the yardstick: the interpreter isollm runs on, alone; this
+  script's own, as a ``python3`` found on PATH may be a shim, pyenv's costs ~100 ms);
 - ``isollm --version`` and ``isollm --help`` (the start path every command pays);
 - ``isollm status --brief`` with a saved snapshot fresh enough to be rendered as is
   (what the dashboard pane keeps: target at most 5x the yardstick, issue #13); the
   snapshot is refreshed by an untimed ``isollm status --json`` when it gets old;
 - ``isollm task list`` (config, HTTP client and a request to the running server).
 
-Prints each median and its ratio to the yardstick.
+Bytecode is cached (in the throwaway directory, through ``PYTHONPYCACHEPREFIX``) as
+an installed isollm's is; ``--no-bytecode`` keeps ``PYTHONDONTWRITEBYTECODE`` when the
+environment sets it, so every run compiles isollm's modules again (the slow case).
+Prints each median and its ratio to the yardstick's.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -30,17 +35,23 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 ISOLLM = str(Path(sys.executable).parent / "isollm")
-YARDSTICK = "python3 -c pass"
+YARDSTICK = "python -c pass"
 COMMANDS: dict[str, list[str]] = {
-    YARDSTICK: ["python3", "-c", "pass"],
+    YARDSTICK: [sys.executable, "-c", "pass"],
     "isollm --version": [ISOLLM, "--version"],
     "isollm --help": [ISOLLM, "--help"],
     "isollm status --brief": [ISOLLM, "status", "--brief"],
     "isollm task list": [ISOLLM, "task", "list"],
 }
 SNAPSHOT_REFRESH_SECONDS = 3.0  # status.json is rendered by --brief while at most 5 s old
+
+
+class Sample(NamedTuple):
+    wall: float  # seconds
+    cpu: float  # user + system seconds of the process: less moved by a busy machine
 
 
 def free_port() -> int:
@@ -57,9 +68,12 @@ def run(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> str:
 
 
 @contextmanager
-def project(tasks: int) -> Iterator[tuple[Path, dict[str, str]]]:
+def project(tasks: int, bytecode: bool) -> Iterator[tuple[Path, dict[str, str]]]:
     tmp = Path(tempfile.mkdtemp(prefix="isollm-bench-start-"))
     env = {**os.environ, "HOME": str(tmp / "home"), "ISOLLM_HOME": str(tmp / "home/.isollm")}
+    if bytecode:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
     env.update(GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@b", GIT_COMMITTER_NAME="b")
     env["GIT_COMMITTER_EMAIL"] = "b@b"
     root = tmp / "repo"
@@ -81,7 +95,8 @@ def project(tasks: int) -> Iterator[tuple[Path, dict[str, str]]]:
         yield root, env
     finally:
         if started:
-            subprocess.run([ISOLLM, "server", "stop"], cwd=root, env=env, capture_output=True)
+            stop = [ISOLLM, "server", "stop"]
+            subprocess.run(stop, cwd=root, env=env, capture_output=True, check=False)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -96,18 +111,23 @@ def keep_snapshot_fresh(root: Path, env: dict[str, str]) -> None:
         run([ISOLLM, "status", "--json"], root, env)
 
 
-def once(argv: Sequence[str], root: Path, env: dict[str, str]) -> float:
-    started = time.perf_counter()
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def once(argv: Sequence[str], root: Path, env: dict[str, str]) -> Sample:
+    cpu, started = children_cpu(), time.perf_counter()
     done = subprocess.run(argv, cwd=root, env=env, capture_output=True, check=False)
-    elapsed = time.perf_counter() - started
+    sample = Sample(time.perf_counter() - started, children_cpu() - cpu)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed:\n{done.stdout!r}{done.stderr!r}")
-    return elapsed
+    return sample
 
 
-def measure(root: Path, env: dict[str, str], repeat: int) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {name: [] for name in COMMANDS}
-    for name, argv in COMMANDS.items():  # warm the page cache and .pyc files, untimed
+def measure(root: Path, env: dict[str, str], repeat: int) -> dict[str, list[Sample]]:
+    times: dict[str, list[Sample]] = {name: [] for name in COMMANDS}
+    for argv in COMMANDS.values():  # warm the page cache and .pyc files, untimed
         keep_snapshot_fresh(root, env)
         once(argv, root, env)
     for _ in range(repeat):
@@ -122,16 +142,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=21)
     parser.add_argument("--tasks", type=int, default=5, help="tasks in the queue")
+    parser.add_argument(
+        "--no-bytecode", action="store_true", help="keep PYTHONDONTWRITEBYTECODE if set"
+    )
     args = parser.parse_args()
-    with project(args.tasks) as (root, env):
+    with project(args.tasks, bytecode=not args.no_bytecode) as (root, env):
         times = measure(root, env, args.repeat)
-    base = statistics.median(times[YARDSTICK]) * 1000
-    print(f"median of {args.repeat}, round-robin, same run:")
-    for name, samples in times.items():
-        ms = statistics.median(samples) * 1000
-        print(f"  {name:<24} {ms:7.1f} ms  {ms / base:5.1f}x")
-    brief = statistics.median(times["isollm status --brief"]) * 1000 / base
-    print("target status --brief <= 5x: " + ("met" if brief <= 5 else "NOT met"))
+        compiled = "PYTHONDONTWRITEBYTECODE" in env
+    wall = {name: statistics.median(s.wall for s in samples) for name, samples in times.items()}
+    cpu = {name: statistics.median(s.cpu for s in samples) for name, samples in times.items()}
+    kind = "compiled on every run" if compiled else "bytecode cached"
+    print(f"median of {args.repeat}, round-robin, same run, {kind}:")
+    print(f"  {'':<24} {'wall':>9}  {'ratio':>5}   {'cpu':>8}  {'ratio':>5}")
+    for name in COMMANDS:
+        w, c = wall[name] * 1000, cpu[name] * 1000
+        base_w, base_c = wall[YARDSTICK] * 1000, cpu[YARDSTICK] * 1000
+        print(f"  {name:<24} {w:6.1f} ms  {w / base_w:4.1f}x  {c:5.1f} ms  {c / base_c:4.1f}x")
+    brief = wall["isollm status --brief"] / wall[YARDSTICK]
+    print("target status --brief <= 5x (wall): " + ("met" if brief <= 5 else "NOT met"))
 
 
 if __name__ == "__main__":

@@ -287,6 +287,9 @@ class FakeWorkspace:
     def home_inside(self) -> Path:
         return Path("/home/agent")
 
+    def agent_env(self, env: Mapping[str, str], host_socket: str) -> dict[str, str]:
+        return dict(env)
+
     @property
     def workdir(self) -> Path:
         return Path("/work")

@@ -16,7 +16,6 @@ import fcntl
 import json
 import os
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,8 @@ def fsync_dir(path: Path) -> None:
 
 def _temp_copy(path: Path, data: bytes, mode: int, suffix: str) -> str:
     """A durable temp file holding ``data`` beside ``path``; its name."""
+    import tempfile  # noqa: PLC0415 - only writes need it, not `isollm status --brief`
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -21,13 +21,14 @@ import pytest
 
 from isollm import config as cfg
 from isollm import fsutil
+from isollm.git.hub import Hub
 from isollm.sandbox import registry
 from isollm.session.mux.base import PaneSpec, SessionPlan, session_name
 from isollm.session.mux.tmux import Tmux
 from isollm.state import FileState, Session, SessionStatus
 from isollm.tasks.client.http import TaskClient
 from isollm.tasks.server import control
-from tests.conftest import skip_or_fail
+from tests.conftest import git, skip_or_fail
 from tests.e2e.cli import ISOLLM, as_json, isollm
 from tests.integration.sandbox_support import unmount_under
 from tests.integration.tasks_support import agent_token, free_port
@@ -218,6 +219,34 @@ def test_an_agent_without_hooks_is_read_from_its_tmux_pane(project: Path, tmp_pa
             seen = read_until(watch, "◆ waiting", 2, timeout=60)
     finally:
         tmux.stop()
-    assert "? unknown" in seen.split("◆ waiting")[0]  # before the question: nothing known
+    # before the question nothing is known, in a session just begun: the agent is starting
+    assert "◌ starting" in seen.split("◆ waiting")[0]
     assert "Tmux: ● up" in seen
     assert calls.read_text() == "worker-1  waiting\n"
+
+
+def test_conflicting_running_tasks_show_in_text_json_and_brief(project: Path) -> None:
+    isollm(project, "sync", "push")  # the hub
+    isollm(project, "server", "start")
+    with client(project) as c:
+        first = c.add_task("Rewrite the readme")
+        second = c.add_task("Fix the readme's typos")
+        c.claim(first.id, agent="worker-1")
+        c.claim(second.id, agent="worker-2")
+        c.lock(["README.md"], agent="worker-2")
+    config = cfg.load(project).config
+    (project / "README.md").write_text("rewritten\n")
+    git(project, "commit", "-q", "-am", "rewrite")
+    hub = Hub.for_project(config.project).path
+    branch = f"{config.git.branch_prefix}{first.id}"
+    git(project, "push", "-q", str(hub), f"HEAD:refs/heads/{branch}")
+    git(project, "reset", "-q", "--hard", "HEAD~1")
+    text = isollm(project, "status").stdout
+    assert f"! {first.id} (worker-1) and {second.id} (worker-2) both touch README.md" in text
+    (clash,) = as_json(project, "status")["conflicts"]
+    assert (clash["earlier"], clash["later"], clash["files"]) == (
+        first.id,
+        second.id,
+        ["README.md"],
+    )
+    assert "| conflicts: 1 |" in isollm(project, "status", "--brief").stdout

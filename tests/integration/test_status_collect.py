@@ -4,19 +4,25 @@ in `.isollm/`, a real hub and real overlay sandboxes with real processes in them
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from isollm import config as cfg
 from isollm import fsutil
+from isollm.errors import IsollmError
 from isollm.project import init_project
 from isollm.sandbox import registry
 from isollm.sandbox.workers import Project, add_worker, ensure_hub
+from isollm.session import attach, up
+from isollm.session.mux.base import PaneSpec, SessionPlan, session_name
+from isollm.session.mux.tmux import Tmux
 from isollm.session.status import usage
 from isollm.session.status.collect import Collector
 from isollm.session.status.model import AgentState, Health, Source
@@ -196,3 +202,91 @@ def test_the_host_repository_ahead_of_the_hub_shows_in_sync(project: Path) -> No
     with collector(project) as c:
         snap = c.collect(cpu=False)
     assert (snap.sync.state, snap.sync.ahead) == ("ahead", 1)
+
+
+def test_a_worker_whose_pane_is_starting_is_starting_not_exited(project: Path) -> None:
+    if registry.available("overlay"):
+        skip_or_fail(f"overlay sandboxes unavailable: {registry.available('overlay')}")
+    if shutil.which("tmux") is None:
+        skip_or_fail("tmux is not installed")
+    add_worker(Project.load(project))  # no process runs in it yet
+    name = session_name(cfg.load(project).config.project)
+    plan = SessionPlan(
+        name,
+        PaneSpec("dashboard", ("sleep", "60"), project),
+        (PaneSpec("worker-1", ("sleep", "60"), project),),
+        "auto",
+    )
+    tmux = Tmux(name)
+    tmux.start(plan)
+    state = FileState.for_project(project)
+    try:
+        record = Session.for_this_process(
+            str(project), status=SessionStatus.RUNNING, multiplexer="tmux", multiplexer_session=name
+        )
+        state.create_session(record)
+        with collector(project) as c:
+            young = c.collect(cpu=False)
+        state.save_session(
+            dataclasses.replace(record, started_at=record.started_at - timedelta(minutes=1))
+        )
+        with collector(project) as c:
+            old = c.collect(cpu=False)
+    finally:
+        tmux.stop()
+    assert (young.workers[0].state, young.workers[0].since) == (
+        AgentState.STARTING,
+        record.started_at,
+    )
+    assert (old.workers[0].state, old.workers[0].source) == (AgentState.EXITED, Source.PROCESS)
+
+
+def test_a_session_without_panes_lives_while_a_worker_runs(project: Path) -> None:
+    """`--mux none` records `isollm up`'s own process, which exits at once: the session
+    is live while a worker's sandbox runs, for `status`, a second `up` and `attach`."""
+    if registry.available("overlay"):
+        skip_or_fail(f"overlay sandboxes unavailable: {registry.available('overlay')}")
+    p = Project.load(project)
+    sb = add_worker(p)
+    gone = Session(pid=2**22 + 7, project_root=str(project), multiplexer="none")
+    p.state.create_session(dataclasses.replace(gone, status=SessionStatus.RUNNING))
+    with collector(project) as c:
+        running = c.collect(cpu=False)
+    with pytest.raises(up.SessionRunningError):
+        up.refuse_running(p)
+    with pytest.raises(IsollmError, match="has no panes"):
+        attach.join_argv(p)
+    sb.stop()
+    with collector(project) as c:
+        stopped = c.collect(cpu=False)
+    assert (running.session.alive, stopped.session.alive) == (True, False)
+    assert up.refuse_running(p) is not None  # over: a new `up` takes it over
+    with pytest.raises(IsollmError, match="no isollm session is running"):
+        attach.join_argv(p)
+
+
+def test_running_tasks_touching_the_same_file_are_a_conflict(project: Path) -> None:
+    ensure_hub(Project.load(project))
+    with server(project) as client:
+        first = client.add_task("Rewrite the readme")
+        second = client.add_task("Fix the readme's typos")
+        client.claim(first.id, agent="worker-1")
+        client.claim(second.id, agent="worker-2")
+        client.lock(["README.md"], agent="worker-2")
+    prefix = cfg.load(project).config.git.branch_prefix
+    with collector(project) as c:
+        before = c.collect(cpu=False)  # worker-1 has pushed nothing yet
+        push_task_branch(project, f"{prefix}{first.id}")  # changes README.md
+        after = c.collect(cpu=False)
+        control.stop(cfg.load(project).config.airyra.port)
+        down = c.collect(cpu=False)
+    assert (before.conflicts, before.conflicts_note) == ((), "")
+    (clash,) = after.conflicts
+    assert (clash.earlier, clash.earlier_agent, clash.later, clash.later_agent) == (
+        first.id,
+        "worker-1",
+        second.id,
+        "worker-2",
+    )
+    assert clash.files == ("README.md",)
+    assert (down.conflicts, down.conflicts_note) == ((), "the task server cannot be asked")

@@ -11,7 +11,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from isollm.cli.main import COMMANDS, cli
+from isollm.cli.root import COMMANDS, cli
 
 
 def walk(

@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 import pytest
 
-from isollm.cli.main import cli
+from isollm.cli.root import cli
 from isollm.git.hub import Hub
 from isollm.git.sync import DivergedError, push_base
 from tests.conftest import git

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from isollm.agents.registry import get_agent
 from isollm.config import Config
 from isollm.errors import IsollmError
+from isollm.runner import agenthome
 from isollm.sandbox.gitops import WorkState
 from isollm.sandbox.workers import Project
-from isollm.session import down, panes, prepare, recovery, up
+from isollm.session import alive, down, panes, recovery, up
 from isollm.session.settings import SessionSettings
 from isollm.state import FileState, Session
 
@@ -161,14 +163,14 @@ def test_workers_sort_naturally() -> None:
 
 
 def test_the_worker_files_travel_as_one_tar_with_airyra_executable() -> None:
-    data = prepare._tar({f"{prepare.BIN_DIR}/airyra": b"#!x", ".claude/settings.json": b"{}"})
+    data = agenthome._tar({agenthome.AIRYRA: b"#!x", ".claude/settings.json": b"{}"})
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         modes = {m.name: m.mode for m in tar.getmembers()}
-    assert modes == {f"{prepare.BIN_DIR}/airyra": 0o755, ".claude/settings.json": 0o600}
+    assert modes == {agenthome.AIRYRA: 0o755, ".claude/settings.json": 0o600}
 
 
 def test_the_airyra_program_is_one_python_file() -> None:
-    program = prepare.airyra_program()
+    program = agenthome.airyra_program()
     assert program.startswith("#!/usr/bin/env python3\n")
     compile(program, "airyra", "exec")
 
@@ -181,3 +183,43 @@ def test_a_session_takes_the_existing_workers_first_then_new_names() -> None:
     )
     assert roster.session(1) == (["worker-2"], [])
     assert roster.session(4) == (["worker-2", "worker-10"], ["worker-3", "worker-4"])
+
+
+@pytest.mark.parametrize(
+    ("mux", "panes_up", "workers_up", "live"),
+    [
+        ("tmux", True, False, True),  # its tmux session runs
+        ("tmux", False, True, False),  # running workers do not keep panes alive
+        ("zellij", True, False, True),  # zellij's server is not recorded: ask zellij
+        ("zellij", False, False, False),
+        ("none", False, True, True),  # no panes: alive while a worker's sandbox runs
+        ("none", True, False, False),
+        ("", False, False, False),
+    ],
+)
+def test_a_session_is_live_by_its_multiplexer_once_up_has_exited(
+    mux: str, panes_up: bool, workers_up: bool, live: bool
+) -> None:
+    exited = Session(pid=2**22 + 7, project_root="/r", multiplexer=mux)
+    asked = alive.session_alive(
+        exited, panes_running=lambda: panes_up, sandboxes_running=lambda: workers_up
+    )
+    assert asked is live
+    this = Session.for_this_process("/r", multiplexer=mux)  # `isollm up` still starting it
+    assert alive.session_alive(this, panes_running=_never, sandboxes_running=_never)
+
+
+def _never() -> bool:
+    raise AssertionError("not asked while the recorded process runs")
+
+
+def test_up_warns_of_missing_credentials_by_doctors_check() -> None:
+    claude = get_agent("claude", Config(project="app").agent)
+    warning = up.credentials_warning(claude, {"PATH": "/usr/bin"})
+    assert warning is not None
+    assert "ANTHROPIC_API_KEY" in warning
+    assert "`isollm doctor`" in warning
+    assert up.credentials_warning(claude, {"ANTHROPIC_API_KEY": "sk-test"}) is None
+    assert up.credentials_warning(claude, {"CLAUDE_CODE_USE_BEDROCK": "1"}) is None
+    command = get_agent("command", Config(project="app").agent)
+    assert up.credentials_warning(command, {}) is None  # it names no credentials

@@ -19,6 +19,7 @@ from isollm.session.status.model import (
     AgentState,
     Board,
     BoardEntry,
+    ConflictView,
     Health,
     Service,
     SessionView,
@@ -111,7 +112,7 @@ def test_full_view_shows_every_part() -> None:
 
 def test_a_session_whose_process_is_gone_is_stale() -> None:
     gone = SessionView(True, False, "running", "tmux", "isollm-app", NOW - timedelta(hours=2))
-    assert "Session: running in tmux, started 2h ago; stale: its process is gone" in (
+    assert "Session: running in tmux, started 2h ago; stale: it no longer runs" in (
         render.full(snapshot(session=gone))
     )
     assert "stale" not in render.full(FULL)
@@ -173,6 +174,8 @@ def test_json_document_is_versioned_and_round_trips() -> None:
         "services",
         "board",
         "problems",
+        "conflicts",
+        "conflicts_note",
     }
     assert set(doc["workers"][0]) == {
         "name",
@@ -195,6 +198,46 @@ def test_json_document_is_versioned_and_round_trips() -> None:
     back = Snapshot.from_json(json.loads(json.dumps(doc)))
     assert back == FULL
     assert render.full(back) == render.full(FULL)
+
+
+def test_a_starting_worker_is_shown_and_kept_in_json() -> None:
+    starting = worker(
+        "worker-1", AgentState.STARTING, since=NOW - timedelta(seconds=4), source=Source.PROCESS
+    )
+    snap = snapshot(starting)
+    assert "worker-1  ◌ starting 4s" in render.full(snap)
+    assert render.brief(snap).startswith("workers: 1 (1 starting) |")
+    doc = snap.to_json()
+    assert doc["workers"][0]["state"] == "starting"
+    assert Snapshot.from_json(json.loads(json.dumps(doc))) == snap
+
+
+def test_conflicts_show_in_every_view() -> None:
+    files = tuple(f"src/f{i}.py" for i in range(10))
+    clash = ConflictView("ar-1", "worker-1", "ar-2", "worker-2", files)
+    snap = snapshot(conflicts=(clash,))
+    text = render.full(snap)
+    assert "Conflicts (1):" in text
+    assert "! ar-1 (worker-1) and ar-2 (worker-2) both touch src/f0.py, src/f1.py" in text
+    assert "src/f7.py and 2 more" in text
+    assert "conflicts: 1 |" in render.brief(snap)
+    assert "Conflicts" not in render.full(FULL)
+    assert "conflicts" not in render.brief(FULL)
+    doc = snap.to_json()
+    assert doc["conflicts"] == [
+        {
+            "earlier": "ar-1",
+            "earlier_agent": "worker-1",
+            "later": "ar-2",
+            "later_agent": "worker-2",
+            "files": list(files),
+        }
+    ]
+    assert Snapshot.from_json(json.loads(json.dumps(doc))) == snap
+    hostile = snapshot(conflicts=(ConflictView(HOSTILE, HOSTILE, "b", "w", (HOSTILE,)),))
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]", render.full(hostile))
+    unchecked = render.full(snapshot(conflicts_note="the hub cannot be read"))
+    assert "Conflicts: unavailable: the hub cannot be read" in unchecked
 
 
 def test_json_reading_tolerates_garbage() -> None:
@@ -251,6 +294,15 @@ PANE = Decision(AgentState.WAITING, NOW, Source.PANE)
         ({"sandbox": "stopped"}, (AgentState.EXITED, Source.SANDBOX)),
         ({"processes": 0}, (AgentState.EXITED, Source.PROCESS)),
         ({"pane_exited": True}, (AgentState.EXITED, Source.PROCESS)),
+        # a pane alive in a session just begun: its `isollm attach` is starting the agent
+        ({"processes": 0, "starting": NOW}, (AgentState.STARTING, Source.PROCESS)),
+        (
+            {"processes": 0, "starting": NOW, "pane_exited": True},
+            (AgentState.EXITED, Source.PROCESS),
+        ),
+        ({"sandbox": "stopped", "starting": NOW}, (AgentState.EXITED, Source.SANDBOX)),
+        ({"starting": NOW}, (AgentState.WORKING, Source.HOOK)),  # once it runs, its own word
+        ({"hook": None, "pane": None, "starting": NOW}, (AgentState.STARTING, Source.NONE)),
         ({}, (AgentState.WORKING, Source.HOOK)),  # the hook wins over the pane
         # ... unless it said "working" and the pane settled on idle or waiting after it
         ({"pane": Decision(AgentState.IDLE, LATER, Source.PANE)}, (AgentState.IDLE, Source.PANE)),

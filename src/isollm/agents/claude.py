@@ -28,7 +28,7 @@ from isollm.agents.common import (
     write_settings,
 )
 from isollm.agents.envvars import AgentEnv
-from isollm.agents.promptfile import argv_prompt
+from isollm.agents.promptfile import from_stdin
 
 CONFIG_DIR = ".claude"
 KEY_HELPER_CONFIG_DIR = ".claude-keyhelper"
@@ -67,7 +67,7 @@ class ClaudeAgent(CliAgent):
         return ["--continue"]
 
     def headless_argv(self, inv: Invocation) -> list[str]:
-        return [
+        argv = [
             self.binary,
             "-p",
             "--output-format",
@@ -76,9 +76,10 @@ class ClaudeAgent(CliAgent):
             *self.approve_flags,
             *flag("--model", self.model(inv.model)),
             *self.args(inv.extra_args),
-            "--",
-            argv_prompt(inv),
         ]
+        if inv.prompt_file is not None:  # without a prompt argument, stdin is the prompt
+            return from_stdin(inv.prompt_file, argv)
+        return [*argv, "--", inv.prompt]
 
     def env(self, host_env: Mapping[str, str], inv: Invocation) -> AgentEnv:
         """In an interactive session an ``ANTHROPIC_API_KEY`` would stop Claude Code at a

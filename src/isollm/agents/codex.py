@@ -27,7 +27,7 @@ from isollm.agents.common import (
     readable_error,
     write_settings,
 )
-from isollm.agents.promptfile import argv_prompt
+from isollm.agents.promptfile import from_stdin
 
 CODEX_DIR = ".codex"
 PROVIDER = "isollm"
@@ -67,7 +67,7 @@ class CodexAgent(CliAgent):
     passthrough = ("OPENAI_BASE_URL", "OPENAI_ORGANIZATION", "OPENAI_PROJECT")
 
     def headless_argv(self, inv: Invocation) -> list[str]:
-        return [
+        argv = [
             self.binary,
             "exec",
             "--json",
@@ -76,8 +76,10 @@ class CodexAgent(CliAgent):
             *flag("--model", self.model(inv.model)),
             *self.args(inv.extra_args),
             "--",
-            argv_prompt(inv),
         ]
+        if inv.prompt_file is not None:  # a prompt of "-" is read from stdin
+            return from_stdin(inv.prompt_file, [*argv, "-"])
+        return [*argv, inv.prompt]
 
     def interactive_argv(
         self,

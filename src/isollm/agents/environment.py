@@ -20,12 +20,13 @@ from isollm.sandbox.base import TASK_SOCKET
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def worker_env(ctx: WorkerContext, *, token: str = "") -> dict[str, str]:
+def worker_env(ctx: WorkerContext, *, token: str = "", socket: str = TASK_SOCKET) -> dict[str, str]:
     """Variables for one worker; ``token`` (the task server's bearer token) when set.
 
     The token is the agent's own (one project, one agent; see isollm.tasks.server.tokens),
     only ever in the environment, never in a file of the workspace. AIRYRA_SOCKET is
-    where a sandbox sees the task server's Unix socket; the ``airyra`` CLI uses it
+    where a sandbox sees the task server's Unix socket (``socket``: a container sees it
+    elsewhere, see :func:`isollm.sandbox.containers.socket_seen_by`); the ``airyra`` CLI uses it
     when it exists there (so ``network: none`` still reaches the queue) and host and
     port otherwise.
     """
@@ -41,7 +42,7 @@ def worker_env(ctx: WorkerContext, *, token: str = "") -> dict[str, str]:
     }
     if token:
         env["AIRYRA_TOKEN"] = token
-        env["AIRYRA_SOCKET"] = TASK_SOCKET
+        env["AIRYRA_SOCKET"] = socket
     if ctx.project_path:
         env["ISOLLM_PROJECT_PATH"] = env["PROJECT_PATH"] = ctx.project_path
     if ctx.hub:

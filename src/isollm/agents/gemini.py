@@ -28,7 +28,7 @@ from isollm.agents.common import (
     readable_error,
     write_settings,
 )
-from isollm.agents.promptfile import argv_prompt
+from isollm.agents.promptfile import from_stdin
 
 GEMINI_DIR = ".gemini"
 
@@ -57,7 +57,7 @@ class GeminiAgent(CliAgent):
     )
 
     def headless_argv(self, inv: Invocation) -> list[str]:
-        return [
+        argv = [
             self.binary,
             *self.approve_flags,
             "--skip-trust",
@@ -65,8 +65,10 @@ class GeminiAgent(CliAgent):
             "stream-json",
             *flag("--model", self.model(inv.model)),
             *self.args(inv.extra_args),
-            f"--prompt={argv_prompt(inv)}",
         ]
+        if inv.prompt_file is not None:  # stdin comes first in the prompt, then --prompt
+            return from_stdin(inv.prompt_file, [*argv, "--prompt="])
+        return [*argv, f"--prompt={inv.prompt}"]
 
     def first_prompt(self, prompt: str) -> list[str]:
         return [f"--prompt-interactive={prompt}"]

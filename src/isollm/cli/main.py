@@ -1,92 +1,33 @@
-"""Entry point: the root command group and the one place errors become exit codes."""
+"""Entry point: runs the root command group (:mod:`isollm.cli.root`) and is the one
+place errors become exit codes.
+
+Every command pays for what this module imports before it runs, and the dashboard
+runs ``isollm status --brief`` every 2 s: it imports the exit codes and nothing else.
+That line, from a fresh saved snapshot, is printed before click is imported
+(:mod:`isollm.cli.status_brief`); what only a failure needs is imported by the failure.
+"""
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
-import logging
 import os
-import platform
 import sys
-import traceback
-from datetime import UTC, datetime
 from pathlib import Path
 
-import click
-
-from isollm import __version__, fsutil, redaction
-from isollm.cli import output
+from isollm import __version__
 from isollm.errors import ExitCode, IsollmError
 
-CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-# Command name -> "module:attribute". Modules are imported only when their command
-# runs (or for --help), so `isollm` starts fast whatever the heavy parts import.
-COMMANDS: dict[str, str] = {
-    "init": "isollm.cli.init:init",
-    "serve": "isollm.cli.server:serve",
-    "server": "isollm.cli.server:server_group",
-    "task": "isollm.cli.task:task_group",
-    "config": "isollm.cli.config:config_group",
-    "run": "isollm.cli.run:run_group",
-    "demo": "isollm.cli.demo:demo",
-    "doctor": "isollm.cli.doctor:doctor",
-    "sync": "isollm.cli.sync:sync_group",
-    "worker": "isollm.cli.worker:worker_group",
-    "up": "isollm.cli.session:up",
-    "attach": "isollm.cli.session:attach",
-    "down": "isollm.cli.session:down",
-    "status": "isollm.cli.status:status",
-    "diff": "isollm.cli.diff:diff",
-    "merge": "isollm.cli.merge:merge_command",
-    "gc": "isollm.cli.gc:gc",
-}
-
-
-class LazyGroup(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
-        if target is None:
-            return None
-        module_name, attr = target.split(":")
-        command = getattr(importlib.import_module(module_name), attr)
-        if not isinstance(command, click.Command):
-            raise TypeError(f"{target} is not a click command")
-        return command
-
-
-@click.group(cls=LazyGroup, context_settings=CONTEXT_SETTINGS)
-@click.version_option(__version__, "-V", "--version", prog_name="isollm")
-@click.option("-v", "--verbose", is_flag=True, help="Log every external command (debug output).")
-@click.option(
-    "-C",
-    "directory",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Run as if isollm was started in this directory.",
-)
-def cli(verbose: bool, directory: Path | None) -> None:
-    """Run many AI coding agents in parallel on one repository.
-
-    Each agent works in its own sandbox, on its own branch, on tasks it claims from a
-    shared queue. Start with `isollm init` in a git repository.
-    """
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    if directory is not None:
-        try:
-            os.chdir(directory)
-        except OSError as exc:
-            raise IsollmError(f"cannot enter {directory}: {exc.strerror}") from exc
+QUICK_BRIEF = ["status", "--brief"]  # printed from the saved snapshot when it is fresh
 
 
 def write_crash_log(exc: BaseException) -> Path:
     """Write versions, argv and the traceback to a crash log; return its path."""
+    import importlib.metadata  # noqa: PLC0415 - see the module docstring
+    import platform  # noqa: PLC0415
+    import traceback  # noqa: PLC0415
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from isollm import fsutil, redaction  # noqa: PLC0415
+
     directory = fsutil.ensure_dir(fsutil.isollm_home() / "crash")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     path = directory / f"crash-{stamp}-{os.getpid()}.log"
@@ -106,25 +47,46 @@ def write_crash_log(exc: BaseException) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and map every outcome to an exit code; never lets a traceback out."""
+    args = sys.argv[1:] if argv is None else argv
     try:
-        # standalone_mode=False returns the code of click.exceptions.Exit instead of exiting.
-        result = cli.main(args=argv, prog_name="isollm", standalone_mode=False)
-    except click.ClickException as exc:
-        exc.show()
-        return ExitCode.USAGE if isinstance(exc, click.UsageError) else ExitCode.USER_ERROR
-    except (click.Abort, KeyboardInterrupt):
-        output.err.print("interrupted")
-        return ExitCode.INTERRUPTED
-    except IsollmError as exc:
-        output.error(str(exc))
-        return ExitCode.USER_ERROR
-    except BrokenPipeError:  # `isollm ... | head`: stop quietly
-        _silence_stdout()
-        return ExitCode.OK
-    except Exception as exc:  # last resort: a crash log and exit 3
-        return _crash(exc)
+        return _run(args)
+    except (Exception, KeyboardInterrupt) as exc:
+        return _exit_code(exc)
+
+
+def _run(args: list[str]) -> int:
+    if args == QUICK_BRIEF:
+        from isollm.cli import status_brief  # noqa: PLC0415 - see the module docstring
+
+        if status_brief.print_saved(Path.cwd()):
+            return ExitCode.OK
+    from isollm.cli.root import cli  # noqa: PLC0415 - imports click, which the above does not
+
+    # standalone_mode=False returns the code of click.exceptions.Exit instead of exiting.
+    result = cli.main(args=args, prog_name="isollm", standalone_mode=False)
     # An int here is the code of a click.exceptions.Exit raised by a command.
     return result if isinstance(result, int) and not isinstance(result, bool) else ExitCode.OK
+
+
+def _exit_code(exc: Exception | KeyboardInterrupt) -> int:
+    """The exit code of a run that raised ``exc``, after telling the user why."""
+    import click  # noqa: PLC0415 - see the module docstring
+
+    from isollm.cli import output  # noqa: PLC0415
+
+    if isinstance(exc, click.ClickException):
+        exc.show()
+        return ExitCode.USAGE if isinstance(exc, click.UsageError) else ExitCode.USER_ERROR
+    if isinstance(exc, click.Abort | KeyboardInterrupt):
+        output.err.print("interrupted")
+        return ExitCode.INTERRUPTED
+    if isinstance(exc, IsollmError):
+        output.error(str(exc))
+        return ExitCode.USER_ERROR
+    if isinstance(exc, BrokenPipeError):  # `isollm ... | head`: stop quietly
+        _silence_stdout()
+        return ExitCode.OK
+    return _crash(exc)  # last resort: a crash log and exit 3
 
 
 def _silence_stdout() -> None:
@@ -139,6 +101,10 @@ def _silence_stdout() -> None:
 
 
 def _crash(exc: Exception) -> int:
+    import traceback  # noqa: PLC0415 - see the module docstring
+
+    from isollm.cli import output  # noqa: PLC0415
+
     try:
         path: Path | str = write_crash_log(exc)
     except OSError:

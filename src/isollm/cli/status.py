@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from isollm.cli import output
+from isollm.cli import output, status_brief
 from isollm.session.status import render, snapfile
 from isollm.session.status.model import Snapshot
 
@@ -48,12 +48,7 @@ def _print(snapshot: Snapshot, *, brief: bool, as_json: bool, compact: bool = Fa
 
 def _quick_brief() -> bool:
     """Print the brief line from a fresh saved snapshot; False when there is none."""
-    root = snapfile.project_root(Path.cwd())
-    snapshot = snapfile.read_fresh(root) if root is not None else None
-    if snapshot is None:
-        return False
-    _print(snapshot, brief=True, as_json=False)
-    return True
+    return status_brief.print_saved(Path.cwd())
 
 
 def _watch(collector: Collector, seconds: float, *, brief: bool, as_json: bool) -> None:

@@ -21,7 +21,7 @@ from isollm import fsutil
 from isollm.agents.base import Agent
 from isollm.errors import IsollmError, SandboxError
 from isollm.git import intake
-from isollm.runner import agentfiles, attempt
+from isollm.runner import agentfiles, agenthome, attempt
 from isollm.runner.attempt import COMMIT_SCRIPT
 from isollm.runner.context import RunContext
 from isollm.runner.events import Kind, Progress
@@ -29,6 +29,7 @@ from isollm.runner.watch import AgentWatch
 from isollm.sandbox import meta, registry, renew, specs
 from isollm.sandbox.base import Sandbox, SandboxSpec
 from isollm.sandbox.bwrap import SANDBOX_HOME
+from isollm.sandbox.containers import ContainerSandbox, socket_seen_by
 from isollm.sandbox.gitops import AfterCheckout
 from isollm.sandbox.overlay import OverlaySandbox
 from isollm.state import FileState
@@ -356,8 +357,23 @@ class WorkerSandbox:
         return result.stdout
 
     def prepare_agent(self, agent: Agent, workdir: Path) -> None:
-        """Write the agent's settings files into the sandbox's HOME (no secrets in them)."""
+        """Write the agent's settings files into the sandbox's HOME (no secrets in them);
+        a container, which does not show the host's install, gets the ``airyra`` program."""
         write_agent_settings(self.current, agent, self.home_inside, workdir)
+        if isinstance(self.current, ContainerSandbox):
+            program = agenthome.airyra_program().encode()
+            agenthome.write_home_files(self.current, self.home_inside, {agenthome.AIRYRA: program})
+
+    def agent_env(self, env: Mapping[str, str], host_socket: str) -> dict[str, str]:
+        """The agent's environment as this sandbox needs it: the task server's socket
+        (``host_socket`` on the host) where the sandbox sees it, and in a container the
+        ``airyra`` program :meth:`prepare_agent` installed first on PATH."""
+        env = dict(env)
+        if "AIRYRA_SOCKET" in env:
+            env["AIRYRA_SOCKET"] = socket_seen_by(self.current, host_socket)
+        if isinstance(self.current, ContainerSandbox) and "PATH" in env:
+            env["PATH"] = agenthome.bin_path(self.home_inside, env["PATH"])
+        return env
 
     def finish(self) -> None:
         """At the end of a run: remove the sandbox if nothing in it is unsaved, and the
@@ -368,7 +384,7 @@ class WorkerSandbox:
                     self.salvage()
                 self._sb.destroy()
             except IsollmError as exc:
-                self._warn_kept(self.name, str(exc))
+                _warn_kept(self.ctx, self.name, str(exc))
             self._sb = None
         for name in self._names():
             if name != self.name and meta.sandbox_dir(self.ctx.project, name).exists():
@@ -378,15 +394,17 @@ class WorkerSandbox:
         try:
             sb = registry.open_sandbox(self.ctx.project, name)
         except IsollmError as exc:
-            self._warn_kept(name, str(exc))
+            _warn_kept(self.ctx, name, str(exc))
             return
         state = sb.work_state()
         if not state.clean:
-            self._warn_kept(name, f"it holds {state.describe()}")
+            _warn_kept(self.ctx, name, f"it holds {state.describe()}")
             return
         with contextlib.suppress(IsollmError):
             sb.destroy()
 
-    def _warn_kept(self, name: str, why: str) -> None:
-        log.warning("kept sandbox %s: %s", name, why)
-        self.ctx.observer(Progress(Kind.WARNING, name, detail=f"kept: {why}"))
+
+def _warn_kept(ctx: RunContext, name: str, why: str) -> None:
+    """Say that sandbox ``name`` was kept at the end of a run, and why."""
+    log.warning("kept sandbox %s: %s", name, why)
+    ctx.observer(Progress(Kind.WARNING, name, detail=f"kept: {why}"))

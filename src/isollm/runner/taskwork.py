@@ -270,7 +270,10 @@ class TaskAttempt:
             self.sandbox.run_script(self._context_file(agent))
         self.sandbox.prepare_agent(agent, self.sandbox.workdir)
         token = ctx.task_token(self.w.agent_id)
-        env = {**agent.env(ctx.host_env, inv), **worker_env(self._context(), token=token)}
+        env = self.sandbox.agent_env(
+            {**agent.env(ctx.host_env, inv), **worker_env(self._context(), token=token)},
+            ctx.task_socket(),
+        )
         self.w.steps.give_back()  # the agent's run is not one of the runner's steps
         try:
             return self._run_started(agent, agent.headless_argv(inv), env, role)

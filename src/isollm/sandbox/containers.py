@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from isollm import proc
+from isollm import fsutil, proc
 from isollm.git.hub import HubTamperedError, hub_git
 from isollm.sandbox import limits, meta
 from isollm.sandbox.base import (
     DEV_UID,
+    TASK_SOCKET,
     HostCommand,
     Job,
     Limits,
@@ -149,6 +150,34 @@ def _readable_only(root: Path) -> None:
             path = Path(dirpath, name)
             if not path.is_symlink():
                 path.chmod((path.stat().st_mode | 0o444) & ~0o022)
+
+
+# The host's directory of task server sockets (``$ISOLLM_HOME/run``, where
+# ``isollm.tasks.server.options.socket_path`` puts them) is mounted read-only into every
+# container at TASK_SOCKETS: a container's mounts are fixed when it is made, and a
+# socket bound file by file would go stale when its server restarts.
+TASK_SOCKETS = "/run/airyra"
+
+
+def task_sockets_dir() -> Path:
+    """``$ISOLLM_HOME/run``, searchable (never listable) by the container's dev user:
+    it reaches a socket whose name it is given (the token decides what it may do)."""
+    path = fsutil.ensure_dir(fsutil.isollm_home() / "run")
+    os.chmod(path, 0o711)  # noqa: S103 - search only, for the container's dev user
+    return path
+
+
+def task_socket_inside(host_socket: str | Path) -> str:
+    """Where a container sees the task server socket ``host_socket``."""
+    return f"{TASK_SOCKETS}/{Path(host_socket).name}"
+
+
+def socket_seen_by(sb: Sandbox, host_socket: str | Path | None) -> str:
+    """Where ``sb`` sees the task server's socket: a container in the sockets folder
+    every container mounts, any other sandbox at :data:`TASK_SOCKET` (bound alone)."""
+    if isinstance(sb, ContainerSandbox) and host_socket:
+        return task_socket_inside(host_socket)
+    return TASK_SOCKET
 
 
 RUNNING, STOPPED, MISSING = "running", "stopped", "missing"

@@ -47,12 +47,15 @@ def config_lines(
     *,
     v2: bool,
     rlimits: Sequence[tuple[str, int]] = (),
+    task_sockets: Path | None = None,
 ) -> list[str]:
     """The lines added to a worker clone's config."""
     lines = ["", owner]
     lines.append("lxc.net.0.type = " + ("none" if network == "host" else "empty"))
     lines.append(mount_entry(workspace, containers.WORKSPACE))
     lines.append(mount_entry(hub, str(hub), readonly=True))  # never writable by an agent
+    if task_sockets is not None:
+        lines.append(mount_entry(task_sockets, containers.TASK_SOCKETS, readonly=True))
     if network == "host":
         lines.append(
             "lxc.mount.entry = /etc/resolv.conf etc/resolv.conf none bind,ro,create=file 0 0"
@@ -121,6 +124,7 @@ class LxcSandbox(ContainerSandbox):
             limits.container_cgroup_settings(self.spec.limits, v2=v2),
             v2=v2,
             rlimits=limits.container_rlimits(self.spec.limits),
+            task_sockets=containers.task_sockets_dir(),
         )
         text = _without_network(config.read_text(encoding="utf-8"))
         config.write_text(text + "\n".join(lines) + "\n", encoding="utf-8")

@@ -1,10 +1,12 @@
 """The LXC base container: built once per image with debootstrap, then only cloned.
 
-``isollm-base-debian-bookworm`` is a stopped container holding Debian with git, a ``dev``
-user (uid 1000) and ``tini`` as init (no services: nothing touches the host's network
+``isollm-base-debian-bookworm`` is a stopped container holding Debian with git, python3
+(what the ``airyra`` program of an interactive session runs with), a ``dev`` user
+(uid 1000) and ``tini`` as init (no services: nothing touches the host's network
 when a worker shares it). Building takes about a minute the first time (debootstrap is
 cached by LXC afterwards); a lock file makes concurrent callers wait for one build, and a
-marker written last means a half-built base is rebuilt rather than used.
+marker written last means a half-built base is rebuilt rather than used. A base built
+before python3 was in it gets it installed in place (its clones keep working).
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from isollm.sandbox.base import SandboxCommandError
 
 log = logging.getLogger(__name__)
 
-PACKAGES = "git,tini,ca-certificates,procps,less"
+PACKAGES = "git,tini,ca-certificates,procps,less,python3"
+PYTHON = "usr/bin/python3"  # added to bases built without it
 INIT = "/usr/bin/tini -- /bin/sleep infinity"
 MARKER = "etc/isollm-base"
 BUILD_TIMEOUT = 1800.0
+ADD_TIMEOUT = 300.0
 BASE_CONFIG = "lxc.net.0.type = empty\nlxc.apparmor.profile = unconfined\n"
 _RELEASE = re.compile(r"^[a-z]+$")
 
@@ -56,16 +60,37 @@ def base_ready(name: str) -> bool:
     return (lxc_path() / name / "rootfs" / MARKER).is_file()
 
 
+def has_python(name: str) -> bool:
+    return (lxc_path() / name / "rootfs" / PYTHON).exists()
+
+
 def ensure_base(image: str) -> str:
     """The name of the base container for ``image``, building it if needed."""
     name = base_name(image)
-    if base_ready(name):
+    if base_ready(name) and has_python(name):
         return name
     with fsutil.file_lock(lxc_path() / f".{name}.lock"):
         if not base_ready(name):
             log.warning("building the LXC base container %s (once; about a minute)", name)
             _build(name, parse_image(image))
+        elif not has_python(name):
+            log.warning("adding python3 to the LXC base container %s (once)", name)
+            _add_python(lxc_path() / name / "rootfs")
     return name
+
+
+_APT = "apt-get update -q && apt-get install -y -q --no-install-recommends python3 && apt-get clean"
+
+
+def _add_python(rootfs: Path) -> None:
+    """python3 installed into an existing base's root filesystem. It needs the Debian
+    mirror; without it the base stays usable (only a session's ``airyra`` needs python3,
+    and ``isollm up`` says so) and the next worker made tries again."""
+    argv = ["chroot", str(rootfs), "env", "DEBIAN_FRONTEND=noninteractive", "sh", "-c", _APT]
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    result = proc.run(argv, env=env, check=False, timeout=ADD_TIMEOUT, error=SandboxCommandError)
+    if not result.ok:
+        log.warning("could not install python3 in the LXC base: %s", result.stderr.strip()[-500:])
 
 
 def _build(name: str, release: str) -> None:

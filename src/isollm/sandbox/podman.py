@@ -35,23 +35,35 @@ def _podman(*args: str, check: bool = True, timeout: float = TIMEOUT) -> proc.Re
     return proc.run(["podman", *args], check=check, timeout=timeout, error=SandboxCommandError)
 
 
+# Marks an image imported from a base with python3 in it (an older one is imported again).
+PYTHON_LABEL = "isollm.python3"
+
+
+def _current(name: str) -> bool:
+    shown = f'{{{{index .Labels "{PYTHON_LABEL}"}}}}'
+    result = _podman("image", "inspect", "-f", shown, name, check=False)
+    return result.ok and result.stdout.strip() == "1"
+
+
 def ensure_image(image: str) -> str:
     """The podman image for ``image``, imported from the LXC base rootfs once."""
     name = image_name(image)
-    if _podman("image", "exists", name, check=False).ok:
+    if _current(name):
         return name
     base = lxcbase.ensure_base(image)
     with fsutil.file_lock(lxcbase.lxc_path() / f".{base}.podman.lock"):
-        if not _podman("image", "exists", name, check=False).ok:
-            _import(lxcbase.lxc_path() / base / "rootfs", name)
+        python = lxcbase.has_python(base)  # else imported again once the base has it
+        if not _current(name) and (python or not _podman("image", "exists", name, check=False).ok):
+            _import(lxcbase.lxc_path() / base / "rootfs", name, python=python)
     return name
 
 
-def _import(rootfs: Path, name: str) -> None:
+def _import(rootfs: Path, name: str, *, python: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="isollm-image-") as tmp:
         tarball = Path(tmp) / "rootfs.tar"
         proc.run(["tar", "-C", str(rootfs), "-cf", str(tarball), "."], error=SandboxCommandError)
-        _podman("import", "-q", str(tarball), name, timeout=TIMEOUT * 5)
+        label = f"LABEL={PYTHON_LABEL}={int(python)}"
+        _podman("import", "-q", "-c", label, str(tarball), name, timeout=TIMEOUT * 5)
 
 
 PROJECT_LABEL = "isollm.project"
@@ -66,11 +78,14 @@ def run_argv(
     hub: Path,
     network: str,
     limits: Limits,
+    task_sockets: Path | None = None,
 ) -> list[str]:
     """``podman run`` for a worker container (pure)."""
     argv = ["run", "-d", "--name", container, *RUNTIME, "--network", network]
     argv += ["--hostname", container, "-v", f"{workspace}:{containers.WORKSPACE}"]
     argv += ["-v", f"{hub}:{hub}:ro"]  # never writable by an agent
+    if task_sockets is not None:
+        argv += ["-v", f"{task_sockets}:{containers.TASK_SOCKETS}:ro"]
     if limits.memory:  # swap included: nothing beyond the memory limit
         memory = str(containers.memory_bytes(limits.memory))
         argv += ["--memory", memory, "--memory-swap", memory]
@@ -139,6 +154,7 @@ class PodmanSandbox(ContainerSandbox):
             hub=self.spec.hub,
             network="host" if self.spec.network == "host" else "none",
             limits=self.spec.limits,
+            task_sockets=containers.task_sockets_dir(),
         )
         labels = [f"{PROJECT_LABEL}={self.spec.project}", f"{WORKER_LABEL}={self.spec.name}"]
         _podman(argv[0], *[a for label in labels for a in ("--label", label)], *argv[1:])

@@ -29,7 +29,7 @@ from isollm.sandbox import workers
 from isollm.sandbox.base import HostCommand, Sandbox
 from isollm.sandbox.overlay import OverlaySandbox
 from isollm.sandbox.workers import Project
-from isollm.session import prepare
+from isollm.session import alive, prepare
 from isollm.session.mux import Multiplexer, choose
 from isollm.state import NoSessionError
 from isollm.tasks.server import delivery
@@ -128,24 +128,22 @@ def run_pane(
     return run(commands.shell)
 
 
-def session_mux(project: Project) -> Multiplexer:
-    """The multiplexer of the project's recorded session (NoSessionError when none)."""
-    session = project.state.load_session()
-    return choose(session.multiplexer or "none", project.name)
-
-
 def join_argv(project: Project) -> list[str]:
     """The argv that attaches this terminal to the running session, or an error saying
     there is none and how to start one."""
+    none_running = IsollmError(
+        f"no isollm session is running in project {project.name!r}",
+        hint="start one with `isollm up`",
+    )
     try:
-        mux = session_mux(project)
+        session = project.state.load_session()
     except NoSessionError:
-        raise IsollmError(
-            f"no isollm session is running in project {project.name!r}",
-            hint="start one with `isollm up`",
-        ) from None
+        raise none_running from None
+    mux: Multiplexer = choose(session.multiplexer or "none", project.name)
     argv = mux.attach_argv()
     if argv is None:
+        if not alive.is_live(project, session):  # its workers' sandboxes are all stopped
+            raise none_running
         raise IsollmError(
             "this session has no panes (it was started with --mux none)",
             hint="open a worker's agent with `isollm attach WORKER`",

@@ -15,10 +15,7 @@ what it still holds.
 
 from __future__ import annotations
 
-import io
-import tarfile
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
 
 from isollm.agents.base import Agent
@@ -28,21 +25,15 @@ from isollm.agents.hooks import session_settings
 from isollm.agents.instructions import merge, render
 from isollm.config import Config
 from isollm.errors import SandboxError
-from isollm.runner import agentfiles
+from isollm.runner import agentfiles, agenthome
 from isollm.runner.sandboxes import agent_home, context_file
 from isollm.sandbox.base import SANDBOX_PATH, Sandbox
-from isollm.tasks.agent_cli import bundle
-from isollm.tasks.server.control import agent_token
+from isollm.sandbox.containers import ContainerSandbox, socket_seen_by
+from isollm.tasks.server.control import agent_token, task_socket
 
 # Tells the ``airyra`` program inside that it runs in an isollm session: ``airyra done``
 # delivers the task branch through the task server before marking the task done.
 DELIVER_ENV = "ISOLLM_DELIVER"
-# Where the one-file ``airyra`` program goes, under the agent's home inside.
-BIN_DIR = ".local/share/isollm/bin"
-AIRYRA = "airyra"
-WRITE_TIMEOUT = 60.0
-# `sh -c UNPACK_SCRIPT sh HOME`: the files on stdin (a tar) into HOME, inside the sandbox.
-UNPACK_SCRIPT = 'mkdir -p "$1" && exec tar -x -m --no-same-owner --no-same-permissions -C "$1"'
 
 
 def agent_id(worker: str) -> str:
@@ -66,29 +57,50 @@ def session_env(config: Config, sb: Sandbox, path: str | None = None) -> dict[st
     token (never written to a file), delivery through the server, ``airyra`` first on
     ``path`` (the agent's PATH; default: the sandbox's)."""
     token = "" if config.airyra.external else agent_token(config.project, agent_id(sb.name))
-    env = worker_env(worker_context(config, sb), token=token)
+    socket = socket_seen_by(sb, task_socket(config))
+    env = worker_env(worker_context(config, sb), token=token, socket=socket)
     env[DELIVER_ENV] = "1"
-    env["PATH"] = f"{agent_home(sb) / BIN_DIR}:{path or SANDBOX_PATH}"
+    env["PATH"] = agenthome.bin_path(agent_home(sb), path or SANDBOX_PATH)
     return env
 
 
 def prepare_worker(config: Config, sb: Sandbox, agent: Agent, airyra: str | None = None) -> None:
     """Write worker ``sb``'s instruction file, ``agent``'s settings (with state hooks)
     and the ``airyra`` program (``airyra``: its source, if already made)."""
+    require_cli(sb, agent)
     name = agent.instruction_file
     text = merge(agentfiles.read_text(sb, name), render(worker_context(config, sb)))
     script = context_file(name, text, (name, *agent.workdir_ignores))
-    sb.exec(script.argv(), input=script.input, timeout=WRITE_TIMEOUT).check(SandboxError)
+    sb.exec(script.argv(), input=script.input, timeout=agenthome.WRITE_TIMEOUT).check(SandboxError)
     home = agent_home(sb)
     files = _settings(agent, Path(sb.workspace))
-    files[f"{BIN_DIR}/{AIRYRA}"] = (airyra_program() if airyra is None else airyra).encode()
-    argv = ["sh", "-c", UNPACK_SCRIPT, "sh", str(home)]
-    sb.exec(argv, input=_tar(files), timeout=WRITE_TIMEOUT).check(SandboxError)
+    program = agenthome.airyra_program() if airyra is None else airyra
+    files[agenthome.AIRYRA] = program.encode()
+    agenthome.write_home_files(sb, home, files)
 
 
-def airyra_program() -> str:
-    """The ``airyra`` agent CLI as one file run by the sandbox's python3."""
-    return "#!/usr/bin/env python3\n" + bundle.source()
+def require_cli(sb: Sandbox, agent: Agent) -> None:
+    """In a container, what a session runs there must be installed in it: ``agent``'s
+    CLI (the host's install is not shown there, unlike overlay's) and python3 (what the
+    ``airyra`` program runs with). SandboxError saying which, before any pane runs."""
+    if not isinstance(sb, ContainerSandbox):
+        return
+    needed = [
+        ("python3", "python3, which the `airyra` program runs with,", PYTHON_HINT),
+        (agent.binary, f"{agent.name}'s CLI ({agent.binary})", CLI_HINT),
+    ]
+    for program, what, hint in needed:
+        argv = ["sh", "-c", 'command -v "$1"', "sh", program]
+        if program and not sb.exec(argv, timeout=agenthome.WRITE_TIMEOUT).ok:
+            where = f"worker {sb.name}'s {sb.backend} container"
+            raise SandboxError(f"{what} is not installed in {where}", hint=hint)
+
+
+CLI_HINT = "install it in the container's image, or use sandbox.backend: overlay"
+PYTHON_HINT = (
+    "isollm adds it to the LXC base when the Debian mirror is reachable: try again "
+    "online, or use sandbox.backend: overlay"
+)
 
 
 def _settings(agent: Agent, workdir: Path) -> dict[str, bytes]:
@@ -96,14 +108,3 @@ def _settings(agent: Agent, workdir: Path) -> dict[str, bytes]:
     with tempfile.TemporaryDirectory(prefix="isollm-session-home-") as tmp:
         written = session_settings(agent, Path(tmp), workdir)
         return {str(p.relative_to(tmp)): p.read_bytes() for p in written}
-
-
-def _tar(files: Mapping[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for rel, data in files.items():
-            info = tarfile.TarInfo(rel)
-            info.size = len(data)
-            info.mode = 0o755 if rel.startswith(BIN_DIR) else 0o600
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()

@@ -1,9 +1,11 @@
 """``isollm up``: start an interactive session, or take back one whose panes are gone.
 
 In order: the command line's overrides applied to the config; a session already
-running refused (with the ``isollm attach`` hint); a hub whose base lacks commits of
-yours refused unless forced; the session recorded (``.isollm/session.json``, created
-exclusively: a session whose process and multiplexer are gone is taken over); the task
+running refused (with the ``isollm attach`` hint); a warning when the agent's
+credentials are not in the environment (``isollm doctor``'s check); a hub whose
+base lacks commits of yours refused unless forced; the session recorded
+(``.isollm/session.json``, created exclusively: a session that no longer runs,
+:mod:`.alive`, is taken over); the task
 server started if needed and told where this project's deliveries go; the workers
 gathered (existing ones first, re-adopted as they were: :mod:`.recovery`) and prepared
 (instructions, agent settings and hooks: :mod:`.prepare`); the multiplexer started with
@@ -12,25 +14,29 @@ multiplexer session is stopped, the delivery record and the session record remov
 workers (and the task server) stay.
 
 The session record names the multiplexer's server process once it runs (the ``up``
-process itself exits), so the record is live exactly while the panes are.
+process itself exits); whether a recorded session still runs, for every multiplexer
+(``none`` included), is :mod:`.alive`'s rule.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from isollm import liveness
+from isollm.agents.base import Agent
 from isollm.config import Config
+from isollm.doctor import host as doctor_host
+from isollm.doctor.model import Status as CheckStatus
 from isollm.errors import GitError, IsollmError
 from isollm.git.hub import Hub
 from isollm.git.sync import BaseState, compare_base, push_base
-from isollm.runner import byhand
+from isollm.runner import agenthome, byhand
 from isollm.sandbox.base import Sandbox
 from isollm.sandbox.workers import Project
-from isollm.session import panes, prepare, recovery
+from isollm.session import alive, panes, prepare, recovery
 from isollm.session.mux import Multiplexer, SessionPlan, choose, session_name
 from isollm.session.settings import SessionSettings
 from isollm.state import NoSessionError, Session, SessionStatus
@@ -99,7 +105,7 @@ def refuse_running(project: Project) -> Session | None:
         session = project.state.load_session()
     except NoSessionError:
         return None
-    if liveness.is_alive(session.pid, session.pid_start_time) or _panes_alive(project, session):
+    if alive.is_live(project, session):
         raise SessionRunningError(
             f"an isollm session is already running in project {project.name!r} "
             f"(started {session.started_at:%Y-%m-%d %H:%M} UTC, "
@@ -109,13 +115,16 @@ def refuse_running(project: Project) -> Session | None:
     return session
 
 
-def _panes_alive(project: Project, session: Session) -> bool:
-    if not session.multiplexer or session.multiplexer == "none":
-        return False
-    try:
-        return choose(session.multiplexer, project.name).is_running()
-    except IsollmError:
-        return False
+def credentials_warning(agent: Agent, env: Mapping[str, str]) -> str | None:
+    """What ``up`` warns when ``isollm doctor``'s credential check fails for ``agent``
+    (:func:`isollm.doctor.host.credentials`); not refused: one may log in in a pane."""
+    check = doctor_host.credentials(agent, env)
+    if check.status is not CheckStatus.FAIL:
+        return None
+    return (
+        f"{agent.name}: {check.detail}: its agents cannot work until you log in inside "
+        f"each pane, or {check.fix} (`isollm doctor` checks the whole setup)"
+    )
 
 
 def check_hub(project: Project, force: bool, warn: Say) -> Hub:
@@ -149,6 +158,9 @@ def up(project: Project, options: UpOptions, say: Say, warn: Say | None = None) 
     hand = byhand.hand_agent(config, options.agent or config.agent.name)
     mux = choose(settings.mux, project.name)
     refuse_running(project)
+    missing = credentials_warning(hand.agent, hand.host_env)
+    if missing:
+        (warn or say)(missing)
     hub = check_hub(project, options.force, warn or say)
     record = Session.for_this_process(
         str(project.root),
@@ -205,7 +217,7 @@ def held_tasks(client: TaskClient) -> dict[str, Task]:
 
 
 def prepare_all(config: Config, sandboxes: list[Sandbox], hand: byhand.HandAgent) -> None:
-    airyra = prepare.airyra_program()
+    airyra = agenthome.airyra_program()
     recovery.parallel(lambda sb: prepare.prepare_worker(config, sb, hand.agent, airyra), sandboxes)
 
 

@@ -4,13 +4,14 @@ In order, the first that applies wins (:func:`decide`, pure):
 
 1. the sandbox is missing or broken: ``dead``; stopped: ``exited``;
 2. no process is left in the sandbox (its cgroup is empty), or the worker's pane
-   command ended: ``exited``;
+   command ended: ``exited``; but while the worker's pane is alive and has only just
+   started (``isollm attach`` is still setting the agent up): ``starting``;
 3. the state the agent's hooks reported to the task server (``airyra hook``), except
    a "working" the pane has since shown ended (a turn that fails, for example on a
    missing login, fires no Stop hook);
 4. the state read from the worker's pane, debounced (:class:`PaneWatch`, built on
    :mod:`isollm.agents.panestate`): for agents whose hooks said nothing;
-5. ``unknown``.
+5. ``starting`` while the pane has only just started, else ``unknown``.
 
 Each comes with the time the agent entered it, so the dashboard shows "working 2m".
 """
@@ -26,6 +27,7 @@ from isollm.agents import panestate
 from isollm.session.status.model import AgentState, Source
 
 GONE = ("missing", "broken")
+STARTING_DETAIL = "its pane is starting the agent"
 _PANE_STATES: dict[str, panestate.PaneState] = {
     "working": "working",
     "waiting": "waiting",
@@ -64,15 +66,19 @@ def decide(
     hook: Reported | None,
     pane: Decision | None,
     pane_exited: bool = False,
+    starting: datetime | None = None,
     problem: str = "",
 ) -> Decision:
     """The state to show for one worker (see the module's docstring for the order).
 
     ``processes`` is how many processes run in the sandbox (None: not known);
     ``pane`` is the debounced pane state (None: not looked at); ``pane_exited``: the
-    worker's pane is there but its command ended."""
+    worker's pane is there but its command ended; ``starting``: when the worker's pane
+    started, if it is alive and started moments ago (its agent may not run yet)."""
     seen = _observed(sandbox, processes, pane_exited=pane_exited, problem=problem)
     if seen is not None:
+        if starting is not None and processes == 0 and not pane_exited:
+            return Decision(AgentState.STARTING, starting, Source.PROCESS, STARTING_DETAIL)
         return seen
     if hook is not None and _state(hook.state) is not AgentState.UNKNOWN:
         if pane is not None and _stopped_since(hook, pane):
@@ -80,7 +86,14 @@ def decide(
         return Decision(_state(hook.state), hook.since, Source.HOOK, hook.detail)
     if pane is not None and pane.state is not AgentState.UNKNOWN:
         return pane
-    return Decision(AgentState.UNKNOWN, None, Source.NONE)
+    return _unknown(starting)
+
+
+def _unknown(starting: datetime | None) -> Decision:
+    """Nothing says what the agent does: it is starting while its pane just started."""
+    if starting is None:
+        return Decision(AgentState.UNKNOWN, None, Source.NONE)
+    return Decision(AgentState.STARTING, starting, Source.NONE, STARTING_DETAIL)
 
 
 def _stopped_since(hook: Reported, pane: Decision) -> bool:

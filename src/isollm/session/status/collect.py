@@ -3,8 +3,9 @@
 Only I/O, in parallel threads: the session and worker records (``.isollm/``), each
 worker's sandbox and the processes in it (cgroup files), the task server (the queue,
 who holds what, hook-reported agent states, the context board), the hub (sync, lines
-changed on each worker's task branch) and the multiplexer session (is it running, the
-text of the panes of agents that report no state themselves). Nothing is started,
+changed on each worker's task branch, files running tasks both touch: :mod:`.overlaps`)
+and the multiplexer session (is it running, the text of the panes of agents that
+report no state themselves). Nothing is started,
 changed or saved: a part that cannot be read shows as unavailable or down.
 
 A :class:`Collector` lives as long as ``status --watch``: it keeps the previous CPU
@@ -13,15 +14,15 @@ samples (CPU % over the refresh interval) and the pane debouncers between looks.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
-from isollm import liveness
 from isollm.config import Config
 from isollm.errors import IsollmError
 from isollm.git.facade import Git
@@ -29,6 +30,7 @@ from isollm.git.hub import Hub
 from isollm.git.sync import compare_base
 from isollm.land import plumbing
 from isollm.sandbox import registry
+from isollm.session import alive
 from isollm.session.mux.base import Multiplexer, PaneInfo, choose
 from isollm.session.status import serverfacts, usage
 from isollm.session.status.agentstate import Decision, PaneWatch, decide
@@ -41,6 +43,7 @@ from isollm.session.status.model import (
     SyncView,
     WorkerView,
 )
+from isollm.session.status.overlaps import ConflictCheck
 from isollm.session.status.serverfacts import ServerFacts
 from isollm.state import FileState, NoSessionError, Session, WorkerState
 
@@ -48,6 +51,7 @@ T = TypeVar("T")
 THREADS = 8
 CPU_INTERVAL = 0.25  # shortest interval a first CPU % is measured over
 PANE_LINES = 40
+STARTING_WINDOW = timedelta(seconds=30)  # a session this young is still starting its agents
 Diff = tuple[int | None, int | None]  # lines added, deleted
 NO_DIFF: Diff = (None, None)
 
@@ -87,7 +91,6 @@ def _session(state: FileState) -> tuple[SessionView, Session | None]:
         return SessionView(recorded=True, error=_first_line(exc)), None
     view = SessionView(
         recorded=True,
-        alive=liveness.is_alive(session.pid, session.pid_start_time),
         status=session.status.value,
         multiplexer=session.multiplexer,
         mux_session=session.multiplexer_session,
@@ -122,6 +125,20 @@ def _mux(project: str, session: Session | None) -> MuxFacts:
     return MuxFacts(
         Service(name, Health.UP, session.multiplexer_session), mux, panes, session.agent
     )
+
+
+def _alive(
+    view: SessionView, session: Session | None, mux: MuxFacts, boxes: Mapping[str, SandboxFacts]
+) -> SessionView:
+    """The view, alive by :func:`isollm.session.alive.session_alive` on what was read."""
+    if session is None:
+        return view
+    live = alive.session_alive(
+        session,
+        panes_running=lambda: mux.service.health is Health.UP,
+        sandboxes_running=lambda: any(b.status == "running" for b in boxes.values()),
+    )
+    return dataclasses.replace(view, alive=live)
 
 
 @dataclass(frozen=True)
@@ -172,6 +189,7 @@ class Seen:
     server: ServerFacts
     mux: MuxFacts
     hub: HubFacts
+    started_at: datetime | None = None  # when the running session started
 
 
 class Collector:
@@ -193,6 +211,7 @@ class Collector:
         self._samples: dict[str, usage.Sample] = {}
         self._diff_cache: dict[tuple[str, str], Diff] = {}  # (base, tip) -> lines changed
         self._pool = ThreadPoolExecutor(THREADS, thread_name_prefix="isollm-status")
+        self._conflicts = ConflictCheck(config)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -225,8 +244,14 @@ class Collector:
         sandboxes = {n: f.result() for n, f in boxes.items()}
         samples = {n: usage.sample(s.directory) for n, s in sandboxes.items() if s.directory}
         facts, mux_facts, hub_facts = server.result(), mux.result(), hub.result()
-        seen = Seen(sandboxes, samples, facts, mux_facts, hub_facts)
+        session_view = _alive(session_view, session, mux_facts, sandboxes)
+        started = session.started_at if session is not None else None
+        seen = Seen(sandboxes, samples, facts, mux_facts, hub_facts, started)
+        overlap = self._submit(
+            self._conflicts.check, facts.coordination, hub_facts.base, hub_facts.tips
+        )
         views = self._workers(loaded.workers, seen, cpu)
+        found, note = _result(overlap, ((), "the conflict check failed"))
         return Snapshot(
             project=project,
             root=str(self.root),
@@ -239,6 +264,8 @@ class Collector:
             board=facts.board,
             problems=tuple(_first_line(e) for e in loaded.errors)
             + ((facts.hooks_note,) if facts.hooks_note and names else ()),
+            conflicts=found,
+            conflicts_note=note,
         )
 
     def _diffs(self, hub: HubFacts, branches: Mapping[str, str]) -> dict[str, Diff]:
@@ -283,6 +310,7 @@ class Collector:
                 hook=facts.reported.get(w.name),
                 pane=look,
                 pane_exited=pane is not None and pane.dead,
+                starting=_starting(pane, seen.started_at, now),
                 problem=sandboxes[w.name].problem,
             )
             rss = sample.rss_bytes if sample else None
@@ -321,6 +349,14 @@ class Collector:
             out[n] = (usage.cpu_percent(before, after), after.rss_bytes)
         self._samples = latest
         return out
+
+
+def _starting(pane: PaneInfo | None, started: datetime | None, now: datetime) -> datetime | None:
+    """When the worker's pane started, while it is alive and its session began less than
+    :data:`STARTING_WINDOW` ago (its ``isollm attach`` may still be setting up)."""
+    if pane is None or pane.dead or started is None or now - started >= STARTING_WINDOW:
+        return None
+    return started
 
 
 def _view(

@@ -22,6 +22,7 @@ E = TypeVar("E", bound=StrEnum)
 class AgentState(StrEnum):
     """What the agent in a worker is doing (the hook states plus what isollm observes)."""
 
+    STARTING = "starting"  # its pane is still starting the agent (a session just begun)
     WORKING = "working"
     WAITING = "waiting"  # for the human: a permission prompt, a question
     IDLE = "idle"  # its turn ended
@@ -87,6 +88,11 @@ def _f(d: dict[str, Any], key: str) -> float | None:
 def _list(d: dict[str, Any], key: str) -> list[dict[str, Any]]:
     value = d.get(key)
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _strs(d: dict[str, Any], key: str) -> tuple[str, ...]:
+    value = d.get(key)
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
 
 
 def _dict(d: dict[str, Any], key: str) -> dict[str, Any]:
@@ -258,7 +264,7 @@ class SessionView:
     """The interactive session recorded in ``.isollm/session.json``, if any."""
 
     recorded: bool = False
-    alive: bool = False  # its ``isollm up`` process... or a stale record
+    alive: bool = False  # it runs (:mod:`isollm.session.alive`), or a stale record
     status: str = ""  # initializing, running, shutting_down
     multiplexer: str = ""
     mux_session: str = ""
@@ -314,12 +320,11 @@ class BoardEntry:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> BoardEntry:
-        files = d.get("files")
         return cls(
             agent=_s(d, "agent"),
             status=_s(d, "status"),
             message=_s(d, "message"),
-            files=tuple(f for f in files if isinstance(f, str)) if isinstance(files, list) else (),
+            files=_strs(d, "files"),
             path=_s(d, "path"),
             task_id=_s(d, "task_id"),
             since=parse_time(d.get("since")),
@@ -354,6 +359,31 @@ class Board:
 
 
 @dataclass(frozen=True)
+class ConflictView:
+    """Two running tasks touching the same files (``later`` was claimed last)."""
+
+    earlier: str  # task id
+    earlier_agent: str
+    later: str
+    later_agent: str
+    files: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "earlier": self.earlier,
+            "earlier_agent": self.earlier_agent,
+            "later": self.later,
+            "later_agent": self.later_agent,
+            "files": list(self.files),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ConflictView:
+        agents = _s(d, "earlier_agent"), _s(d, "later_agent")
+        return cls(_s(d, "earlier"), agents[0], _s(d, "later"), agents[1], _strs(d, "files"))
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything ``isollm status`` shows, taken at ``taken_at``."""
 
@@ -367,6 +397,8 @@ class Snapshot:
     services: tuple[Service, ...] = ()
     board: Board = field(default_factory=Board)
     problems: tuple[str, ...] = ()  # unreadable worker records and the like
+    conflicts: tuple[ConflictView, ...] = ()  # between running tasks
+    conflicts_note: str = ""  # why conflicts could not be checked ("" when they were)
 
     def worker(self, name: str) -> WorkerView | None:
         return next((w for w in self.workers if w.name == name), None)
@@ -384,12 +416,13 @@ class Snapshot:
             "services": [s.to_json() for s in self.services],
             "board": self.board.to_json(),
             "problems": list(self.problems),
+            "conflicts": [c.to_json() for c in self.conflicts],
+            "conflicts_note": self.conflicts_note,
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Snapshot:
         """The snapshot in a document of this version (the caller checks the version)."""
-        problems = d.get("problems")
         return cls(
             project=_s(d, "project"),
             root=_s(d, "root"),
@@ -400,7 +433,7 @@ class Snapshot:
             sync=SyncView.from_json(_dict(d, "sync")),
             services=tuple(Service.from_json(s) for s in _list(d, "services")),
             board=Board.from_json(_dict(d, "board")),
-            problems=tuple(p for p in problems if isinstance(p, str))
-            if isinstance(problems, list)
-            else (),
+            problems=_strs(d, "problems"),
+            conflicts=tuple(ConflictView.from_json(c) for c in _list(d, "conflicts")),
+            conflicts_note=_s(d, "conflicts_note"),
         )

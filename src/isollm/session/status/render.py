@@ -25,6 +25,7 @@ from isollm.terminal import safe_line
 RULE = "═" * 51
 MARK = {Health.UP: "●", Health.DOWN: "○", Health.NONE: "-", Health.UNAVAILABLE: "?"}
 STATE_MARK = {
+    AgentState.STARTING: "◌",
     AgentState.WORKING: "●",
     AgentState.WAITING: "◆",
     AgentState.IDLE: "○",
@@ -40,6 +41,7 @@ SYNC_TEXT = {
 }
 MAX_TITLE = 60
 MAX_MESSAGE = 80
+SHOWN_FILES = 8  # file names shown per conflict
 
 
 def age(since: datetime | None, now: datetime) -> str:
@@ -95,7 +97,8 @@ def _brief_tasks(tasks: TaskCounts) -> str:
 
 
 def brief(snapshot: Snapshot) -> str:
-    """``workers: 3 (2 working, 1 waiting) | tasks: 5 ready, ... | task server ● | tmux ●``"""
+    """``workers: 3 (2 working, 1 waiting) | tasks: 5 ready, ... | conflicts: 1 |
+    task server ● | tmux ●`` (conflicts only when there are some)"""
     workers = f"workers: {len(snapshot.workers)}"
     if snapshot.workers:
         workers += f" ({_counts(snapshot.workers)})"
@@ -103,6 +106,8 @@ def brief(snapshot: Snapshot) -> str:
     parts = [workers, _brief_tasks(snapshot.tasks)]
     if waiting:
         parts.append("waiting: " + ", ".join(safe_line(n) for n in waiting))
+    if snapshot.conflicts:
+        parts.append(f"conflicts: {len(snapshot.conflicts)}")
     parts += [f"{safe_line(s.name)} {MARK[s.health]}" for s in snapshot.services]
     return " | ".join(parts)
 
@@ -198,6 +203,23 @@ def _board(board: Board, now: datetime) -> list[str]:
     return lines
 
 
+def _conflicts(snapshot: Snapshot) -> list[str]:
+    """Running tasks touching the same files; nothing when there are none."""
+    if not snapshot.conflicts:
+        note = snapshot.conflicts_note if snapshot.tasks.available else ""
+        return [f"Conflicts: unavailable: {safe_line(note)}", ""] if note else []
+    lines = [f"Conflicts ({len(snapshot.conflicts)}):"]
+    for c in snapshot.conflicts:
+        files = clip(", ".join(c.files[:SHOWN_FILES]), 120)
+        more = len(c.files) - SHOWN_FILES
+        files += f" and {more} more" if more > 0 else ""
+        lines.append(
+            f"  ! {safe_line(c.earlier)} ({safe_line(c.earlier_agent)}) and "
+            f"{safe_line(c.later)} ({safe_line(c.later_agent)}) both touch {files}"
+        )
+    return [*lines, ""]
+
+
 def service_line(service: Service) -> str:
     detail = f" ({safe_line(service.detail)})" if service.detail else ""
     label = service.name[:1].upper() + service.name[1:]
@@ -212,7 +234,7 @@ def _session(snapshot: Snapshot, now: datetime) -> str:
         return "Session: none (showing what exists)"
     started = age(s.started_at, now)
     where = f" in {safe_line(s.multiplexer)}" if s.multiplexer else ""
-    stale = "" if s.alive else "; stale: its process is gone (`isollm up` takes it over)"
+    stale = "" if s.alive else "; stale: it no longer runs (`isollm up` takes it over)"
     return f"Session: {safe_line(s.status)}{where}, started {started} ago{stale}"
 
 
@@ -224,6 +246,7 @@ def full(snapshot: Snapshot, now: datetime | None = None) -> str:
     lines += [*_tasks(snapshot.tasks), ""]
     lines += [*_sync(snapshot.sync), ""]
     lines += [*_board(snapshot.board, now), ""]
+    lines += _conflicts(snapshot)
     lines += [service_line(s) for s in snapshot.services]
     if snapshot.problems:
         lines += ["", "Problems:", *(f"  {clip(p, 200)}" for p in snapshot.problems)]

@@ -22,7 +22,8 @@ from isollm.tasks.client import host
 from isollm.tasks.client.http import TaskClient
 from isollm.tasks.server import control
 from isollm.tasks.server.options import connect_host
-from isollm.tasks.store.model import Status
+from isollm.tasks.store.coordination import ContextEntry, FileLock
+from isollm.tasks.store.model import Status, Task
 
 SERVICE = "task server"
 TIMEOUT = 5.0
@@ -36,6 +37,25 @@ class Held:
 
 
 @dataclass(frozen=True)
+class Coordination:
+    """The running tasks, file locks and context board as the server said them once:
+    what the conflict check reads (a :class:`~isollm.coordination.conflicts.CoordinationSource`)."""
+
+    running: tuple[Task, ...] = ()
+    held_locks: tuple[FileLock, ...] = ()
+    entries: tuple[ContextEntry, ...] = ()
+
+    def all_tasks(self, status: Status | None = None) -> list[Task]:
+        return [t for t in self.running if status is None or t.status is status]
+
+    def locks(self, project: str | None = None) -> list[FileLock]:
+        return list(self.held_locks)
+
+    def context_board(self, project: str | None = None) -> list[ContextEntry]:
+        return list(self.entries)
+
+
+@dataclass(frozen=True)
 class ServerFacts:
     service: Service
     tasks: TaskCounts = field(default_factory=TaskCounts)
@@ -43,6 +63,7 @@ class ServerFacts:
     reported: Mapping[str, Reported] = field(default_factory=dict)
     hooks_note: str = ""  # why hook-reported states are not available
     board: Board = field(default_factory=Board)
+    coordination: Coordination | None = None  # None: the server could not be read
 
 
 def read(config: Config) -> ServerFacts:
@@ -78,14 +99,16 @@ def _why(exc: BaseException) -> str:
 
 def _ask(client: TaskClient, service: Service) -> ServerFacts:
     try:
-        tasks, held = _queue(client)
+        tasks, held, running = _queue(client)
     except FAILURES as exc:
-        tasks, held = TaskCounts(error=_why(exc)), {}
+        tasks, held, running = TaskCounts(error=_why(exc)), {}, None
     reported, hooks_note = _reported(client)
-    return ServerFacts(service, tasks, held, reported, hooks_note, _board(client))
+    board, context, locks = _board(client)
+    seen = None if running is None or board.note else Coordination(running, locks, context)
+    return ServerFacts(service, tasks, held, reported, hooks_note, board, seen)
 
 
-def _queue(client: TaskClient) -> tuple[TaskCounts, dict[str, Held]]:
+def _queue(client: TaskClient) -> tuple[TaskCounts, dict[str, Held], tuple[Task, ...]]:
     board = host.board(client)
     groups = board.groups
     opened = groups.get(Status.OPEN, [])
@@ -102,7 +125,7 @@ def _queue(client: TaskClient) -> tuple[TaskCounts, dict[str, Held]]:
         for t in groups.get(Status.IN_PROGRESS, [])
         if t.claimed_by
     }
-    return counts, held
+    return counts, held, tuple(groups.get(Status.IN_PROGRESS, []))
 
 
 def _reported(client: TaskClient) -> tuple[dict[str, Reported], str]:
@@ -113,12 +136,12 @@ def _reported(client: TaskClient) -> tuple[dict[str, Reported], str]:
     return {a.agent: Reported(a.state, a.since, a.detail) for a in states}, ""
 
 
-def _board(client: TaskClient) -> Board:
+def _board(client: TaskClient) -> tuple[Board, tuple[ContextEntry, ...], tuple[FileLock, ...]]:
     try:
         context, locks = client.context_board(), client.locks()
     except FAILURES as exc:
-        return Board(note=f"unavailable: {_why(exc)}")
-    return Board(
+        return Board(note=f"unavailable: {_why(exc)}"), (), ()
+    board = Board(
         available=True,
         context=tuple(
             BoardEntry(e.agent, e.status.value, e.message, e.files, "", e.task_id, e.updated_at)
@@ -129,3 +152,4 @@ def _board(client: TaskClient) -> Board:
             for lock in locks
         ),
     )
+    return board, tuple(context), tuple(locks)
