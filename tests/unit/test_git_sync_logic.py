@@ -147,6 +147,11 @@ def test_render_pull_summary_and_advice() -> None:
 
 def test_render_pull_with_nothing() -> None:
     assert render_pull(PullResult(Path("/h"), (), ())) == ["No task branches on the hub /h."]
+    gone = render_pull(PullResult(Path("/h"), (), ("isollm/t1",)))
+    assert gone == [
+        "No task branches on the hub /h.",
+        "Gone from the hub (local branches kept): isollm/t1",
+    ]
 
 
 def test_pulled_branch_local_after() -> None:

@@ -46,9 +46,14 @@ def _render(result: DemoResult) -> None:
                 output.info(f"  | {line}")
     program = sys.argv[0] if "/" in sys.argv[0] else "isollm"
     again = shlex.join([program, "-C", str(result.directory), "run", "show"])
+    home = shlex.quote(str(result.directory / ".isollm-home"))
+    land = shlex.join([program, "-C", str(result.directory), "merge", "--all"])
+    pull = shlex.join([program, "-C", str(result.directory), "sync", "pull"])
     output.info(
         f"\nThe branches are in {result.directory} too (`git branch -a` there); "
-        f"see the run again with `{again}`."
+        f"see the run again with `{again}`.\n"
+        f"Land them on main (each conflict-checked, one at a time) with "
+        f"`ISOLLM_HOME={home} {land}`, then `ISOLLM_HOME={home} {pull}`."
     )
     if result.run.errors or not all(p.commit for p in result.produced):
         raise click.exceptions.Exit(1)

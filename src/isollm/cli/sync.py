@@ -133,8 +133,11 @@ _SUMMARY = (
 
 def render_pull(r: hubpull.PullResult) -> list[str]:
     lines = [f"Base {r.base.branch}: {_pulled(r.base)}"] if r.base is not None else []
-    if not r.branches and not r.removed:
-        return [*lines, f"No task branches on the hub {r.hub}."]
+    if not r.branches:
+        lines.append(f"No task branches on the hub {r.hub}.")
+        if r.removed:
+            lines.append(f"Gone from the hub (local branches kept): {', '.join(r.removed)}")
+        return lines
     counts = [f"{r.count(*outs)} {label}" for label, outs in _SUMMARY if r.count(*outs)]
     lines.append(f"Pulled {len(r.branches)} task branch(es) from {r.hub}: {', '.join(counts)}")
     lines += [
