@@ -17,7 +17,7 @@ from isollm.config import Config
 from isollm.errors import IsollmError
 from isollm.runner import agenthome
 from isollm.sandbox.gitops import WorkState
-from isollm.sandbox.workers import Project
+from isollm.sandbox.workers import Project, WorkerRow
 from isollm.session import alive, down, panes, recovery, up
 from isollm.session.settings import SessionSettings
 from isollm.state import FileState, Session
@@ -183,6 +183,19 @@ def test_a_session_takes_the_existing_workers_first_then_new_names() -> None:
     )
     assert roster.session(1) == (["worker-2"], [])
     assert roster.session(4) == (["worker-2", "worker-10"], ["worker-3", "worker-4"])
+
+
+def test_a_session_never_takes_a_runs_sandbox_or_the_one_a_merge_left(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def row(name: str, run: str = "") -> WorkerRow:
+        return WorkerRow(name, "overlay", "idle", "running", "", "", "", "", run=run)
+
+    rows = [row("worker-1"), row("merge-test"), row("run-20260101-000000-ab-w1", run="x")]
+    monkeypatch.setattr(recovery.reconcile, "list_workers", lambda _project: (rows, []))
+    found = recovery.roster(Project(Path("/p"), Config(project="p"), FileState(Path("/p/s"))))
+    assert found.running == ("worker-1",)
+    assert found.session(2) == (["worker-1"], ["worker-2"])
 
 
 @pytest.mark.parametrize(
