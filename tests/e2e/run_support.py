@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ import pytest
 
 from isollm import config as cfg
 from isollm import fsutil
+from isollm.config.model import SandboxBackendName
 from isollm.git.hub import Hub
 from isollm.sandbox import registry
 from isollm.tasks.client.http import TaskClient
@@ -247,6 +249,18 @@ def agents_running(task_ids: Sequence[str]) -> list[int]:
         if env & wanted:
             found.append(int(entry.name))
     return found
+
+
+def in_containers(root: Path, backend: SandboxBackendName, prefix: str) -> str:
+    """Move the project at ``root`` into ``backend`` containers with ``network: none``,
+    under a project name of its own (container names are machine-wide); returns it."""
+    loaded = cfg.load(root)
+    c = loaded.config
+    sandbox = dataclasses.replace(c.sandbox, backend=backend, network="none")
+    project = f"{prefix}{uuid.uuid4().hex[:8]}"
+    cfg.save(loaded.path, dataclasses.replace(c, project=project, sandbox=sandbox))
+    git(root, "commit", "-q", "-am", "a project of its own, in containers")
+    return project
 
 
 @contextlib.contextmanager

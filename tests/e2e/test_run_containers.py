@@ -3,17 +3,13 @@ queue through the task server's socket where containers see it (no TCP path exis
 
 from __future__ import annotations
 
-import dataclasses
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from isollm import config as cfg
 from isollm.config.model import SandboxBackendName
-from tests.conftest import git
-from tests.e2e.run_support import RunProject, run_project, story, task_file
+from tests.e2e.run_support import RunProject, in_containers, run_project, story, task_file
 from tests.integration.sandbox_support import container_base, podman_image, require_backend
 
 __all__ = ["container_base", "podman_image"]  # the fixtures, for this module's tests
@@ -33,12 +29,7 @@ def project(request: pytest.FixtureRequest, git_repo: Path) -> Iterator[RunProje
     backend: SandboxBackendName = request.param
     require_backend(request, backend)
     with run_project(git_repo) as p:
-        loaded = cfg.load(p.root)
-        c = loaded.config
-        sandbox = dataclasses.replace(c.sandbox, backend=backend, network="none")
-        name = f"r{uuid.uuid4().hex[:8]}"
-        cfg.save(loaded.path, dataclasses.replace(c, project=name, sandbox=sandbox))
-        git(p.root, "commit", "-q", "-am", "a project of its own, in containers")
+        in_containers(p.root, backend, "r")
         yield p
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from isollm.sandbox.lxc import config_lines
 from isollm.sandbox.podman import run_argv
 from isollm.tasks.server.options import socket_path
 from tests.conftest import git
-from tests.e2e.run_support import run_project, story, wait_for
+from tests.e2e.run_support import in_containers, run_project, story, wait_for
 from tests.e2e.test_session_tmux import Session
 from tests.integration.sandbox_support import container_base, podman_image, require_backend
 
@@ -62,12 +61,7 @@ def session(request: pytest.FixtureRequest, git_repo: Path) -> Iterator[Session]
     require_backend(request, backend)
     with run_project(git_repo) as p:
         s = Session(p.root, p.port)
-        loaded = cfg.load(s.root)
-        c = loaded.config
-        sandbox = dataclasses.replace(c.sandbox, backend=backend, network="none")
-        project = f"c{uuid.uuid4().hex[:8]}"
-        cfg.save(loaded.path, dataclasses.replace(c, project=project, sandbox=sandbox))
-        git(s.root, "commit", "-q", "-am", "a project of its own, in containers")
+        in_containers(s.root, backend, "c")
         try:
             yield s
         finally:
