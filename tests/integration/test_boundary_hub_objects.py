@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from isollm.git.hub import RECLAIMED
 from isollm.sandbox.workspace import _clone_checkout
 from tests.conftest import git
 from tests.integration.sandbox_support import Factory, factory_for
@@ -60,3 +61,20 @@ def test_an_agent_rewriting_its_objects_leaves_the_hub_intact(
     for path in object_files(hub):
         assert path.stat().st_uid == os.geteuid()
     git(hub, "fsck", "--strict", "--no-progress")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving files to another uid needs root")
+def test_object_files_an_older_isollm_gave_away_are_taken_back_once(
+    factory_for: Callable[[str], Factory],
+) -> None:
+    hub = factory_for("overlay").hub
+    given = object_files(hub.path)
+    for path in given:  # what a hard-linked, chowned checkout of an older isollm did
+        os.chown(path, SANDBOX_UID, SANDBOX_UID)
+    (hub.path / RECLAIMED).unlink(missing_ok=True)
+    hub.check()
+    assert {p.stat().st_uid for p in given} == {os.geteuid()}
+    assert (hub.path / RECLAIMED).exists()
+    os.chown(given[0], SANDBOX_UID, SANDBOX_UID)
+    hub.check()  # once reclaimed, a check is one lstat: it does not walk again
+    assert given[0].stat().st_uid == SANDBOX_UID

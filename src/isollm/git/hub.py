@@ -99,6 +99,35 @@ def check_hub(path: Path) -> None:
             hint="something other than isollm changed it; inspect it, then remove those "
             f"files (or recreate the hub: move {path} away and run `isollm sync push`)",
         )
+    reclaim_objects(path)
+
+
+# In a hub once every object file in it is its owner's again (see reclaim_objects).
+RECLAIMED = "isollm-objects-reclaimed"
+
+
+def reclaim_objects(path: Path) -> None:
+    """Give the hub's object files back to the hub's owner, once per hub.
+
+    An isollm before this check cloned sandbox checkouts from the hub with hard links and
+    then gave the checkout to the sandbox uid, which handed it the hub's own object files
+    (it could make them writable and change them). Checkouts are copies now; this takes
+    back what older ones were given, as root (only root could have given it), then
+    leaves :data:`RECLAIMED` so later checks cost one ``lstat``.
+    """
+    mark = path / RECLAIMED
+    objects = path / "objects"
+    if mark.exists() or not objects.is_dir() or objects.is_symlink():
+        return
+    owner = path.stat()
+    if os.geteuid() == 0:
+        for root, dirs, files in os.walk(objects):
+            for name in (*dirs, *files):
+                entry = os.path.join(root, name)
+                if os.lstat(entry).st_uid != owner.st_uid:
+                    os.chown(entry, owner.st_uid, owner.st_gid, follow_symlinks=False)
+    with contextlib.suppress(OSError):  # a read-only hub: checked again next time
+        mark.touch()
 
 
 def _hook_problems(hooks: Path) -> list[str]:
