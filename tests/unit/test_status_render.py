@@ -12,7 +12,7 @@ import pytest
 
 from isollm.errors import IsollmError
 from isollm.sandbox.limits import group_name
-from isollm.session.status import render, snapfile, usage
+from isollm.session.status import briefcache, render, snapfile, usage
 from isollm.session.status.agentstate import Decision, PaneWatch, Reported, decide
 from isollm.session.status.model import (
     STATUS_VERSION,
@@ -258,8 +258,8 @@ def test_snapshot_file_is_fresh_only_for_a_while(tmp_path: Path) -> None:
 def test_project_root_is_found_upwards(tmp_path: Path) -> None:
     (tmp_path / "isollm.yaml").write_text("project: app\n")
     (tmp_path / "a" / "b").mkdir(parents=True)
-    assert snapfile.project_root(tmp_path / "a" / "b") == tmp_path
-    assert snapfile.project_root(Path("/")) is None
+    assert briefcache.project_root(tmp_path / "a" / "b") == tmp_path
+    assert briefcache.project_root(Path("/")) is None
 
 
 @pytest.mark.parametrize(

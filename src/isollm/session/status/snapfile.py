@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from isollm import fsutil, records
+from isollm.session.status import briefcache, render
+from isollm.session.status.briefcache import STATE_DIR
 from isollm.session.status.model import STATUS_VERSION, Snapshot
 
 FILE = "status.json"
-STATE_DIR = ".isollm"  # isollm.config.STATE_DIR (not imported: it loads the YAML parser)
-CONFIG_FILE = "isollm.yaml"  # isollm.config.CONFIG_FILE, likewise
 FRESH_SECONDS = 5.0
 SCHEMA = records.Schema("status snapshot", STATUS_VERSION, {})
 
@@ -27,22 +27,12 @@ def path_for(root: Path) -> Path:
     return root / STATE_DIR / FILE
 
 
-def project_root(start: Path) -> Path | None:
-    """The nearest directory at or above ``start`` holding isollm.yaml (the cheap twin
-    of :func:`isollm.config.find_project_root`); None when there is none."""
-    with contextlib.suppress(OSError):
-        here = start.resolve()
-        for directory in (here, *here.parents):
-            if (directory / CONFIG_FILE).is_file():
-                return directory
-    return None
-
-
 def write(root: Path, snapshot: Snapshot) -> None:
     """Save ``snapshot`` for the next ``--brief``; a failure only costs that speed-up."""
     with contextlib.suppress(OSError):
         fsutil.ensure_dir(root / STATE_DIR)
         records.write(path_for(root), snapshot.to_json(), SCHEMA)
+    briefcache.write(root, render.brief(snapshot))
 
 
 def read_fresh(
