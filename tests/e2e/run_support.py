@@ -29,6 +29,7 @@ from isollm import fsutil
 from isollm.config.model import SandboxBackendName
 from isollm.git.hub import Hub
 from isollm.sandbox import registry
+from isollm.sandbox.base import Network
 from isollm.tasks.client.http import TaskClient
 from isollm.tasks.server import control as service
 from isollm.tasks.store.model import AuditEntry, Task
@@ -251,12 +252,14 @@ def agents_running(task_ids: Sequence[str]) -> list[int]:
     return found
 
 
-def in_containers(root: Path, backend: SandboxBackendName, prefix: str) -> str:
-    """Move the project at ``root`` into ``backend`` containers with ``network: none``,
-    under a project name of its own (container names are machine-wide); returns it."""
+def in_containers(
+    root: Path, backend: SandboxBackendName, prefix: str, network: Network = "none"
+) -> str:
+    """Move the project at ``root`` into ``backend`` containers with ``network`` (default
+    none), under a project name of its own (container names are machine-wide); returns it."""
     loaded = cfg.load(root)
     c = loaded.config
-    sandbox = dataclasses.replace(c.sandbox, backend=backend, network="none")
+    sandbox = dataclasses.replace(c.sandbox, backend=backend, network=network)
     project = f"{prefix}{uuid.uuid4().hex[:8]}"
     cfg.save(loaded.path, dataclasses.replace(c, project=project, sandbox=sandbox))
     git(root, "commit", "-q", "-am", "a project of its own, in containers")

@@ -118,8 +118,9 @@ class SandboxConfig:
     )
     setup_timeout: int = doc("Seconds the setup command may run before it is stopped.", 600)
     expose: list[str] = doc(
-        "Host paths shown read-only inside overlay sandboxes although under a hidden home "
-        "directory (tools installed in your HOME); the agent's own install is found itself.",
+        "Host paths shown read-only inside sandboxes although under a hidden home directory "
+        "(tools installed in your HOME; containers get them when they are created); the "
+        "agent's own install is found itself.",
         factory=list,
     )
 

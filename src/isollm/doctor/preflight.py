@@ -20,7 +20,7 @@ from isollm.doctor import endpoint, host
 from isollm.doctor.model import Check, Report, Status, failure
 from isollm.doctor.sandbox import SandboxTarget, agents_of, programs, sandbox_checks
 from isollm.runner.events import Kind, Observer, Progress
-from isollm.runner.expose import exposed_paths
+from isollm.runner.expose import CONTAINER_BACKENDS, exposed_paths
 from isollm.sandbox import registry
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,7 @@ def for_run(
     agent, reviewer = agents
     chosen = agents_of(agent, reviewer)
     path_env = host_env.get("PATH")
-    expose = exposed_paths(programs(chosen), config.sandbox.expose, path_env)
+    container = config.sandbox.backend in CONTAINER_BACKENDS
+    expose = exposed_paths(programs(chosen), config.sandbox.expose, path_env, container=container)
     t = Target(root, config, chosen, host_env, hub, base_commit, expose)
     return before_run(t, lambda m: observer(Progress(Kind.WARNING, detail=m)))

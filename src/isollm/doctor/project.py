@@ -16,7 +16,7 @@ from isollm.doctor.model import Check, Report, fail, ok, warn
 from isollm.errors import IsollmError
 from isollm.git.hub import Hub
 from isollm.git.sync import push_base
-from isollm.runner.expose import exposed_paths, sandboxed
+from isollm.runner.expose import CONTAINER_BACKENDS, exposed_paths, sandboxed
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,9 @@ def run_agents(config: cfg.Config, name: str | None, path_env: str | None) -> tu
     r = config.runner
     if r.review and r.review_agent and r.review_agent != agents[0].name:
         agents.append(get_agent(r.review_agent, config.agent))
-    if config.sandbox.backend == "overlay":  # as the run does: the CLI's real path
-        agents = [sandboxed(a, path_env) for a in agents]
+    if config.sandbox.backend != "worktree":  # as the run does: the CLI's real path
+        container = config.sandbox.backend in CONTAINER_BACKENDS
+        agents = [sandboxed(a, path_env, container=container) for a in agents]
     return tuple(agents)
 
 
@@ -66,7 +67,10 @@ def find(start: Path | None, agent: str | None, host_env: Mapping[str, str]) -> 
     if base is None:
         return Found(None, tuple(checks))
     programs = [a.binary for a in agents if a.binary]
-    expose = exposed_paths(programs, config.sandbox.expose, host_env.get("PATH"))
+    container = config.sandbox.backend in CONTAINER_BACKENDS
+    expose = exposed_paths(
+        programs, config.sandbox.expose, host_env.get("PATH"), container=container
+    )
     target = preflight.Target(root, config, agents, host_env, hub, base, expose)
     return Found(target, tuple(checks))
 

@@ -14,7 +14,7 @@ from isollm.agents.registry import get_agent, require
 from isollm.config import Config
 from isollm.errors import IsollmError, RunError
 from isollm.runner import runstate
-from isollm.runner.expose import exposed_paths, sandboxed
+from isollm.runner.expose import CONTAINER_BACKENDS, exposed_paths, sandboxed
 from isollm.runner.sandboxes import agent_home, write_agent_settings
 from isollm.sandbox.base import Sandbox
 from isollm.sandbox.workers import Extra
@@ -94,8 +94,14 @@ class HandAgent:
         )
         env = dict(self.agent.env(self.host_env, inv))
         env[AGENT_BIN] = self.program
+        return Extra(env, self.shown(sb.backend))
+
+    def shown(self, backend: str) -> tuple[str, ...]:
+        """The host paths a sandbox of ``backend`` shows for the agent: ``sandbox.expose``
+        and the CLI's install (a container binds them when it is made)."""
         path = self.host_env.get("PATH")
-        return Extra(env, exposed_paths([self.agent.binary], self.configured, path))
+        container = backend in CONTAINER_BACKENDS
+        return exposed_paths([self.agent.binary], self.configured, path, container=container)
 
 
 def hand_agent(config: Config, name: str, host_env: Mapping[str, str] | None = None) -> HandAgent:
@@ -103,8 +109,9 @@ def hand_agent(config: Config, name: str, host_env: Mapping[str, str] | None = N
     env = dict(os.environ if host_env is None else host_env)
     agent = get_agent(name, config.agent)
     require(agent, env)
-    if config.sandbox.backend == "overlay":  # it hides the homes a CLI may be linked from
-        agent = sandboxed(agent, env.get("PATH"))
+    if config.sandbox.backend != "worktree":  # it hides the homes a CLI may be linked from
+        container = config.sandbox.backend in CONTAINER_BACKENDS
+        agent = sandboxed(agent, env.get("PATH"), container=container)
     return HandAgent(agent, env, tuple(config.sandbox.expose))
 
 

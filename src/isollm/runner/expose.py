@@ -28,6 +28,17 @@ from isollm.agents.base import Agent
 from isollm.sandbox.bwrap import ALWAYS_HIDDEN
 
 _SHEBANG_READ = 256
+# Backends whose sandboxes see nothing of the host but what is bound in.
+CONTAINER_BACKENDS = ("lxc", "podman")
+# A container has a system of its own: a program installed there on the host (tmux,
+# sh) is the container's to have, never bound over it (npm packages aside).
+_SYSTEM = tuple(Path(p) for p in ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc"))
+
+
+def _system(path: Path) -> bool:
+    if path.is_relative_to("/usr/local") or package_dir(path) is not None:
+        return False
+    return any(path.is_relative_to(s) for s in _SYSTEM)
 
 
 def _hidden_roots() -> list[Path]:
@@ -124,20 +135,24 @@ def program_paths(program: str, path_env: str | None = None) -> list[Path]:
     return found
 
 
-def sandbox_binary(program: str, path_env: str | None = None) -> str:
+def sandbox_binary(program: str, path_env: str | None = None, *, container: bool = False) -> str:
     """What a sandbox should run for ``program``: its real path when the name found on
-    PATH is a symlink under a hidden home (whose directory is not shown inside), else
-    ``program`` as given (also for a program in a virtualenv, which is shown whole)."""
+    PATH is a symlink under a hidden home (whose directory is not shown inside; in a
+    ``container`` the whole host is hidden), else ``program`` as given (also for a
+    program in a virtualenv, which is shown whole)."""
     located = _locate(program, path_env)
-    if located is None or not _hidden(located) or venv_dir(located) is not None:
+    hidden = located is not None and (container or _hidden(located))
+    if located is None or not hidden or venv_dir(located) is not None:
         return program  # a virtualenv is shown whole, and its python must run as itself
     real = os.path.realpath(located)
+    if container and _system(Path(real)):
+        return program  # the container's own program
     return real if real != str(located) else program
 
 
-def sandboxed(agent: Agent, path_env: str | None = None) -> Agent:
+def sandboxed(agent: Agent, path_env: str | None = None, *, container: bool = False) -> Agent:
     """``agent`` running its CLI by :func:`sandbox_binary` (a new adapter)."""
-    binary = sandbox_binary(agent.binary, path_env) if agent.binary else ""
+    binary = sandbox_binary(agent.binary, path_env, container=container) if agent.binary else ""
     if binary == agent.binary:
         return agent
     return type(agent)(dataclasses.replace(agent.settings, binary=binary))  # type: ignore[call-arg]
@@ -148,15 +163,23 @@ def _unsafe(path: Path, homes: Iterable[Path]) -> bool:
 
 
 def exposed_paths(
-    programs: Sequence[str], configured: Sequence[str], path_env: str | None = None
+    programs: Sequence[str],
+    configured: Sequence[str],
+    path_env: str | None = None,
+    *,
+    container: bool = False,
 ) -> tuple[str, ...]:
     """Paths to show inside: the configured ones and the programs' installs (those in
-    a hidden home: anything else is visible anyway)."""
+    a hidden home: anything else is visible anyway; a ``container`` sees nothing of the
+    host, so all of them, but never a top-level directory such as ``/usr``)."""
     homes = _hidden_roots()
     found: list[Path] = [Path(p) for p in configured]
     for program in programs:
         paths = program_paths(program, path_env)
-        found += [p for p in paths if _hidden(p) and not _unsafe(p, homes)]
+        if container and paths and _system(paths[0]):
+            continue  # the container's own
+        wanted = [p for p in paths if len(p.parts) > 2] if container else paths
+        found += [p for p in wanted if (container or _hidden(p)) and not _unsafe(p, homes)]
     private = fsutil.isollm_home().resolve()  # tokens, hubs, other sandboxes: never shown
     shown = [p for p in found if p.exists() and not _overlaps(p.resolve(), private)]
     return tuple(dict.fromkeys(str(p) for p in shown))

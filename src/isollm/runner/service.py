@@ -30,7 +30,7 @@ from isollm.runner import runstate, snapshot
 from isollm.runner.context import RunContext, RunSettings
 from isollm.runner.crashes import DiskFullError, disk_full, disk_full_error
 from isollm.runner.events import Kind, Observer, Progress
-from isollm.runner.expose import exposed_paths, sandboxed
+from isollm.runner.expose import CONTAINER_BACKENDS, exposed_paths, sandboxed
 from isollm.runner.layout import RunPaths
 from isollm.runner.ledger import LedgerWriter, Replay
 from isollm.runner.reconcile import reconcile
@@ -225,9 +225,10 @@ def _agents(
     if settings.review and settings.review_agent:
         reviewer = get_agent(settings.review_agent, config.agent)
         require(reviewer)
-    if config.sandbox.backend == "overlay":  # it hides the homes a CLI may be linked from
-        agent = sandboxed(agent, path_env)
-        reviewer = sandboxed(reviewer, path_env) if reviewer else None
+    if config.sandbox.backend != "worktree":  # it hides the homes a CLI may be linked from
+        container = config.sandbox.backend in CONTAINER_BACKENDS
+        agent = sandboxed(agent, path_env, container=container)
+        reviewer = sandboxed(reviewer, path_env, container=container) if reviewer else None
     return agent, reviewer
 
 
@@ -235,7 +236,8 @@ def _exposed(
     config: cfg.Config, agent: Agent, reviewer: Agent | None, env: Mapping[str, str]
 ) -> tuple[str, ...]:
     programs = [a.binary for a in (agent, reviewer) if a is not None and a.binary]
-    return exposed_paths(programs, config.sandbox.expose, env.get("PATH"))
+    container = config.sandbox.backend in CONTAINER_BACKENDS
+    return exposed_paths(programs, config.sandbox.expose, env.get("PATH"), container=container)
 
 
 def _new_run(root: Path, config: cfg.Config, settings: RunSettings, agent: Agent) -> RunState:

@@ -180,6 +180,26 @@ def socket_seen_by(sb: Sandbox, host_socket: str | Path | None) -> str:
     return TASK_SOCKET
 
 
+def exposed(paths: Sequence[str]) -> list[Path]:
+    """The paths of ``sandbox.expose`` (and an agent's install) a container binds
+    read-only at the same path when it is made: existing absolute paths other than
+    ``/``, never a home directory or isollm's own home (nor anything holding them)."""
+    private = fsutil.isollm_home().resolve()
+    homes = [Path.home().resolve(), Path("/home"), Path("/root"), private]
+    shown: list[Path] = []
+    for text in dict.fromkeys(paths):
+        path = Path(text)
+        if not path.is_absolute() or not path.exists() or any(c in text for c in ",:\n"):
+            continue  # mount options could not carry it
+        real = path.resolve()
+        if real == Path("/") or any(real == h or h.is_relative_to(real) for h in homes):
+            continue
+        if real.is_relative_to(private):
+            continue
+        shown.append(path)
+    return shown
+
+
 RUNNING, STOPPED, MISSING = "running", "stopped", "missing"
 ROOT_PATH = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
 

@@ -24,10 +24,10 @@ CGROUP_V2 = Path("/sys/fs/cgroup/cgroup.controllers")
 START_TIMEOUT = 30.0
 
 
-def mount_entry(source: Path, target: str, *, readonly: bool = False) -> str:
+def mount_entry(source: Path, target: str, *, readonly: bool = False, file: bool = False) -> str:
     """An fstab-style ``lxc.mount.entry`` (spaces escaped, target relative to the rootfs);
-    the mount point (a directory) is created if missing."""
-    options = "bind,ro,create=dir" if readonly else "bind,create=dir"
+    the mount point (a directory, or a ``file``) is created if missing."""
+    options = ("bind,ro" if readonly else "bind") + (",create=file" if file else ",create=dir")
     src = str(source).replace(" ", "\\040")
     dst = target.lstrip("/").replace(" ", "\\040")
     return f"lxc.mount.entry = {src} {dst} none {options} 0 0"
@@ -48,14 +48,18 @@ def config_lines(
     v2: bool,
     rlimits: Sequence[tuple[str, int]] = (),
     task_sockets: Path | None = None,
+    expose: Sequence[Path] = (),
 ) -> list[str]:
-    """The lines added to a worker clone's config."""
+    """The lines added to a worker clone's config (``expose``: host paths shown
+    read-only at the same path)."""
     lines = ["", owner]
     lines.append("lxc.net.0.type = " + ("none" if network == "host" else "empty"))
     lines.append(mount_entry(workspace, containers.WORKSPACE))
     lines.append(mount_entry(hub, str(hub), readonly=True))  # never writable by an agent
     if task_sockets is not None:
         lines.append(mount_entry(task_sockets, containers.TASK_SOCKETS, readonly=True))
+    for path in expose:
+        lines.append(mount_entry(path, str(path), readonly=True, file=not path.is_dir()))
     if network == "host":
         lines.append(
             "lxc.mount.entry = /etc/resolv.conf etc/resolv.conf none bind,ro,create=file 0 0"
@@ -125,6 +129,7 @@ class LxcSandbox(ContainerSandbox):
             v2=v2,
             rlimits=limits.container_rlimits(self.spec.limits),
             task_sockets=containers.task_sockets_dir(),
+            expose=containers.exposed(self.spec.expose),
         )
         text = _without_network(config.read_text(encoding="utf-8"))
         config.write_text(text + "\n".join(lines) + "\n", encoding="utf-8")

@@ -79,13 +79,17 @@ def run_argv(
     network: str,
     limits: Limits,
     task_sockets: Path | None = None,
+    expose: Sequence[Path] = (),
 ) -> list[str]:
-    """``podman run`` for a worker container (pure)."""
+    """``podman run`` for a worker container (pure); ``expose``: host paths shown
+    read-only at the same path."""
     argv = ["run", "-d", "--name", container, *RUNTIME, "--network", network]
     argv += ["--hostname", container, "-v", f"{workspace}:{containers.WORKSPACE}"]
     argv += ["-v", f"{hub}:{hub}:ro"]  # never writable by an agent
     if task_sockets is not None:
         argv += ["-v", f"{task_sockets}:{containers.TASK_SOCKETS}:ro"]
+    for path in expose:
+        argv += ["--mount", f"type=bind,source={path},target={path},readonly"]
     if limits.memory:  # swap included: nothing beyond the memory limit
         memory = str(containers.memory_bytes(limits.memory))
         argv += ["--memory", memory, "--memory-swap", memory]
@@ -155,6 +159,7 @@ class PodmanSandbox(ContainerSandbox):
             network="host" if self.spec.network == "host" else "none",
             limits=self.spec.limits,
             task_sockets=containers.task_sockets_dir(),
+            expose=containers.exposed(self.spec.expose),
         )
         labels = [f"{PROJECT_LABEL}={self.spec.project}", f"{WORKER_LABEL}={self.spec.name}"]
         _podman(argv[0], *[a for label in labels for a in ("--label", label)], *argv[1:])

@@ -175,10 +175,17 @@ def ensure_hub(project: Project) -> Hub:
     return hub
 
 
-def spec_for(project: Project, name: str, hub: Hub, branch: str = "") -> SandboxSpec:
+def spec_for(
+    project: Project, name: str, hub: Hub, branch: str = "", expose: Sequence[str] | None = None
+) -> SandboxSpec:
     """The spec of worker ``name`` (:func:`isollm.sandbox.specs.sandbox_spec`)."""
     return specs.sandbox_spec(
-        project.config, root=project.root, hub=hub.path, name=name, work_branch=branch
+        project.config,
+        root=project.root,
+        hub=hub.path,
+        name=name,
+        work_branch=branch,
+        expose=expose,
     )
 
 
@@ -203,8 +210,15 @@ def being_created(project: Project, name: str) -> bool:
 # --- commands --------------------------------------------------------------------------
 
 
-def add_worker(project: Project, name: str | None = None, branch: str = "") -> Sandbox:
-    """Create a worker: a record, then a sandbox ready on its branch. All or nothing."""
+def add_worker(
+    project: Project,
+    name: str | None = None,
+    branch: str = "",
+    expose: Sequence[str] | None = None,
+) -> Sandbox:
+    """Create a worker: a record, then a sandbox ready on its branch. All or nothing.
+    ``expose``: the paths it shows, when not just ``sandbox.expose`` (an agent's install,
+    which a container binds when it is made)."""
     taken = [w.name for w in project.state.load_all_workers().workers]
     taken += meta.names(project.name)
     name = name or next_name(taken)
@@ -219,7 +233,8 @@ def add_worker(project: Project, name: str | None = None, branch: str = "") -> S
     with creating(project, name):
         project.state.save_worker(WorkerState(name, status=S.CREATING))
         try:
-            sb = registry.create(spec_for(project, name, ensure_hub(project), branch), backend)
+            spec = spec_for(project, name, ensure_hub(project), branch, expose)
+            sb = registry.create(spec, backend)
         except BaseException:
             project.state.delete_worker(name)
             raise

@@ -80,9 +80,10 @@ def prepare_worker(config: Config, sb: Sandbox, agent: Agent, airyra: str | None
 
 
 def require_cli(sb: Sandbox, agent: Agent) -> None:
-    """In a container, what a session runs there must be installed in it: ``agent``'s
-    CLI (the host's install is not shown there, unlike overlay's) and python3 (what the
-    ``airyra`` program runs with). SandboxError saying which, before any pane runs."""
+    """In a container, what a session runs there must be found in it: ``agent``'s CLI
+    (the host's install, bound when the container was made, or the container's own) and
+    python3 (what the ``airyra`` program runs with). SandboxError saying which, before
+    any pane runs."""
     if not isinstance(sb, ContainerSandbox):
         return
     needed = [
@@ -96,7 +97,10 @@ def require_cli(sb: Sandbox, agent: Agent) -> None:
             raise SandboxError(f"{what} is not installed in {where}", hint=hint)
 
 
-CLI_HINT = "install it in the container's image, or use sandbox.backend: overlay"
+CLI_HINT = (
+    "install it in the container's image or outside the host's system directories "
+    "(a worker made before then: `isollm worker remove` it), or use sandbox.backend: overlay"
+)
 PYTHON_HINT = (
     "isollm adds it to the LXC base when the Debian mirror is reachable: try again "
     "online, or use sandbox.backend: overlay"

@@ -135,9 +135,12 @@ def roster(project: Project) -> Roster:
     return Roster(tuple(running), tuple(stopped), tuple(unusable))
 
 
-def gather(project: Project, count: int, held: dict[str, Task]) -> tuple[Found, list[Sandbox]]:
+def gather(
+    project: Project, count: int, held: dict[str, Task], expose: Sequence[str] | None = None
+) -> tuple[Found, list[Sandbox]]:
     """``count`` workers ready to run, their sandboxes running: the existing ones first
-    (in name order), then new ones. ``held``: task by the agent id holding it."""
+    (in name order), then new ones (showing ``expose``). ``held``: task by the agent id
+    holding it."""
     found_now = roster(project)
     chosen, new = found_now.session(count)
     stopped = found_now.stopped
@@ -145,7 +148,7 @@ def gather(project: Project, count: int, held: dict[str, Task]) -> tuple[Found, 
     def ready(name: str) -> tuple[FoundWorker, Sandbox]:
         branch = ""
         if name in new:
-            sb, how = workers.add_worker(project, name), How.CREATED
+            sb, how = workers.add_worker(project, name, expose=expose), How.CREATED
         else:
             sb = workers.open_worker(project, name)  # started if it was stopped
             how = How.RESTARTED if name in stopped else How.RUNNING

@@ -193,7 +193,8 @@ def _start(
     client = control.ensure_server(config, project.root, notify=say)
     with client:
         delivery.register(project.name, config.git.base_branch, config.git.branch_prefix)
-        found, sandboxes = recovery.gather(project, config.workers, held_tasks(client))
+        shown = hand.shown(config.sandbox.backend)
+        found, sandboxes = recovery.gather(project, config.workers, held_tasks(client), shown)
     found = recovery.with_previous(found, previous)
     prepare_all(config, sandboxes, hand)
     plan = session_plan(project, found.names, hand.agent.name, options)
