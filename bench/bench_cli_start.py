@@ -26,7 +26,6 @@ import argparse
 import os
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,7 +36,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
-ISOLLM = str(Path(sys.executable).parent / "isollm")
+from benchlib import ISOLLM, free_port, run
+
 YARDSTICK = "python -c pass"
 COMMANDS: dict[str, list[str]] = {
     YARDSTICK: [sys.executable, "-c", "pass"],
@@ -52,19 +52,6 @@ SNAPSHOT_REFRESH_SECONDS = 3.0  # status.json is rendered by --brief while at mo
 class Sample(NamedTuple):
     wall: float  # seconds
     cpu: float  # user + system seconds of the process: less moved by a busy machine
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def run(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> str:
-    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout
 
 
 @contextmanager

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,37 +31,19 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-ISOLLM = str(Path(sys.executable).parent / "isollm")
+from benchlib import IDENTITY, ISOLLM, free_port, run
+
 TMUX = shutil.which("tmux") or "/usr/bin/tmux"
 AGENT = 'echo "agent ready"; exec sleep 600\n'
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "isollm bench",
-    "GIT_AUTHOR_EMAIL": "bench@isollm.invalid",
-    "GIT_COMMITTER_NAME": "isollm bench",
-    "GIT_COMMITTER_EMAIL": "bench@isollm.invalid",
-}
-
-
-def sh(cwd: Path, *argv: str) -> str:
-    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_project(root: Path, project: str, port: int) -> None:
     root.mkdir()
-    sh(root, "git", "init", "-q", "-b", "main")
+    run(["git", "init", "-q", "-b", "main"], root)
     for i in range(20):
         (root / f"mod{i:02d}.py").write_text(f"VALUE = {i}\n" * 50)
     (root / "agent.sh").write_text(AGENT)
-    sh(root, ISOLLM, "init")
+    run([ISOLLM, "init"], root)
     text = (root / "isollm.yaml").read_text()
     text = text.replace("project: root", f"project: {project}").replace(
         "port: 7432", f"port: {port}"
@@ -70,9 +51,9 @@ def make_project(root: Path, project: str, port: int) -> None:
     text = text.replace("  name: claude\n", "  name: command\n", 1)
     text = text.replace("  command: []\n", '  command: [sh, agent.sh, "{prompt}"]\n', 1)
     (root / "isollm.yaml").write_text(text)
-    sh(root, "git", "add", "-A")
-    sh(root, "git", "commit", "-q", "-m", "bench project")
-    sh(root, ISOLLM, "server", "start")
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-q", "-m", "bench project"], root)
+    run([ISOLLM, "server", "start"], root)
 
 
 def tmux(socket_name: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -95,7 +76,7 @@ def panes_ready(socket_name: str, workers: int) -> bool:
 def timed_up(root: Path, socket_name: str, workers: int) -> tuple[float, float]:
     """(the command's own time, the time until every worker pane runs its agent)."""
     started = time.perf_counter()
-    sh(root, ISOLLM, "up", "-n", str(workers), "--detach", "--mux", "tmux")
+    run([ISOLLM, "up", "-n", str(workers), "--detach", "--mux", "tmux"], root)
     command = time.perf_counter() - started
     deadline = started + 120
     while not panes_ready(socket_name, workers):
@@ -153,14 +134,14 @@ def main() -> None:
                 command, panes = timed_up(root, socket_name, args.workers)
                 results["cold-cmd"].append(command)
                 results["cold"].append(panes)
-                sh(root, ISOLLM, "down", "--yes")  # stopped: the next up restarts them
+                run([ISOLLM, "down", "--yes"], root)  # stopped: the next up restarts them
                 command, panes = timed_up(root, socket_name, args.workers)
                 results["warm-cmd"].append(command)
                 results["warm"].append(panes)
-                downs["stop"].append(timed(lambda: sh(root, ISOLLM, "down", "--yes")))
-                sh(root, ISOLLM, "up", "-n", str(args.workers), "--detach", "--mux", "tmux")
+                downs["stop"].append(timed(lambda: run([ISOLLM, "down", "--yes"], root)))
+                run([ISOLLM, "up", "-n", str(args.workers), "--detach", "--mux", "tmux"], root)
                 downs["destroy"].append(
-                    timed(lambda: sh(root, ISOLLM, "down", "--yes", "--destroy"))
+                    timed(lambda: run([ISOLLM, "down", "--yes", "--destroy"], root))
                 )
         finally:
             tmux(socket_name, "kill-server")

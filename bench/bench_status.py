@@ -25,7 +25,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,20 +33,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-ISOLLM = str(Path(sys.executable).parent / "isollm")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def run(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> str:
-    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout
+from benchlib import ISOLLM, free_port, run
 
 
 def timed(argv: Sequence[str], cwd: Path, env: dict[str, str], repeat: int) -> list[float]:
@@ -112,6 +98,7 @@ def cleanup(root: Path, env: dict[str, str], tmp: Path) -> None:
     script = """
 from isollm import config as cfg
 from isollm.sandbox import registry
+
 project = cfg.load_valid().config.project
 for sandbox in registry.list_sandboxes(project)[0]:
     sandbox.destroy()
