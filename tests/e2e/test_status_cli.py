@@ -11,12 +11,10 @@ import shutil
 import signal
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from isollm import config as cfg
 from isollm import fsutil
@@ -29,23 +27,10 @@ from isollm.tasks.client.http import TaskClient
 from isollm.tasks.server import control
 from tests.conftest import git, skip_or_fail
 from tests.e2e.cli import ISOLLM, as_json, isollm
-from tests.integration.sandbox_support import unmount_under
-from tests.integration.tasks_support import agent_token, free_port
+from tests.integration.status_support import project
+from tests.integration.tasks_support import agent_token
 
-
-@pytest.fixture
-def project(git_repo: Path) -> Iterator[Path]:
-    isollm(git_repo, "init")
-    loaded = cfg.load(git_repo)
-    airyra = dataclasses.replace(loaded.config.airyra, port=free_port())
-    name = f"st-{uuid.uuid4().hex[:8]}"
-    cfg.save(loaded.path, dataclasses.replace(loaded.config, project=name, airyra=airyra))
-    yield git_repo
-    config = cfg.load(git_repo).config
-    control.stop(config.airyra.port)
-    for sandbox in registry.list_sandboxes(config.project)[0]:
-        sandbox.destroy()
-    unmount_under(fsutil.isollm_home())
+__all__ = ["project"]  # the fixture, for this module's tests
 
 
 def client(root: Path) -> TaskClient:

@@ -7,17 +7,13 @@ import dataclasses
 import shutil
 import subprocess
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from isollm import config as cfg
-from isollm import fsutil
 from isollm.errors import IsollmError
-from isollm.project import init_project
 from isollm.sandbox import registry
 from isollm.sandbox.workers import Project, add_worker, ensure_hub
 from isollm.session import attach, up
@@ -32,24 +28,9 @@ from isollm.tasks.server import control
 from isollm.tasks.store.model import Task
 from tests.conftest import git, skip_or_fail
 from tests.e2e.cli import ISOLLM
-from tests.integration.sandbox_support import unmount_under
-from tests.integration.tasks_support import free_port
+from tests.integration.status_support import project
 
-
-@pytest.fixture
-def project(git_repo: Path) -> Iterator[Path]:
-    """An initialised project with a name and a task server port of its own."""
-    init_project(git_repo)
-    loaded = cfg.load(git_repo)
-    airyra = dataclasses.replace(loaded.config.airyra, port=free_port())
-    name = f"st-{uuid.uuid4().hex[:8]}"
-    cfg.save(loaded.path, dataclasses.replace(loaded.config, project=name, airyra=airyra))
-    yield git_repo
-    config = cfg.load(git_repo).config
-    control.stop(config.airyra.port)
-    for sandbox in registry.list_sandboxes(config.project)[0]:
-        sandbox.destroy()
-    unmount_under(fsutil.isollm_home())
+__all__ = ["project"]  # the fixture, for this module's tests
 
 
 def collector(root: Path) -> Collector:
