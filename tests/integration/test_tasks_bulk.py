@@ -77,9 +77,10 @@ def test_claims_interleave_with_a_large_import(db: Path) -> None:
         importing.join()
         # In one transaction every claim waited for all of it (a claim or two in all).
         assert len(latencies) > 100
-        # Chunks hold the lock 8 ms: no claim waits more than a few percent of the import
-        # (in one transaction, most of it; measured 2-6%).
-        assert max(latencies) < max(took[0] / 8, 0.05), (max(latencies), took)
+        # Chunks hold the lock 8 ms: no claim waits for most of the import (in one transaction,
+        # one does). Measured 2-6% alone, 14% beside a full test run: the bound is loose on
+        # purpose, the count above is the sharp check.
+        assert max(latencies) < max(took[0] / 2, 0.05), (max(latencies), took)
         assert claims.ready(PAGE).total == 2000 + 100
         assert _waiting_is_consistent(db)
     finally:
@@ -173,7 +174,7 @@ def test_clear_done_in_chunks_keeps_what_became_unclearable(db: Path) -> None:
         assert keep not in cleared[0]
         assert len(cleared[0]) == 2999
         assert len(latencies) > 10  # writes went on while it cleared
-        assert max(latencies) < max(took[0] / 8, 0.05), (max(latencies), took)
+        assert max(latencies) < max(took[0] / 2, 0.05), (max(latencies), took)  # loose, see above
         assert {t.title for t in store.list_tasks(None, PAGE).items} == {"t2999", "late subtask"}
         assert store.list_tasks(Status.DONE, PAGE).total == 1
     finally:
