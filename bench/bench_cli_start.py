@@ -23,7 +23,6 @@ Prints each median and its ratio to the yardstick's.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import shutil
 import statistics
@@ -36,7 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
-from benchlib import ISOLLM, free_port, run
+from benchlib import ISOLLM, new_project, private_home, run
 
 YARDSTICK = "python -c pass"
 COMMANDS: dict[str, list[str]] = {
@@ -57,25 +56,14 @@ class Sample(NamedTuple):
 @contextmanager
 def project(tasks: int, bytecode: bool) -> Iterator[tuple[Path, dict[str, str]]]:
     tmp = Path(tempfile.mkdtemp(prefix="isollm-bench-start-"))
-    env = {**os.environ, "HOME": str(tmp / "home"), "ISOLLM_HOME": str(tmp / "home/.isollm")}
+    env = private_home(tmp)
     if bytecode:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
-    env.update(GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@b", GIT_COMMITTER_NAME="b")
-    env["GIT_COMMITTER_EMAIL"] = "b@b"
     root = tmp / "repo"
     started = False
     try:
-        root.mkdir(parents=True)
-        (tmp / "home").mkdir()
-        run(["git", "init", "-q", "-b", "main"], root, env)
-        (root / "README.md").write_text("bench\n")
-        run(["git", "add", "-A"], root, env)
-        run(["git", "commit", "-q", "-m", "init"], root, env)
-        run([ISOLLM, "init"], root, env)
-        config = (root / "isollm.yaml").read_text()
-        (root / "isollm.yaml").write_text(config.replace("port: 7432", f"port: {free_port()}"))
-        run([ISOLLM, "server", "start"], root, env)
+        new_project(root, env)
         started = True
         for n in range(tasks):
             run([ISOLLM, "task", "add", f"task {n}"], root, env)

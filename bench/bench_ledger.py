@@ -19,10 +19,10 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
+from benchlib import median_seconds
 
 from isollm.runner import idempotency, ledger
 from isollm.runner.ledger import LedgerWriter
@@ -62,16 +62,6 @@ def command_key(command: str | None, task: str) -> str | None:
         inputs = {"run_id": RUN, "task_id": task, "branch": f"isollm/{task}", "commit": SHA}
         return idempotency.digest({"kind": "task.push", "inputs": inputs})
     return None
-
-
-def median_seconds(action: Callable[[], object], repeat: int) -> float:
-    """The median wall time of ``repeat`` calls (the machine may be busy: look at ratios)."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def bench_replay(directory: Path, n: int, repeat: int) -> float:

@@ -17,24 +17,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchlib import free_port
+from benchlib import cpu_seconds, exchange, free_port, response, start_server
 
 PROJECT = "bench"
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+OK_200 = (b"HTTP/1.1 200",)
 
 
 def request(method: str, path: str, agent: str, body: object | None = None) -> bytes:
@@ -45,25 +37,13 @@ def request(method: str, path: str, agent: str, body: object | None = None) -> b
     return head.encode() + b"\r\n" + data
 
 
-async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes) -> None:
-    writer.write(raw)
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line[:15].lower() == b"content-length:":
-            length = int(line[15:])
-    body = await reader.readexactly(length) if length else b""
-    if not head.startswith(b"HTTP/1.1 200"):
-        raise RuntimeError((head + body).decode(errors="replace"))
-
-
 async def _client(sock: str, trip: list[bytes], quota: list[int]) -> None:
     reader, writer = await asyncio.open_unix_connection(sock)
     try:
         while quota[0] > 0:
             quota[0] -= 1
             for raw in trip:
-                await _exchange(reader, writer, raw)
+                await exchange(reader, writer, raw, ok=OK_200)
     finally:
         writer.close()
 
@@ -80,20 +60,6 @@ def load(sock: str, trips: list[list[bytes]], count: int) -> float:
     return count / asyncio.run(main())
 
 
-def start_server(home: Path, port: int, sock: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "ISOLLM_HOME": str(home)}
-    argv = [sys.executable, "-m", "isollm.tasks.server.daemon", "--port", str(port)]
-    argv += ["--no-auth", "--socket", str(sock)]
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if sock.exists():
-            return proc
-        time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("the task server did not start")
-
-
 def claim_tasks(sock: str, agents: list[str]) -> None:
     """One task per agent, claimed by it with a lease longer than the bench."""
     base = f"/v1/projects/{PROJECT}"
@@ -102,17 +68,12 @@ def claim_tasks(sock: str, agents: list[str]) -> None:
         reader, writer = await asyncio.open_unix_connection(sock)
         for agent in agents:
             writer.write(request("POST", f"{base}/tasks", "bench", {"title": f"for {agent}"}))
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = next(
-                int(line[15:])
-                for line in head.split(b"\r\n")
-                if line[:15].lower() == b"content-length:"
-            )
-            task = json.loads(await reader.readexactly(length))
+            _, body = await response(reader)
+            task = json.loads(body)
             claim = request(
                 "POST", f"{base}/tasks/{task['id']}/claim", agent, {"lease_seconds": 3600}
             )
-            await _exchange(reader, writer, claim)
+            await exchange(reader, writer, claim, ok=OK_200)
         writer.close()
 
     asyncio.run(main())
@@ -123,7 +84,7 @@ def bench(rounds: int, quick: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home, port = Path(tmp), free_port()
         sock = home / "s.sock"
-        server = start_server(home, port, sock)
+        server = start_server(home, port, sock.exists, "--socket", str(sock))
         try:
             agents = [f"agent-{n}" for n in range(8)]
             claim_tasks(str(sock), agents)

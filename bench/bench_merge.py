@@ -43,6 +43,9 @@ class EmptyQueue:
     def add_fix_task(self, title: str, description: str) -> str:
         raise AssertionError("no branch fails in this benchmark")
 
+    def unfinished(self, title: str) -> str | None:
+        return None
+
 
 def git(cwd: Path, *args: str) -> str:
     env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@invalid"}

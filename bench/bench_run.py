@@ -29,42 +29,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from benchlib import IDENTITY, ISOLLM, free_port, median_seconds, run
+
 TARGET_TASKS_PER_S = 20.0
 TARGET_P50_MS = 100.0
 TARGET_REPLAY = 500_000
-ISOLLM = str(Path(sys.executable).parent / "isollm")
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "isollm bench",
-    "GIT_AUTHOR_EMAIL": "bench@isollm.invalid",
-    "GIT_COMMITTER_NAME": "isollm bench",
-    "GIT_COMMITTER_EMAIL": "bench@isollm.invalid",
-}
-
-
-def sh(cwd: Path, *argv: str) -> str:
-    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_project(root: Path, port: int, workers: int, backend: str) -> None:
@@ -74,11 +51,11 @@ def make_project(root: Path, port: int, workers: int, backend: str) -> None:
     from isollm import config as cfg
 
     root.mkdir()
-    sh(root, "git", "init", "-q", "-b", "main")
+    run(["git", "init", "-q", "-b", "main"], root)
     for i in range(20):
         (root / f"mod{i:02d}.py").write_text(f"VALUE = {i}\n" * 50)
     (root / ".gitignore").write_text(".isollm/\n")
-    sh(root, ISOLLM, "init")
+    run([ISOLLM, "init"], root)
     loaded = cfg.load(root)
     c = loaded.config
     c = dataclasses.replace(
@@ -92,8 +69,8 @@ def make_project(root: Path, port: int, workers: int, backend: str) -> None:
         ),
     )
     cfg.save(loaded.path, c)
-    sh(root, "git", "add", "-A")
-    sh(root, "git", "commit", "-q", "-m", "bench project")
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-q", "-m", "bench project"], root)
 
 
 def add_tasks(client: Any, count: int, prefix: str) -> None:
@@ -160,15 +137,6 @@ def machine_cpu() -> float:
     return busy / os.sysconf("SC_CLK_TCK")
 
 
-def median_seconds(action: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def bare_claim_loop(url: str, count: int) -> float:
     """Seconds per task of claim-next + done, one client, on a project of its own."""
     from isollm.tasks.client.http import TaskClient
@@ -188,8 +156,8 @@ def worktree_add_remove(repo: Path, repeat: int) -> float:
 
     def once() -> None:
         path = repo.parent / f"wt{next(counter)}"
-        sh(repo, "git", "worktree", "add", "-q", "--detach", str(path), "main")
-        sh(repo, "git", "worktree", "remove", "--force", str(path))
+        run(["git", "worktree", "add", "-q", "--detach", str(path), "main"], repo)
+        run(["git", "worktree", "remove", "--force", str(path)], repo)
 
     return median_seconds(once, repeat)
 
@@ -201,7 +169,7 @@ def sandbox_exec(repo: Path, repeat: int, backend: str) -> float:
     from isollm.sandbox.base import SandboxSpec
 
     hub = Hub.for_project("bench-exec").ensure()
-    sh(repo, "git", "push", "-q", str(hub.path), "main")
+    run(["git", "push", "-q", str(hub.path), "main"], repo)
     sb = registry.create(SandboxSpec(name="x1", project="bench-exec", hub=hub.path), backend)
     try:
         return median_seconds(lambda: sb.exec(["true"]).check(), repeat)
@@ -264,7 +232,7 @@ def measure_run(root: Path, client: Any, tasks: int, workers: int) -> Measured:
     add_tasks(client, tasks, f"bench task ({workers} workers)")
     load = os.getloadavg()[0]
     cpu_before, start = machine_cpu(), time.perf_counter()
-    sh(root, ISOLLM, "run", "--plain", "-n", str(workers))
+    run([ISOLLM, "run", "--plain", "-n", str(workers)], root)
     wall = time.perf_counter() - start
     busy = machine_cpu() - cpu_before
     ledger_path = max((root / ".isollm" / "runs").iterdir()) / "events.ndjson"
@@ -281,7 +249,7 @@ def bench(tmp: Path, port: int, args: argparse.Namespace) -> None:
 
     root = tmp / "repo"
     make_project(root, port, args.workers, args.backend)
-    sh(root, ISOLLM, "server", "start")
+    run([ISOLLM, "server", "start"], root)
     client = ensure_server(cfg.load(root).config, root)
     print(f"agent `true`, {args.backend} sandboxes, {os.cpu_count()} cores")
     main_run = measure_run(root, client, args.tasks, args.workers)
@@ -313,15 +281,15 @@ def report(
     )
     line("baseline: bare claim-next + done loop", f"{1 / claim_s:8.1f} tasks/s (one client)")
     print("\nper-task orchestration overhead (ledger timestamps): p50, p99")
-    for run in runs:
-        report_overhead(run)
+    for measured in runs:
+        report_overhead(measured)
     line("baseline: bare claim-next + done", f"{claim_s * 1000:7.1f} ms per task")
     line("baseline: git worktree add + remove", f"{worktree_s * 1000:7.1f} ms")
     line(f"baseline: one command in a {args.backend} sandbox", f"{exec_s * 1000:7.1f} ms")
     report_replay(main_run, replay)
     print("\nmachine (every process, kernel included)")
-    for run in runs:
-        report_machine(run)
+    for measured in runs:
+        report_machine(measured)
 
 
 def report_overhead(run: Measured) -> None:

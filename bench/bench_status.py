@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import shutil
 import signal
 import statistics
@@ -33,7 +32,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from benchlib import ISOLLM, free_port, run
+from benchlib import ISOLLM, new_project, private_home, run
 
 
 def timed(argv: Sequence[str], cwd: Path, env: dict[str, str], repeat: int) -> list[float]:
@@ -48,21 +47,10 @@ def timed(argv: Sequence[str], cwd: Path, env: dict[str, str], repeat: int) -> l
 @contextlib.contextmanager
 def project(workers: int, fake: bool) -> Iterator[tuple[Path, dict[str, str]]]:
     tmp = Path(tempfile.mkdtemp(prefix="isollm-bench-status-"))
-    env = {**os.environ, "HOME": str(tmp / "home"), "ISOLLM_HOME": str(tmp / "home/.isollm")}
-    env.update(GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@b", GIT_COMMITTER_NAME="b")
-    env["GIT_COMMITTER_EMAIL"] = "b@b"
+    env = private_home(tmp)
     root = tmp / "repo"
     try:
-        root.mkdir(parents=True)
-        (tmp / "home").mkdir()
-        run(["git", "init", "-q", "-b", "main"], root, env)
-        (root / "README.md").write_text("bench\n")
-        run(["git", "add", "-A"], root, env)
-        run(["git", "commit", "-q", "-m", "init"], root, env)
-        run([ISOLLM, "init"], root, env)
-        config = (root / "isollm.yaml").read_text()
-        (root / "isollm.yaml").write_text(config.replace("port: 7432", f"port: {free_port()}"))
-        run([ISOLLM, "server", "start"], root, env)
+        new_project(root, env)
         fill(root, env, workers, fake)
         yield root, env
     finally:

@@ -35,16 +35,15 @@ import http.client
 import json
 import os
 import signal
-import socket
 import sqlite3
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from benchlib import answers, cpu_seconds, exchange, free_port, start_server
 
 from isollm.tasks.store.model import ImportItem, NewTask
 from isollm.tasks.store.sqlite.store import SqliteTaskStore
@@ -60,23 +59,11 @@ class Run:
     server_cpu_us: float = 0.0  # CPU the server process used per request
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def measured(pid: int, run: Callable[[], Run], requests: int) -> Run:
     before = cpu_seconds(pid)
     result = run()
     result.server_cpu_us = (cpu_seconds(pid) - before) / requests * 1e6
     return result
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def fill(db: Path, count: int, *, waiting: int = 0) -> None:
@@ -108,16 +95,7 @@ async def _client(port: int, request: bytes, quota: list[int], latencies: list[f
         while quota[0] > 0:
             quota[0] -= 1
             started = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            if length:
-                await reader.readexactly(length)
-            if not head.startswith((b"HTTP/1.1 200", b"HTTP/1.1 204")):
-                raise RuntimeError(head.decode(errors="replace"))
+            await exchange(reader, writer, request)
             latencies.append(time.perf_counter() - started)
     finally:
         writer.close()
@@ -162,21 +140,6 @@ HEALTH = b"GET /v1/health HTTP/1.1\r\nHost: bench\r\n\r\n"
 CLAIM = claim_request("agent")
 
 
-def start_server(home: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "ISOLLM_HOME": str(home)}
-    argv = [sys.executable, "-m", "isollm.tasks.server.daemon", "--port", str(port), "--no-auth"]
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("the task server did not start")
-
-
 def http_bench(rounds: int, quick: bool) -> None:
     levels = {1: 1500, 8: 4000, 64: 8000}
     if quick:
@@ -186,7 +149,7 @@ def http_bench(rounds: int, quick: bool) -> None:
         home = Path(tmp)
         fill(home / "tasks" / "projects" / f"{PROJECT}.db", per_round * rounds + 100)
         port = free_port()
-        server = start_server(home, port)
+        server = start_server(home, port, lambda: answers(port))
         try:
             load(port, 8, 500, HEALTH)  # warm up
             pid, n64 = server.pid, levels[64]
@@ -222,15 +185,7 @@ async def _claim_release(
 
     async def send(request: bytes) -> bytes:
         started = time.perf_counter()
-        writer.write(request)
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line[:15].lower() == b"content-length:":
-                length = int(line[15:])
-        body = await reader.readexactly(length) if length else b""
-        if not head.startswith((b"HTTP/1.1 200", b"HTTP/1.1 204")):
-            raise RuntimeError(head.decode(errors="replace"))
+        body = await exchange(reader, writer, request)
         timed.append((started, time.perf_counter() - started))
         return body
 
@@ -299,7 +254,7 @@ def import_bench(rounds: int, quick: bool) -> None:
         home = Path(tmp)
         fill(home / "tasks" / "projects" / f"{PROJECT}.db", 1000)
         port = free_port()
-        server = start_server(home, port)
+        server = start_server(home, port, lambda: answers(port))
         try:
             runs = [_import_round(port, count) for _ in range(rounds)]
         finally:

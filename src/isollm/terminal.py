@@ -34,3 +34,9 @@ def safe_line(text: str) -> str:
     """:func:`safe` for one-line fields (titles, subjects, reasons in a table): newlines
     and tabs are escaped too."""
     return _UNSAFE_LINE.sub(_show, text)
+
+
+def is_safe_line(text: str) -> bool:
+    """Whether ``text`` is one line :func:`safe_line` leaves as it is: no control,
+    bidi or separator character (for checking a name before it is stored)."""
+    return _UNSAFE_LINE.search(text) is None

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-ISOLLM = str(Path(sys.executable).parent / "isollm")
+# The installed command beside this interpreter; ISOLLM_TEST_CLI names another (the escape
+# suite run as a normal user has the system python and no installed command).
+ISOLLM = os.environ.get("ISOLLM_TEST_CLI") or str(Path(sys.executable).parent / "isollm")
 
 
 def isollm(cwd: Path, *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:

@@ -184,7 +184,10 @@ def test_gc_dry_run_lists_exactly_what_gc_removes(landing: CliProject) -> None:
     assert f"isollm/{kept}" in hub_branches.split()
     assert f"isollm/{merged}" not in hub_branches.split()
 
-    text = isollm(root, "gc", "--include-unmerged").stdout  # no terminal: not confirmed
-    assert "kept 1 branch(es) that have not landed" in text
+    refused = isollm(root, "gc", "--include-unmerged", code=1)  # no terminal to confirm
+    assert "no terminal to type it in: nothing was removed" in refused.stderr
+    assert "pass --yes" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert f"isollm/{kept}" in landing.hub_git("branch", "--list").split()
     gone = as_json(root, "gc", "--include-unmerged", "--yes")["removed"]
     assert [(i["kind"], i["name"]) for i in gone] == [("hub branch", f"isollm/{kept}")]

@@ -4,23 +4,16 @@ puts escape sequences in what the CLI shows. Each attack fails and nothing is lo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from isollm import fsutil
-from tests.e2e.run_support import WRITE_TASK_FILE, RunProject, run_project, task_file
+from tests.e2e.run_support import WRITE_TASK_FILE, RunProject, task_file
 
 pytestmark = pytest.mark.timeout(240)
 
 KEY = "sk-ant-api03-" + "Qw7" * 20
-
-
-@pytest.fixture
-def project(git_repo: Path) -> Iterator[RunProject]:
-    with run_project(git_repo) as p:
-        yield p
 
 
 def files_holding(root: Path, needle: bytes) -> list[str]:

@@ -15,10 +15,11 @@ import pty
 import random
 import signal
 import subprocess
+import threading
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -30,18 +31,11 @@ from tests.e2e.run_support import (
     RunProject,
     agents_running,
     events_of,
-    run_project,
     task_file,
     wait_for,
 )
 
 pytestmark = pytest.mark.timeout(240)
-
-
-@pytest.fixture
-def project(git_repo: Path) -> Iterator[RunProject]:
-    with run_project(git_repo) as p:
-        yield p
 
 
 def assert_delivered(p: RunProject, task_id: str, title: str) -> None:
@@ -428,6 +422,41 @@ def tear_last_line(p: RunProject) -> None:
         f.write(b'{"seq":999999,"ts":"2026-11-21T20:00:00.0')
 
 
+def kill_at_a_random_moment(runner: subprocess.Popen[str], rng: random.Random) -> tuple[str, str]:
+    """SIGKILL ``runner`` at a random moment: a quarter of the time counted from its
+    start (startup, the base push), else counted from its first claim, so that a loaded
+    machine's slow start does not turn every kill into one before any work. Returns its
+    stdout and stderr."""
+    out: list[str] = []
+    err: list[str] = []
+    claimed = threading.Event()
+
+    def read(stream: IO[str] | None, into: list[str]) -> None:
+        assert stream is not None
+        for line in stream:
+            into.append(line)
+            if " claimed " in line:
+                claimed.set()
+
+    readers = [
+        threading.Thread(target=read, args=(runner.stdout, out), daemon=True),
+        threading.Thread(target=read, args=(runner.stderr, err), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    if rng.random() < 0.25:
+        time.sleep(rng.uniform(0.2, 2.5))
+    else:
+        claimed.wait(timeout=30)
+        time.sleep(rng.uniform(0.0, 1.5))
+    runner.kill()
+    runner.wait(timeout=60)
+    for reader in readers:
+        reader.join(timeout=60)
+        assert not reader.is_alive(), "the killed runner's output never closed"
+    return "".join(out), "".join(err)
+
+
 def all_events(p: RunProject) -> list[dict]:
     """Every run's ledger, oldest run first (runs never overlap)."""
     return [e for run in p.runs() for e in p.ledger(run.name)]
@@ -452,9 +481,7 @@ def test_crash_campaign_every_task_done_exactly_once(project: RunProject) -> Non
             titles |= {project.add(f"crash task {n}"): f"crash task {n}" for n in more}
         command = next_command(project, by_id=rng.random() < 0.5)
         runner = project.start(*command)
-        time.sleep(rng.uniform(0.2, 2.5))
-        runner.kill()
-        out, err = runner.communicate(timeout=60)
+        out, err = kill_at_a_random_moment(runner, rng)
         story.append(f"{' '.join(command)} -> {runner.returncode}:\n{out}{err}")
         if " claimed " in out and "run finished" not in out:
             hits += 1  # it died with tasks under way

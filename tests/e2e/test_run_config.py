@@ -6,24 +6,16 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from isollm import config as cfg
 from tests.conftest import git
-from tests.e2e.run_support import WRITE_TASK_FILE, RunProject, run_project
+from tests.e2e.run_support import WRITE_TASK_FILE, RunProject
 
 pytestmark = pytest.mark.timeout(240)
 
 SETUP_SLEEP = 120  # seconds; the run must stop it long before
-
-
-@pytest.fixture
-def project(git_repo: Path) -> Iterator[RunProject]:
-    with run_project(git_repo) as p:
-        yield p
 
 
 def slow_setup(project: RunProject) -> str:

@@ -8,12 +8,9 @@ output says so, naming the other task.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from tests.e2e.run_support import RunProject, run_project, wait_for
+from tests.e2e.run_support import RunProject, wait_for
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -22,12 +19,6 @@ SCRIPT = (
     "slow*) sleep 15; echo slow > slow.txt;; "
     "*) sleep 8; echo quick > shared.txt;; esac"
 )
-
-
-@pytest.fixture
-def project(git_repo: Path) -> Iterator[RunProject]:
-    with run_project(git_repo) as p:
-        yield p
 
 
 def test_a_push_touching_files_another_running_task_holds_is_warned(

@@ -11,13 +11,12 @@ request body, and one of them must hold the description intact. Then the agent w
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import git
-from tests.e2e.run_support import RunProject, run_project, story
+from tests.e2e.run_support import RunProject, story
 from tests.e2e.test_agents_real_cli import KEY_VARIABLES, SECRET, cli_path
 from tests.fakemodel import FakeModelServer, Script, WriteFile
 from tests.fakemodel.script import texts
@@ -30,12 +29,6 @@ SCRIPT = Script(actions=(WriteFile("hello.txt", HELLO),))
 # aider finds this file in the repository: the fake model's limits and prices.
 AIDER_METADATA = ".aider.model.metadata.json"
 OFFLINE_PRICES = "LITELLM_LOCAL_MODEL_COST_MAP"
-
-
-@pytest.fixture
-def project(git_repo: Path) -> Iterator[RunProject]:
-    with run_project(git_repo) as p:
-        yield p
 
 
 def agent_settings(name: str, server: FakeModelServer) -> dict[str, object]:

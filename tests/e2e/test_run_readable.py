@@ -5,13 +5,11 @@ Real ``isollm run`` with the ``command`` agent, real hub, task server and sandbo
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import git
-from tests.e2e.run_support import WRITE_TASK_FILE, RunProject, run_project, wait_for
+from tests.e2e.run_support import WRITE_TASK_FILE, RunProject, wait_for
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -29,12 +27,6 @@ CLAUDE_LINES = [
     {"type": "user", "message": {"content": [{"type": "tool_result", "content": "a.txt\x1b[31m"}]}},
     {"type": "result", "subtype": "success", "result": "All done.", "total_cost_usd": 0.0123},
 ]
-
-
-@pytest.fixture
-def project(git_repo: Path) -> Iterator[RunProject]:
-    with run_project(git_repo) as p:
-        yield p
 
 
 def test_run_show_has_titles_and_run_log_renders_text(project: RunProject) -> None:

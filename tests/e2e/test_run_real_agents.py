@@ -9,13 +9,12 @@ in anything the run wrote.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from isollm import fsutil
-from tests.e2e.run_support import RunProject, run_project, story, task_file
+from tests.e2e.run_support import RunProject, story, task_file
 from tests.e2e.test_agents_real_cli import KEY_VARIABLES, SECRET, cli_path
 from tests.fakemodel import FakeModelServer, RunCommand, Script, WriteFile
 from tests.fakemodel.script import texts
@@ -30,12 +29,6 @@ SCRIPT = Script(
     )
 )
 TITLES = ["Greet the user", "Record the task id", "Say hello again"]
-
-
-@pytest.fixture
-def project(git_repo: Path) -> Iterator[RunProject]:
-    with run_project(git_repo) as p:
-        yield p
 
 
 def agent_settings(name: str, server: FakeModelServer) -> dict[str, object]:

@@ -7,23 +7,14 @@ Real ``isollm run`` with the ``command`` agent, a real hub, task server and sand
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from tests.e2e.run_support import RunProject, events_of, run_project
+from tests.e2e.run_support import RunProject, events_of
 
 pytestmark = pytest.mark.timeout(240)
 
 # Every task writes its title into the same file: two tasks from the base conflict.
 SHARED_FILE_AGENT = 'printf "%s\\n" "$ISOLLM_TASK_TITLE" > shared.txt'
-
-
-@pytest.fixture
-def project(git_repo: Path) -> Iterator[RunProject]:
-    with run_project(git_repo) as p:
-        yield p
 
 
 def done_line(stdout: str, task_id: str) -> str:

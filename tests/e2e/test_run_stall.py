@@ -6,8 +6,6 @@ the plain output and the ledger within ``runner.stall_after``, and with
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -16,16 +14,9 @@ from tests.e2e.run_support import (
     RunProject,
     agents_running,
     events_of,
-    run_project,
 )
 
 pytestmark = pytest.mark.timeout(240)
-
-
-@pytest.fixture
-def project(git_repo: Path) -> Iterator[RunProject]:
-    with run_project(git_repo) as p:
-        yield p
 
 
 def test_a_silent_agent_is_flagged_and_finishes_its_task(project: RunProject) -> None:

@@ -5,8 +5,9 @@
 - ``isollm worker adopt`` of a killed run's sandbox refuses while the run can be resumed
   (unless forced), and a resumed run leaves an adopted sandbox alone;
 - a disk that fills up mid-run (a real 8 MB tmpfs under the run directory, or a tmpfs
-  as ``ISOLLM_HOME``) stops the run with a plain "disk is full" error, nothing
-  half-written, no task stranded, and ``--resume`` finishes it once space is freed;
+  as ``ISOLLM_HOME``, or one holding only the hub, too small for a task's work) stops the
+  run with a plain "disk is full" error, nothing half-written, no task stranded or
+  charged, and ``--resume`` finishes it once space is freed;
 - ``worker exec/shell --agent A`` write A's settings files as a run does (no secret in
   them), besides giving it A's environment.
 
@@ -17,15 +18,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from isollm.git import intake
+from isollm.git.hub import HEADROOM, Hub, HubFullError, check_room
 from isollm.runner import ledger, receipts, runstate
+from isollm.runner.crashes import disk_full
 from isollm.runner.layout import RunPaths
 from isollm.sandbox import registry
+from tests.conftest import git
 from tests.e2e.cli import ISOLLM
 from tests.e2e.run_support import (
     WRITE_TASK_FILE,
@@ -33,16 +39,11 @@ from tests.e2e.run_support import (
     agents_running,
     events_of,
     run_project,
+    story,
     wait_for,
 )
 
 pytestmark = pytest.mark.timeout(240)
-
-
-@pytest.fixture
-def project(git_repo: Path) -> Iterator[RunProject]:
-    with run_project(git_repo) as p:
-        yield p
 
 
 # --- a run whose tasks need a person is not "completed" ------------------------------------
@@ -186,58 +187,128 @@ def assert_nothing_half_written(root: Path, run_id: str) -> None:
     assert receipts.load_receipts(paths).problems == []
 
 
-def test_a_disk_filling_up_mid_run_stops_it_plainly_and_resume_finishes(
-    project: RunProject,
-) -> None:
-    runs = project.root / ".isollm" / "runs"
-    with small_disk(runs):
-        project.use_agent(f"sleep 2; {WRITE_TASK_FILE}")
-        ids = [project.add(f"task {n}") for n in range(3)]
-        runner = project.start("run", "--plain", "-n", "1")
-        wait_for(lambda: agent_started(project), 60, "the agent")
-        filler = fill(runs)
+def assert_said_plainly(message: str, output: str) -> None:
+    """``message`` is in ``output``, with no traceback and no crash log (not a bug)."""
+    assert message in output, output
+    assert "Traceback" not in output
+    assert "crash log" not in output
 
-        out, err = runner.communicate(timeout=120)
 
-        run_id = project.runs()[-1].name
-        assert runner.returncode == 1, out + err
-        assert "the disk is full" in err
-        assert f"isollm run --resume {run_id}" in err
-        assert "Traceback" not in err
-        assert "crash log" not in err  # a full disk is not a bug
-        assert_nothing_half_written(project.root, run_id)
-        assert {project.task(t).status for t in ids} <= {"done", "open"}  # none stranded
+@contextlib.contextmanager
+def filled_mid_run(project: RunProject, disk: Path, timeout: float) -> Iterator[tuple[str, str]]:
+    """A run of three tasks whose ``disk`` fills up while its agent works, ended saying
+    plainly that the disk is full, no task stranded: (the run's id, its stderr); then
+    ``--resume`` after the space is freed finishes every task."""
+    project.use_agent(f"sleep 2; {WRITE_TASK_FILE}")
+    ids = [project.add(f"task {n}") for n in range(3)]
+    runner = project.start("run", "--plain", "-n", "1")
+    wait_for(lambda: agent_started(project), 60, "the agent")
+    filler = fill(disk)
 
-        filler.unlink()
-        resumed = project.isollm("run", "--plain", "--resume", run_id)
+    out, err = runner.communicate(timeout=timeout)
 
+    run_id = project.runs()[-1].name
+    assert runner.returncode == 1, out + err
+    assert_said_plainly("the disk is full", err)
+    assert {project.task(t).status for t in ids} <= {"done", "open"}  # none stranded
+    yield run_id, err
+
+    filler.unlink()
+    resumed = project.isollm("run", "--plain", "--resume", run_id)
     assert "run finished - completed" in resumed.stdout
     assert {project.task(t).status for t in ids} == {"done"}
 
 
+def test_a_disk_filling_up_mid_run_stops_it_plainly_and_resume_finishes(
+    project: RunProject,
+) -> None:
+    runs = project.root / ".isollm" / "runs"
+    with small_disk(runs), filled_mid_run(project, runs, 120) as (run_id, err):
+        assert f"isollm run --resume {run_id}" in err
+        assert_nothing_half_written(project.root, run_id)
+
+
 def test_a_full_isollm_home_mid_run_ends_it_failed_with_no_task_stranded(git_repo: Path) -> None:
     home = Path(os.environ["ISOLLM_HOME"])  # the hub, the sandboxes, the task server's data
-    with small_disk(home, "256m"), run_project(git_repo) as project:
-        project.use_agent(f"sleep 2; {WRITE_TASK_FILE}")
-        ids = [project.add(f"task {n}") for n in range(3)]
-        runner = project.start("run", "--plain", "-n", "1")
-        wait_for(lambda: agent_started(project), 60, "the agent")
-        filler = fill(home)
+    with (
+        small_disk(home, "256m"),
+        run_project(git_repo) as project,
+        filled_mid_run(project, home, 180),
+    ):
+        assert project.json("run", "show")["status"] in ("failed", "running")
 
-        out, err = runner.communicate(timeout=180)
+
+# Work too big for the hub's disk (random bytes: a bundle of about that size).
+BIG_WORK = f'head -c 3000000 /dev/urandom > "big-$ISOLLM_TASK_ID.bin"; {WRITE_TASK_FILE}'
+
+
+def test_a_hub_without_room_for_a_tasks_work_stops_the_run_charging_no_task(
+    project: RunProject,
+) -> None:
+    """The hub's git fails to take the work in: told apart from a refused delivery by the
+    room left on the hub's disk (never by what git printed), so the run stops as for any
+    full disk, the attempt is not the task's failure, and ``--resume`` delivers it."""
+    project.use_agent(BIG_WORK)
+    project.isollm("sync", "push")  # the hub, moved onto a disk of its own next
+    hub = project.hub
+    kept = hub.rename(hub.with_name(f"{hub.name}.kept"))
+    with small_disk(hub, "1m"):
+        shutil.copytree(kept, hub, dirs_exist_ok=True)
+        task = project.add("Too big for the hub")
+
+        result = project.isollm("run", "--plain", "-n", "1", code=1)
 
         run_id = project.runs()[-1].name
-        assert runner.returncode == 1, out + err
-        assert "the disk is full" in err
-        assert "Traceback" not in err
-        assert "crash log" not in err
-        assert project.json("run", "show")["status"] in ("failed", "running")
-        assert {project.task(t).status for t in ids} <= {"done", "open"}  # none stranded
+        said = result.stdout + result.stderr
+        assert_said_plainly(f"the disk is full (No space left on device writing {hub})", said)
+        assert f"isollm run --resume {run_id}" in said
+        assert events_of(project.ledger(), "task.failed") == []  # no attempt charged
+        assert project.task(task).status == "open"
 
-        filler.unlink()
+        subprocess.run(["mount", "-o", "remount,size=64m", str(hub)], check=True)
         resumed = project.isollm("run", "--plain", "--resume", run_id)
-        assert "run finished - completed" in resumed.stdout
-        assert {project.task(t).status for t in ids} == {"done"}
+        assert "run finished - completed" in resumed.stdout, story(resumed)
+        assert project.task(task).status == "done"
+
+
+GRANT = intake.task_grant("isollm/", "t1", "main", None)
+
+
+def bundle_of(tmp_path: Path, size: int) -> Path:
+    """A bundle of one commit holding ``size`` random bytes (about as big)."""
+    repo = tmp_path / "work"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "blob.bin").write_bytes(os.urandom(size))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "work")
+    git(repo, "bundle", "create", "-q", str(tmp_path / "work.bundle"), "HEAD")
+    return tmp_path / "work.bundle"
+
+
+def test_a_delivery_into_a_hub_without_room_is_a_full_disk(tmp_path: Path) -> None:
+    """The intake alone: the same delivery is a full disk, then fine once there is room."""
+    bundle = bundle_of(tmp_path, 3_000_000)
+    with small_disk(tmp_path / "disk", "1m") as disk:
+        hub = Hub(disk / "hub.git").ensure()
+        with pytest.raises(HubFullError) as full:
+            intake.deliver_bundle(hub, bundle, GRANT, agent="w1")
+        assert str(hub.path) in full.value.message
+        found = disk_full(full.value)
+        assert found is not None
+        assert found.filename == str(hub.path)
+        assert git(hub.path, "for-each-ref") == ""  # nothing half-delivered
+
+        subprocess.run(["mount", "-o", "remount,size=16m", str(disk)], check=True)
+        delivered = intake.deliver_bundle(hub, bundle, GRANT, agent="w1")
+    assert delivered.ref == "refs/heads/isollm/t1"
+
+
+def test_room_is_what_the_host_sees_on_the_hubs_disk(tmp_path: Path) -> None:
+    with small_disk(tmp_path / "disk", "4m") as disk:
+        check_room(disk, 1_000_000, "a small write")  # room enough: nothing raised
+        with pytest.raises(HubFullError):
+            check_room(disk, 4 * HEADROOM, "more than the disk holds")
 
 
 # --- an agent by hand in a worker gets its settings files ----------------------------------

@@ -6,8 +6,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -19,19 +17,12 @@ from tests.e2e.run_support import (
     WRITE_TASK_FILE,
     RunProject,
     events_of,
-    run_project,
     story,
     task_file,
     wait_for,
 )
 
 pytestmark = pytest.mark.timeout(240)
-
-
-@pytest.fixture
-def project(git_repo: Path) -> Iterator[RunProject]:
-    with run_project(git_repo) as p:
-        yield p
 
 
 def test_a_closed_stdout_pipe_never_strands_a_task(project: RunProject) -> None:

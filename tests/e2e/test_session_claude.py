@@ -18,6 +18,8 @@ agrees with the live screen.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -25,11 +27,14 @@ from pathlib import Path
 
 import pytest
 
+from isollm import config as cfg
 from isollm import proc
 from isollm.agents import panestate
 from isollm.agents.resume import has_conversation
 from isollm.sandbox import registry
+from isollm.sandbox.bwrap import SANDBOX_HOME
 from isollm.sandbox.overlay import OverlaySandbox
+from isollm.session import firstprompt
 from isollm.session.mux import session_name
 from isollm.session.mux.tmux import Tmux
 from tests.conftest import git
@@ -37,6 +42,7 @@ from tests.e2e.run_support import RunProject, run_project, story
 from tests.e2e.test_agents_real_cli import KEY_VARIABLES, SECRET, cli_path
 from tests.e2e.test_run_real_agents import files_holding
 from tests.fakemodel import FakeModelServer, RunCommand, Script, WriteFile
+from tests.fakemodel.script import texts
 
 pytestmark = [pytest.mark.agents, pytest.mark.timeout(300)]
 
@@ -204,3 +210,53 @@ def test_other_agents_in_a_pane_report_their_state_through_hooks(
             if name == "codex":
                 assert has_conversation("codex", sb.home, Path(sb.workspace))
                 assert log.session_ids, f"SessionStart recorded no session id ({log.seen})"
+
+
+LONG_PROMPT = "Arbeite die Warteschlange ab: Ü漢字のテスト、" * 6_000  # about 300 KB of UTF-8
+
+
+def test_a_first_prompt_too_long_for_a_command_line_reaches_claude_in_a_file(
+    project: RunProject,
+) -> None:
+    """A ``session.prompt`` over 128 KiB cannot be an argument (``E2BIG``): the pane's
+    Claude Code starts with a short prompt naming the file that holds it whole."""
+    assert len(LONG_PROMPT.encode()) > 128 * 1024
+    loaded = cfg.load(project.root)
+    session_config = dataclasses.replace(loaded.config.session, prompt=LONG_PROMPT)
+    cfg.save(loaded.path, dataclasses.replace(loaded.config, session=session_config))
+    git(project.root, "commit", "-q", "-am", "a long first prompt")
+    path = f"{SANDBOX_HOME}/{firstprompt.PROMPT_FILE}"
+    digest = hashlib.sha256(LONG_PROMPT.encode()).hexdigest()
+    script = Script(actions=(RunCommand(f"sha256sum {path}"),))
+    with FakeModelServer(script) as server:
+        agent = {"name": "claude", "binary": str(cli_path("claude")), "base_url": server.url}
+        project.configure(workers=1, agent=agent)
+        with session(project, "claude") as mux:
+            (worker,) = [p.title for p in mux.panes() if p.title != "dashboard"]
+            deadline = time.monotonic() + WAIT
+            while not any(digest in texts(r.body) for r in server.posts("messages")):
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the prompt file was never read whole\n{mux.capture(worker)}")
+                time.sleep(0.2)
+            bodies = [texts(r.body) for r in server.posts("messages")]
+    assert any(firstprompt.pointer(Path(path)) in body for body in bodies)
+    assert not any(LONG_PROMPT[:2000] in body for body in bodies)  # not on the command line
+
+
+def test_claude_in_a_worktree_pane_uses_the_key_without_asking(project: RunProject) -> None:
+    """A worktree (no isolation) runs the pane with your environment: Claude Code must
+    still get its key through its key helper, not stop at "use this API key?"."""
+    task_id = project.add("Greet the user")
+    with FakeModelServer(workflow(task_id, ask=False)) as server:
+        agent = {"name": "claude", "binary": str(cli_path("claude")), "base_url": server.url}
+        project.configure(workers=1, agent=agent, backend="worktree")
+        with session(project, "claude") as mux:
+            (worker,) = [p.title for p in mux.panes() if p.title != "dashboard"]
+            # not isolated: Claude Code asks before its first command, having used the key
+            deadline = time.monotonic() + WAIT
+            while "Do you want to proceed?" not in (screen := mux.capture(worker, 200)):
+                assert "API key" not in screen, screen
+                if time.monotonic() > deadline:
+                    pytest.fail(f"Claude Code never asked about its command\n{screen}")
+                time.sleep(0.2)
+            assert server.posts("messages"), screen

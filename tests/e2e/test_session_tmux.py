@@ -133,6 +133,8 @@ def test_up_runs_every_agent_in_a_pane_and_down_leaves_nothing(session: Session)
     assert (recorded["status"], recorded["multiplexer"]) == ("running", "tmux")
     status = session.json("status")
     assert [w["name"] for w in status["workers"]] == ["worker-1", "worker-2"]
+    # The dashboard pane is shorter than the view: its workers are what stay on it.
+    wait_for(lambda: "worker-2" in session.screen("dashboard"), 10, "the workers on it")
 
     again = session.isollm("up", "--detach", code=1)
     assert "already running" in again.stderr
@@ -143,6 +145,8 @@ def test_up_runs_every_agent_in_a_pane_and_down_leaves_nothing(session: Session)
     assert "session ended: 2 worker(s) stopped" in down.stdout, story(down)
     assert session.panes() == {}
     assert not session.session_file().exists()
+    # `isollm status --brief` no longer prints the dashboard's last line (tmux up)
+    assert not (session.root / ".isollm" / "status-brief.txt").exists()
     assert [t.status for t in session.client.all_tasks()] == ["done"]
     assert session.mounts() == []
 
@@ -153,6 +157,19 @@ def test_down_asks_then_salvages_a_dirty_worker_and_releases_its_task(session: S
     session.isollm("up", "--detach", "-n", "1", "--mux", "tmux", "--idle")
     session.isollm("worker", "exec", "-T", "worker-1", "--", "sh", "-c", "echo unsaved > notes.txt")
     session.client.claim(task, agent="worker-1")  # as the worker's agent would
+
+    unanswered = subprocess.run(
+        [ISOLLM, "down"],
+        cwd=session.root,
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert unanswered.returncode == 1, story(unanswered)  # not "interrupted" (130)
+    assert "its input ended before an answer; nothing was changed" in unanswered.stderr
+    assert "isollm down --yes" in unanswered.stderr
 
     kept = subprocess.run(
         [ISOLLM, "down"],
@@ -198,6 +215,13 @@ def test_a_killed_tmux_server_is_taken_back_with_the_same_workers(session: Sessi
     wait_for(lambda: "agent started" in session.screen("worker-2"), 20, "the agent again")
     kept = session.isollm("worker", "exec", "-T", "worker-2", "--", "cat", "wip.txt")
     assert kept.stdout == "wip\n"  # no work lost
+
+    # A worker with a pane is shown in it, never given a second agent beside the first.
+    shown = session.isollm("attach", "worker-2", code=1, timeout=20)
+    assert "isollm attach needs a terminal" in shown.stderr, story(shown)
+    other = session.isollm("attach", "worker-2", "--idle", code=1, timeout=20)
+    assert "worker-2's agent already runs in its pane" in other.stderr, story(other)
+    assert session.screen("worker-2").count("agent started") == 1
     session.isollm("down", "--yes")
 
 

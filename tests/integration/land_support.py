@@ -21,7 +21,7 @@ from isollm.land.merge import Queue
 from isollm.land.testing import SandboxTester
 from isollm.tasks.server.control import ensure_server
 from isollm.tasks.store.errors import TaskNotFoundError
-from isollm.tasks.store.model import NewTask, Status
+from isollm.tasks.store.model import NewTask, PageRequest, Status
 from isollm.tasks.store.sqlite.store import SqliteTaskStore
 from tests.conftest import git
 from tests.integration.tasks_support import free_port
@@ -53,6 +53,10 @@ class StoreBook:
 
     def add_fix_task(self, title: str, description: str) -> str:
         return self.store.add_task(NewTask(title, description=description), "merge").id
+
+    def unfinished(self, title: str) -> str | None:
+        tasks = self.store.list_tasks(None, PageRequest(1, 1000)).items
+        return next((t.id for t in tasks if t.title == title and t.status != Status.DONE), None)
 
 
 @dataclass

@@ -90,6 +90,8 @@ def test_hooks_report_the_state_the_host_reads(box: Box) -> None:
     box.hook({"hook_event_name": "PreToolUse", "session_id": "sess-1", "tool_name": "Bash"})
     state = box.states()["w1"]
     assert (state.state, state.detail, state.since) == ("working", "Bash", started)
+    assert state.updated_at is not None
+    assert state.updated_at >= started  # the last report
     box.hook({"hook_event_name": "PermissionRequest", "tool_name": "Write"})
     state = box.states()["w1"]
     assert (state.state, state.detail, state.session_id) == ("waiting", "Write", "sess-1")

@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from isollm.sandbox import identity
-from isollm.sandbox.base import TASK_SOCKET, Sandbox
+from isollm.sandbox.base import TASK_SOCKET
+from tests.integration.attack_support import attempt, recording
 from tests.integration.sandbox_support import Factory, factory_for
 
 __all__ = ["factory_for"]
@@ -40,12 +41,6 @@ CONNECT = textwrap.dedent(
 )
 
 
-def run(sb: Sandbox, script: str, *args: str) -> str:
-    result = sb.exec(["sh", "-c", script, "sh", *args], timeout=60)
-    assert not result.timed_out
-    return result.stdout + result.stderr
-
-
 @pytest.fixture
 def overlay(factory_for: object) -> Factory:
     return factory_for("overlay")  # type: ignore[operator] # the fixture is a callable
@@ -54,33 +49,14 @@ def overlay(factory_for: object) -> Factory:
 @contextlib.contextmanager
 def unix_listener(path: Path, mode: int) -> Iterator[list[bytes]]:
     """A root-owned Unix socket at ``path`` with ``mode``, recording what it receives."""
-    got: list[bytes] = []
     server = socket.socket(socket.AF_UNIX)
     server.bind(str(path))
     os.chmod(path, mode)
     server.listen()
-    server.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.settimeout(2)
-                with contextlib.suppress(OSError):
-                    got.append(conn.recv(100))
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
     try:
-        yield got
+        with recording(server) as got:
+            yield got
     finally:
-        stop.set()
-        thread.join()
-        server.close()
         path.unlink(missing_ok=True)
 
 
@@ -93,7 +69,7 @@ class TestNeverHostRoot:
             (secret / "key").write_text("root-only-secret\n")
             (secret / "key").chmod(0o600)
             sb = overlay.make()
-            out = run(sb, 'cat /etc/shadow; cat "$1"; echo DONE', str(secret / "key"))
+            out = attempt(sb, 'cat /etc/shadow; cat "$1"; echo DONE', str(secret / "key"))
             assert "DONE" in out
             assert "root:" not in out
             assert "root-only-secret" not in out
@@ -133,8 +109,8 @@ class TestNeverHostRoot:
                 unix_listener(run_dir / "open.sock", 0o666) as got_b,
             ):
                 sb = overlay.make(network=network)
-                out_a = run(sb, 'python3 -c "$1" "$2"', CONNECT, str(visible / "daemon.sock"))
-                out_b = run(sb, 'python3 -c "$1" "$2"', CONNECT, str(run_dir / "open.sock"))
+                out_a = attempt(sb, 'python3 -c "$1" "$2"', CONNECT, str(visible / "daemon.sock"))
+                out_b = attempt(sb, 'python3 -c "$1" "$2"', CONNECT, str(run_dir / "open.sock"))
             assert "REFUSED" in out_a  # root-owned 0660: the sandbox is not root
             assert "REFUSED" in out_b  # /run is hidden
             assert got_a == got_b == []
@@ -146,7 +122,7 @@ class TestNeverHostRoot:
 class TestInside:
     def test_no_new_user_namespaces(self, overlay: Factory) -> None:
         sb = overlay.make()
-        out = run(
+        out = attempt(
             sb,
             "unshare -U true && echo UNSHARED; unshare -Ur true && echo ROOTED; "
             "bwrap --ro-bind / / true && echo NESTED; echo DONE",
@@ -163,7 +139,7 @@ class TestInside:
         try:
             with unix_listener(where / "server.sock", 0o666) as got:
                 sb = overlay.make(network="none", task_socket=str(where / "server.sock"))
-                out = run(sb, 'python3 -c "$1" "$2"', CONNECT, TASK_SOCKET)
+                out = attempt(sb, 'python3 -c "$1" "$2"', CONNECT, TASK_SOCKET)
                 assert "CONNECTED" in out
                 for _ in range(50):
                     if got:
@@ -175,7 +151,7 @@ class TestInside:
 
     def test_commands_have_no_controlling_terminal(self, overlay: Factory) -> None:
         sb = overlay.make()
-        out = run(sb, "(: < /dev/tty) 2>/dev/null && echo HAS_TTY; echo DONE")
+        out = attempt(sb, "(: < /dev/tty) 2>/dev/null && echo HAS_TTY; echo DONE")
         assert out.strip() == "DONE"
 
 

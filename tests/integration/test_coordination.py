@@ -208,7 +208,7 @@ def test_conflicts_come_from_the_hub_locks_and_board_and_the_later_agent_is_told
         ]
         later = host.get_task(ids[2])
         [note] = note_for(host, hub, "main", prefix, later)
-        assert f"task {ids[0]} (w1) also changes docs/intro.md" in note
+        assert f"task {ids[0]} (w1) also changes `docs/intro.md`" in note
         assert ids[1] not in note  # w2's files do not overlap w3's
         assert note_for(host, hub, "main", prefix, host.get_task(ids[0])) == ()
     for client in agents.values():

@@ -13,7 +13,7 @@ import pytest
 
 from isollm.errors import IsollmError
 from isollm.session.mux.base import PaneSpec, SessionPlan
-from isollm.session.mux.tmux import Tmux
+from isollm.session.mux.tmux import Tmux, tmux_arg
 from tests.conftest import skip_or_fail
 
 HOSTILE_TITLES = (
@@ -133,6 +133,39 @@ def test_eight_workers_spill_into_a_second_window(tmux: Tmux, tmp_path: Path) ->
     assert len(grid_tops) == 2  # six workers: a 2x3 grid
     names = _tmux(tmux, "list-windows", "-t", f"={tmux.session}", "-F", "#{window_name}")
     assert names.stdout.split() == ["main", "workers-2"]
+
+
+def test_attach_shows_the_pane_asked_for_even_in_another_window(
+    tmux: Tmux, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``isollm attach worker-8`` attaches a terminal (here a pane of another tmux
+    server, started from inside it as from a user's own tmux) with w8's pane shown."""
+    tmux.start(_plan(tmux, 8, tmp_path))
+    argv = tmux.attach_argv(focus="w8")
+    assert argv is not None
+    assert tmux.attach_argv(focus="nobody") == tmux.attach_argv()
+    terminal = Tmux(f"isollm-t{uuid.uuid4().hex[:12]}")
+    command = [tmux_arg(arg) for arg in argv]  # the ";" for the inner tmux, not this one
+    start = ["new-session", "-d", "-s", "terminal", "-x", "120", "-y", "40", "--", *command]
+    try:
+        assert _tmux(terminal, *start).returncode == 0
+        clients = ("list-clients", "-t", f"={tmux.session}", "-F", "#{client_name}")
+        _eventually(lambda: bool(_tmux(tmux, *clients).stdout.strip()))
+        shown = ("display-message", "-p", "-t", f"={tmux.session}:", "#{@isollm_title}")
+        assert _tmux(tmux, *shown).stdout.strip() == "w8"
+
+        # From a window of the session itself (tmux refuses to nest): switch there.
+        monkeypatch.setenv("TMUX", f"{tmux.socket_path()},1,0")  # as tmux sets it inside
+        inside = [tmux_arg(arg) for arg in tmux.attach_argv(focus="w2") or []]
+        assert inside[-3:] == ["switch-client", "-t", f"={tmux.session}"]
+        code = tmp_path / "code"
+        script = f'"$@"; echo $? > {code}'
+        window = ["new-window", "-d", "-t", f"={tmux.session}:", "--", "sh", "-c", script, "sh"]
+        assert _tmux(tmux, *window, *inside).returncode == 0
+        _eventually(lambda: code.exists() and code.read_text() == "0\n")  # not refused
+        assert _tmux(tmux, *shown).stdout.strip() == "w2"
+    finally:
+        terminal.stop()
 
 
 def test_add_worker_opens_one_pane_and_is_idempotent(tmux: Tmux, tmp_path: Path) -> None:

@@ -10,14 +10,13 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from isollm.sandbox.base import Sandbox
+from tests.integration.attack_support import attempt, recording
 from tests.integration.sandbox_support import (
     ISOLATING,
     Factory,
@@ -48,39 +47,15 @@ def home_outside_tmp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     shutil.rmtree(home, ignore_errors=True)
 
 
-def attempt(sb: Sandbox, script: str, *args: str) -> str:
-    """Run ``script`` inside (as ``sh -c script sh ARGS...``); its combined output."""
-    result = sb.exec(["sh", "-c", script, "sh", *args], timeout=60)
-    assert not result.timed_out
-    return result.stdout + result.stderr
-
-
 @pytest.fixture
 def listener() -> Iterator[tuple[int, list[bytes]]]:
     """A TCP server on the host's 127.0.0.1 recording what connections send."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
-    server.settimeout(0.2)
-    received: list[bytes] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.settimeout(2)
-                received.append(conn.recv(100))
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server.getsockname()[1], received
-    stop.set()
-    thread.join()
-    server.close()
+    port = server.getsockname()[1]
+    with recording(server) as received:
+        yield port, received
 
 
 CONNECT = 'exec 3<>"/dev/tcp/127.0.0.1/$1" && echo hello >&3 && echo CONNECTED'

@@ -111,14 +111,14 @@ def test_the_later_agent_is_told_what_earlier_tasks_change() -> None:
     earlier = Footprint(one, changed=frozenset({"src/app.py"}), locks=(lock("docs/*", one),))
     note = prompt_note([earlier, Footprint(two)], two)
     assert note is not None
-    assert "- task ar-1 (w1) also changes docs/*, src/app.py" in note
+    assert "- task ar-1 (w1) also changes `docs/*`, `src/app.py`" in note
     assert "airyra context" in note
     assert prompt_note([earlier, Footprint(two)], one) is None  # not told to the earlier one
     # once its own files are known, only the overlap is told
     mine = Footprint(two, changed=frozenset({"src/other.py"}))
     assert prompt_note([earlier, mine], two) is None
     mine = Footprint(two, changed=frozenset({"src/app.py", "src/other.py"}))
-    assert "also changes src/app.py\n" in (prompt_note([earlier, mine], two) or "")
+    assert "also changes `src/app.py`\n" in (prompt_note([earlier, mine], two) or "")
 
 
 def test_many_files_are_cut_short() -> None:

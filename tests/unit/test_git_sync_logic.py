@@ -187,7 +187,7 @@ def test_render_status_lines() -> None:
         (BaseState.NOT_PUSHED, "not on the hub yet"),
         (BaseState.IN_SYNC, "in sync at aaaaaaaaaa"),
         (BaseState.AHEAD, "2 commit(s) ahead of the hub"),
-        (BaseState.BEHIND, "`git pull /h/p.git main`"),
+        (BaseState.BEHIND, "run `isollm sync pull`"),
     ],
 )
 def test_render_status_base_states(state: BaseState, phrase: str) -> None:

@@ -1,5 +1,6 @@
 """A full disk is told apart from every other error, however deep it is wrapped
-(issue #12: it used to end in "isollm hit an unexpected error" and a crash log)."""
+(issue #12: it used to end in "isollm hit an unexpected error" and a crash log), and a
+hub without room for a delivery by the room left on its disk, never by git's words."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from isollm.errors import IsollmError, StateError
+from isollm.git import intake
+from isollm.git.hub import Hub
 from isollm.runner.crashes import DiskFullError, disk_full, disk_full_error
 
 
@@ -66,3 +69,18 @@ def test_a_cycle_of_causes_ends() -> None:
     a, b = ValueError("a"), ValueError("b")
     a.__cause__, b.__cause__ = b, a
     assert disk_full(a) is None
+
+
+# --- a hub without room for a delivery ------------------------------------------------------
+
+GRANT = intake.task_grant("isollm/", "t1", "main", None)
+
+
+def test_a_refused_delivery_into_a_hub_with_room_is_no_full_disk(tmp_path: Path) -> None:
+    hub = Hub(tmp_path / "hub.git").ensure()
+    bundle = tmp_path / "No space left on device"  # in git's words, as a sandbox could put it
+    bundle.write_text("not a bundle: No space left on device\n")
+    with pytest.raises(intake.IntakeRefusedError) as refused:
+        intake.deliver_bundle(hub, bundle, GRANT, agent="w1")
+    assert "No space left on device" in refused.value.message
+    assert disk_full(refused.value) is None

@@ -13,7 +13,7 @@ import pytest
 from isollm.errors import IsollmError
 from isollm.sandbox.limits import group_name
 from isollm.session.status import briefcache, render, snapfile, usage
-from isollm.session.status.agentstate import Decision, PaneWatch, Reported, decide
+from isollm.session.status.agentstate import Decision, PaneWatch, Reported, current, decide
 from isollm.session.status.model import (
     STATUS_VERSION,
     AgentState,
@@ -317,6 +317,24 @@ PANE = Decision(AgentState.WAITING, NOW, Source.PANE)
         ({"hook": Reported("unknown", NOW)}, (AgentState.WAITING, Source.PANE)),
         ({"hook": None, "pane": None}, (AgentState.UNKNOWN, Source.NONE)),
         ({"hook": Reported("sleeping", NOW), "pane": None}, (AgentState.UNKNOWN, Source.NONE)),
+        # what the hooks last said before this session began was its predecessor's agent
+        (
+            {"hook": Reported("exited", NOW, reported_at=NOW), "session_start": LATER},
+            (AgentState.WAITING, Source.PANE),
+        ),
+        (
+            {
+                "hook": Reported("exited", NOW, reported_at=NOW),
+                "pane": None,
+                "starting": LATER,
+                "session_start": LATER,
+            },
+            (AgentState.STARTING, Source.NONE),
+        ),
+        (
+            {"hook": Reported("idle", NOW, reported_at=LATER), "session_start": LATER},
+            (AgentState.IDLE, Source.HOOK),
+        ),
     ],
 )
 def test_agent_state_order(kw: dict[str, object], expected: tuple[AgentState, Source]) -> None:
@@ -324,6 +342,15 @@ def test_agent_state_order(kw: dict[str, object], expected: tuple[AgentState, So
     args.update(kw)
     got = decide(**args)  # type: ignore[arg-type]
     assert (got.state, got.source) == expected
+
+
+def test_hooks_heard_before_the_session_began_are_not_its_agents() -> None:
+    old = Reported("exited", NOW, reported_at=NOW)
+    assert current(old, LATER) is None  # then the pane is read instead
+    assert current(old, NOW) is old
+    assert current(old, None) is old  # no session: what exists is shown
+    again = Reported("idle", NOW, reported_at=LATER)  # the new agent's first word repeats it
+    assert current(again, LATER) == Reported("idle", LATER, reported_at=LATER)
 
 
 def test_pane_watch_needs_two_agreeing_looks_over_the_settle_time() -> None:

@@ -20,11 +20,10 @@ from isollm.agents.common import (
     CliAgent,
     as_int,
     by_exit_code,
-    clip,
-    exit_summary,
     flag,
     json_lines,
     readable_error,
+    replied,
     write_settings,
 )
 from isollm.agents.promptfile import from_stdin
@@ -158,14 +157,8 @@ def _outcome(exit_code: int, events: list[dict[str, Any]]) -> AgentOutcome:
         elif kind == "item.completed" and event.get("item", {}).get("type") == "agent_message":
             message = str(event["item"].get("text", ""))
     ok = exit_code == 0 and last_turn == "turn.completed"
-    summary = message if ok else (error or message or exit_summary(exit_code))
     counted = any(e.get("type") == "turn.completed" for e in events)
-    return AgentOutcome(
-        success=ok,
-        summary=clip(summary),
-        tokens_in=tokens_in if counted else None,
-        tokens_out=tokens_out if counted else None,
-    )
+    return replied(exit_code, ok, message, error, (tokens_in, tokens_out) if counted else None)
 
 
 def _error_text(event: dict[str, Any]) -> str:

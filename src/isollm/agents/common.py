@@ -158,6 +158,17 @@ def by_exit_code(exit_code: int, output: str) -> AgentOutcome:
     return AgentOutcome(success=exit_code == 0, summary=clip(summary))
 
 
+def replied(
+    exit_code: int, ok: bool, reply: str, error: str, tokens: tuple[int, int] | None
+) -> AgentOutcome:
+    """The outcome of a CLI that reports its last reply, an error and token counts
+    (in, out; None: not reported): the reply when it succeeded, else the error (or the
+    reply, or how the process ended)."""
+    summary = reply if ok else (error or reply or exit_summary(exit_code))
+    tokens_in, tokens_out = tokens if tokens is not None else (None, None)
+    return AgentOutcome(ok, clip(summary), tokens_in=tokens_in, tokens_out=tokens_out)
+
+
 def readable_error(text: str) -> str:
     """An error line with an embedded JSON error body reduced to its message:
     ``[API Error: {"error": {"message": "bad key"}}]`` -> ``API Error: bad key``."""

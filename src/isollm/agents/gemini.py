@@ -21,11 +21,10 @@ from isollm.agents.common import (
     CliAgent,
     as_int,
     by_exit_code,
-    clip,
-    exit_summary,
     flag,
     json_lines,
     readable_error,
+    replied,
     write_settings,
 )
 from isollm.agents.promptfile import from_stdin
@@ -114,11 +113,5 @@ def _outcome(exit_code: int, result: dict[str, Any], reply: str) -> AgentOutcome
     ok = exit_code == 0 and result.get("status") == "success"
     error = result.get("error")
     problem = error.get("message", "") if isinstance(error, dict) else str(error or "")
-    problem = readable_error(str(problem))
-    summary = reply if ok else (problem or reply or exit_summary(exit_code))
-    return AgentOutcome(
-        success=ok,
-        summary=clip(summary),
-        tokens_in=as_int(stats.get("input_tokens")) if stats else None,
-        tokens_out=as_int(stats.get("output_tokens")) if stats else None,
-    )
+    tokens = (as_int(stats.get("input_tokens")), as_int(stats.get("output_tokens")))
+    return replied(exit_code, ok, reply, readable_error(str(problem)), tokens if stats else None)

@@ -48,16 +48,20 @@ def diff(task_id: str, stat_only: bool, against: str, as_json: bool) -> None:
 
 
 def render(d: TaskDiff, *, stat_only: bool) -> str:
-    """The stat (and the patch), made safe for a terminal: the branch is an agent's."""
+    """The stat (and the patch), made safe for a terminal: the branch is an agent's.
+    A file name is one line of the stat whatever it holds (a newline is shown escaped,
+    as git quotes it in the patch)."""
     lines = [f"task {d.task_id}: {d.branch} at {d.tip[:12]}"]
     lines.append(f"against {d.base[:12]} ({d.base_source})")
     if d.conflicts:
-        lines.append("merging it into the base now conflicts in: " + ", ".join(d.conflicts))
+        names = ", ".join(terminal.safe_line(name) for name in d.conflicts)
+        lines.append("merging it into the base now conflicts in: " + names)
         lines.append("the patch below is the branch's own change (since it forked)")
-    width = max((len(f.path) for f in d.files), default=0)
-    for f in d.files:
+    paths = [terminal.safe_line(f.path) for f in d.files]
+    width = max((len(p) for p in paths), default=0)
+    for f, path in zip(d.files, paths, strict=True):
         counts = "binary" if f.added is None else f"+{f.added} -{f.deleted}"
-        lines.append(f" {f.path.ljust(width)}  {counts}")
+        lines.append(f" {path.ljust(width)}  {counts}")
     added = sum(f.added or 0 for f in d.files)
     deleted = sum(f.deleted or 0 for f in d.files)
     lines.append(f" {len(d.files)} file(s) changed, +{added} -{deleted}")

@@ -10,6 +10,7 @@ from datetime import timedelta
 import click
 
 from isollm.cli import output
+from isollm.errors import IsollmError
 from isollm.land.gc import GcItem, GcOptions, GcReport, collect
 from isollm.runner import byhand
 from isollm.sandbox.workers import Project
@@ -53,6 +54,13 @@ def gc(
     holding unsaved work), a dead task server's record. Branches that have not landed
     stay unless --include-unmerged and you confirm.
     """
+    if include_unmerged and not (yes or dry_run or sys.stdin.isatty()):
+        raise IsollmError(
+            "--include-unmerged asks you to type a confirmation, and there is no terminal "
+            "to type it in: nothing was removed",
+            hint="run it in a terminal, or pass --yes to confirm (for scripts); "
+            "`isollm gc --include-unmerged --dry-run` lists what would go",
+        )
     project = Project.load()
     project = dataclasses.replace(project, run_alive=byhand.run_alive(project.root))
     options = GcOptions(older_than, include_unmerged, dry_run)
@@ -95,6 +103,6 @@ def render(r: GcReport) -> None:
         output.info(f"{verb} {len(r.removed)} item(s), {size(r.freed)} freed")
     if r.kept_unmerged:
         output.info(
-            f"kept {r.kept_unmerged} branch(es) that have not landed: "
-            "`isollm gc --include-unmerged` deletes them after a typed confirmation"
+            f"kept {r.kept_unmerged} branch(es) that have not landed: you did not confirm "
+            f"(type '{CONFIRM_WORD}' when asked to delete them)"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shlex
 
 import click
 from rich.markup import escape
@@ -58,7 +59,14 @@ def merge_command(
     project = Project.load()
     project = dataclasses.replace(project, run_alive=byhand.run_alive(project.root))
     request = MergeRequest(tasks, into, Strategy(strategy), not no_test, dry_run, requeue)
-    report = _merge(project, request)
+    try:
+        report = _merge(project, request)
+    except KeyboardInterrupt:
+        output.err.print(
+            "merge stopped: the target holds only merges that finished (none half-done); "
+            "run `isollm merge` again to go on"
+        )
+        raise
     if as_json:
         output.emit_json("merge", report.to_json())
     else:
@@ -89,7 +97,8 @@ def _merge(project: Project, request: MergeRequest) -> MergeReport:
 
 
 def render(r: MergeReport, test: list[str]) -> None:
-    how = f"tested by `{' '.join(test)}`" if test else "untested"
+    how = f"tested by `{shlex.join(test)}`" if test else "untested"
+    how = "a dry run: nothing is tested or moved" if r.dry_run else how
     verb = "would merge" if r.dry_run else "merged"
     output.info(f"{verb} into {r.target} (strategy {r.strategy}, {how}):")
     if r.took_over:
@@ -106,9 +115,19 @@ def render(r: MergeReport, test: list[str]) -> None:
             "run `isollm sync pull` to bring it to your repository"
         )
     if r.cleaned is not None and r.cleaned.removed:
-        output.info(
-            f"cleaned up {len(r.cleaned.removed)} item(s): `isollm gc --dry-run` lists more"
-        )
+        _cleaned(r.cleaned)
+
+
+CLEANED_SHOWN = 5
+
+
+def _cleaned(cleaned: gc.GcReport) -> None:
+    removed = cleaned.removed
+    names = [f"{item.kind} {item.name}" for item in removed[:CLEANED_SHOWN]]
+    more = f" and {len(removed) - CLEANED_SHOWN} more" if len(removed) > CLEANED_SHOWN else ""
+    output.info(f"cleaned up (landed or left over): {', '.join(names)}{more}")
+    for problem in cleaned.problems:
+        output.warn(problem)
 
 
 def _outcome(o: Outcome) -> None:
@@ -116,12 +135,15 @@ def _outcome(o: Outcome) -> None:
     output.info(f"  {o.status!s:<14} {o.task_id}  {o.branch}  {detail}")
     if o.files:
         output.info(f"      files: {', '.join(o.files)}")
-        output.info("      on the target since the fork: " + (", ".join(o.ours) or "none"))
-        output.info("      on the branch: " + (", ".join(o.theirs) or "none"))
+        output.info("      changed on the target since the fork: " + (", ".join(o.ours) or "none"))
+        output.info("      changed on the branch: " + (", ".join(o.theirs) or "none"))
     if o.test_tail:
         for line in o.test_tail.splitlines():
             output.info(f"      | {line}")
     if o.fix_task:
         output.info(f"      fix task: {o.fix_task}")
     if o.status in FAILED and not o.fix_task:
-        output.info(f"      `isollm diff {o.task_id} --against now` shows it against the target")
+        output.info(
+            f"      `isollm diff {o.task_id} --against now` shows it against the target; "
+            "--requeue queues a task to fix it"
+        )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
+from collections.abc import Iterator
+from typing import NoReturn
 
 import click
 
@@ -73,14 +76,15 @@ def up(
     result = starting.up(project, options, output.info, output.warn)
     for line in result.found.lines():
         output.info(line)
-    output.info(
-        f"session {result.session}: {len(result.found.workers)} worker(s) running "
-        f"{result.agent} in {result.mux}"
-    )
+    count = len(result.found.workers)
     if result.attach is None:
+        output.info(f"session {result.session}: {count} worker(s) ready for {result.agent}")
         chosen = "" if agent is None else f" --agent {result.agent}"
         output.info(f"no panes: open a worker's agent with `isollm attach WORKER{chosen}`")
         return
+    output.info(
+        f"session {result.session}: {count} worker(s) running {result.agent} in {result.mux}"
+    )
     if detach or not ptyrelay.wanted():
         output.info("attach with `isollm attach`; end it with `isollm down`")
         return
@@ -107,21 +111,23 @@ def _layout(project: Project, options: starting.UpOptions) -> str:
 @click.option("--idle", is_flag=True, help="Start the agent without the first prompt.")
 @click.option("--pane", is_flag=True, hidden=True, help="Run by `isollm up` in the pane.")
 def attach(worker: str | None, agent: str | None, idle: bool, pane: bool) -> None:
-    """Join the running session, or with WORKER: run its agent here.
+    """Join the running session, or with WORKER: its pane, or its agent here.
 
     Without WORKER, this terminal attaches to the session `isollm up` started. With
-    WORKER (what each worker's pane runs): the agent in WORKER's sandbox, then a shell
+    WORKER: the session showing WORKER's pane when it has one running; otherwise (no
+    panes, or its pane is gone) WORKER's agent runs here, in its sandbox, then a shell
     there when it exits; neither ever gets this terminal itself (isollm relays it).
     """
     project = _project()
-    if worker is None:
-        argv = attaching.join_argv(project)
-        if not ptyrelay.wanted():
-            raise IsollmError(
-                "isollm attach needs a terminal (its input and output are not one)",
-                hint="run it in a terminal, or `isollm attach WORKER` to run one agent here",
-            )
-        raise click.exceptions.Exit(proc.run_attached(argv))
+    shown = None if worker is None or pane else attaching.live_pane_argv(project, worker)
+    if shown is not None and (agent or idle):
+        raise IsollmError(
+            f"{worker}'s agent already runs in its pane of the session",
+            hint=f"`isollm attach {worker}` shows it; for another agent: `isollm down`, "
+            "then `isollm up --agent AGENT`",
+        )
+    if worker is None or shown is not None:
+        _join(shown or attaching.join_argv(project))
     settings = SessionSettings.from_config(project.config, idle=idle)
     tty = ptyrelay.wanted()
     try:
@@ -148,6 +154,34 @@ def attach(worker: str | None, agent: str | None, idle: bool, pane: bool) -> Non
     raise click.exceptions.Exit(attaching.run_pane(commands, run, say))
 
 
+def _join(argv: list[str]) -> NoReturn:
+    """Attach this terminal to the session with ``argv``; exits with its code."""
+    if not ptyrelay.wanted():
+        raise IsollmError(
+            "isollm attach needs a terminal (its input and output are not one)",
+            hint="run it in a terminal; with `--mux none` sessions, `isollm attach WORKER` "
+            "runs one agent here",
+        )
+    raise click.exceptions.Exit(proc.run_attached(argv))
+
+
+@contextlib.contextmanager
+def _answer() -> Iterator[None]:
+    """A question whose input ended (not a terminal: a script, a pipe) says so, rather
+    than looking interrupted; Ctrl-C on a terminal still interrupts."""
+    try:
+        yield
+    except click.Abort:
+        if sys.stdin.isatty():
+            raise
+        raise IsollmError(
+            "isollm down asked a question and its input ended before an answer; "
+            "nothing was changed",
+            hint="run it in a terminal to answer, or `isollm down --yes` to salvage "
+            "every worker's work without asking",
+        ) from None
+
+
 class _Asked:
     """``isollm down``'s questions, asked on this terminal."""
 
@@ -159,24 +193,26 @@ class _Asked:
         output.info("  [s] salvage: commit it and save it to the hub (refs/isollm/salvage/...)")
         output.info("  [d] discard: do not save it (it stays only in the sandboxes)")
         output.info("  [c] cancel: leave the session as it is")
-        answer = click.prompt(
-            "Choice", type=click.Choice([c.value for c in ending.Choice]), default="s"
-        )
+        with _answer():
+            answer = click.prompt(
+                "Choice", type=click.Choice([c.value for c in ending.Choice]), default="s"
+            )
         return ending.Choice(answer)
 
     def confirm_discard(self, unsaved: list[ending.WorkerWork]) -> bool:
-        return click.confirm(
-            f"Not save the work of {', '.join(w.name for w in unsaved)} to the hub?",
-            default=False,
-        )
+        with _answer():
+            return click.confirm(
+                f"Not save the work of {', '.join(w.name for w in unsaved)} to the hub?",
+                default=False,
+            )
 
     def confirm_destroy(self, names: list[str]) -> bool:
         output.info("This permanently deletes these workers' sandboxes:")
         for name in names:
             output.info(f"  {name}")
-        return bool(
-            click.prompt("Type 'destroy' to confirm", default="", show_default=False) == "destroy"
-        )
+        with _answer():
+            typed = click.prompt("Type 'destroy' to confirm", default="", show_default=False)
+        return bool(typed == "destroy")
 
 
 @click.command("down")

@@ -9,6 +9,7 @@ renders the snapshot the last collect saved when it is fresh (the dashboard's
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 import click
 
 from isollm.cli import output, status_brief
-from isollm.session.status import render, snapfile
+from isollm.session.status import fit, render, snapfile
 from isollm.session.status.model import Snapshot
 
 if TYPE_CHECKING:  # imported when used: --brief must not load it
@@ -66,10 +67,15 @@ def _watch(collector: Collector, seconds: float, *, brief: bool, as_json: bool) 
         if as_json:
             _print(snapshot, brief=brief, as_json=True, compact=True)
             return
+        below = tuple(f"! {render.clip(problem, 200)}" for problem in problems)
         text = render.brief(snapshot) + "\n" if brief else render.full(snapshot)
-        text += "".join(f"! {render.clip(problem, 200)}\n" for problem in problems)
         if terminal:
-            text = HOME + text.replace("\n", CLEAR_LINE + "\n") + CLEAR_BELOW
+            size = shutil.get_terminal_size()
+            text = fit.fit(text, render.brief(snapshot), size.lines, size.columns, below)
+            # no newline after the last line: on the bottom row it would scroll the view
+            text = HOME + text[:-1].replace("\n", CLEAR_LINE + "\n") + CLEAR_LINE + CLEAR_BELOW
+        else:
+            text += "".join(line + "\n" for line in below)
         with output.tolerant():
             sys.stdout.write(text)
             sys.stdout.flush()

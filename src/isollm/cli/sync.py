@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from isollm import config as cfg
+from isollm import terminal
 from isollm.cli import output
 from isollm.git import pull as hubpull
 from isollm.git import sync
@@ -162,10 +163,11 @@ _PULLED = {
     ),
     PullOutcome.RACED: "changed while pulling; left alone: run `isollm sync pull` again",
     PullOutcome.DIRTY: (
-        "checked out with uncommitted changes; left alone: commit or stash them, then "
-        "`isollm sync pull` again (the hub's is {tracking})"
+        "checked out with uncommitted changes{files}; left alone: commit or stash them, "
+        "then `isollm sync pull` again (the hub's is {tracking})"
     ),
 }
+FILES_SHOWN = 3
 
 
 def _pulled(b: hubpull.PulledBranch) -> str:
@@ -175,7 +177,17 @@ def _pulled(b: hubpull.PulledBranch) -> str:
         ahead=b.local_ahead,
         behind=b.local_behind,
         tracking=b.tracking,
+        files=_files(b.uncommitted),
     )
+
+
+def _files(paths: tuple[str, ...]) -> str:
+    """`` (in a.py, b.py and 2 more)``; empty for no paths. Your own file names."""
+    if not paths:
+        return ""
+    shown = ", ".join(terminal.safe_line(p) for p in paths[:FILES_SHOWN])
+    more = f" and {len(paths) - FILES_SHOWN} more" if len(paths) > FILES_SHOWN else ""
+    return f" (in {shown}{more})"
 
 
 _BASE = {
@@ -186,7 +198,10 @@ _BASE = {
     BaseState.NOT_PUSHED: "not on the hub yet: run `isollm sync push`",
     BaseState.IN_SYNC: "in sync at {host}",
     BaseState.AHEAD: "yours is {ahead} commit(s) ahead of the hub: run `isollm sync push`",
-    BaseState.BEHIND: "the hub's is {behind} commit(s) ahead of yours: `git pull {hub} {name}`",
+    BaseState.BEHIND: (
+        "the hub's is {behind} commit(s) ahead of yours (`isollm merge` lands work there): "
+        "run `isollm sync pull`"
+    ),
     BaseState.DIVERGED: (
         "diverged ({ahead} yours, {behind} the hub's): `isollm sync push` explains"
     ),

@@ -91,9 +91,9 @@ def _task_json(task: Task) -> dict[str, Any]:
     return {"id": task.id, "title": task.title, "agent": task.claimed_by, "claimed_at": claimed}
 
 
-def _names(files: Iterable[str]) -> str:
+def _names(files: Iterable[str], quote: str = "") -> str:
     ordered = sorted(files)
-    shown = ", ".join(ordered[:SHOWN])
+    shown = ", ".join(f"{quote}{name}{quote}" for name in ordered[:SHOWN])
     return shown + (f" and {len(ordered) - SHOWN} more" if len(ordered) > SHOWN else "")
 
 
@@ -157,7 +157,10 @@ def push_warnings(conflicts: Iterable[Conflict], task_id: str) -> list[str]:
 def prompt_note(footprints: Iterable[Footprint], task: Task) -> str | None:
     """What the agent of ``task`` is told about tasks claimed before it that touch files:
     those whose footprint overlaps its own first, then (its own still empty, as on a
-    first attempt) every earlier running task's files. None when there is nothing."""
+    first attempt) every earlier running task's files. None when there is nothing.
+
+    The file names are other agents' words: each is shown in backticks (a name holding
+    one is never kept, see :func:`_plausible`), so none reads as isollm's own text."""
     prints = list(footprints)
     mine = next((f for f in prints if f.task.id == task.id), Footprint(task))
     earlier = [
@@ -173,7 +176,7 @@ def prompt_note(footprints: Iterable[Footprint], task: Task) -> str | None:
             names, _ = overlap(mine, other)
         if names:
             who = f"task {other.task.id} ({other.task.claimed_by})"
-            lines.append(f"- {who} also changes {_names(names)}")
+            lines.append(f"- {who} also changes {_names(names, quote='`')}")
     if not lines:
         return None
     return (

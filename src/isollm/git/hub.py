@@ -13,6 +13,7 @@ something else) and runs git with hooks disabled.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import stat
@@ -26,7 +27,16 @@ from isollm.errors import StateError
 from isollm.git.facade import Git
 from isollm.git.parse import BranchRef
 
-__all__ = ["BranchRef", "Hub", "HubMissingError", "HubTamperedError", "check_hub", "hub_path"]
+__all__ = [
+    "BranchRef",
+    "Hub",
+    "HubFullError",
+    "HubMissingError",
+    "HubTamperedError",
+    "check_hub",
+    "check_room",
+    "hub_path",
+]
 
 # Settings of a new hub: keep a reflog, so a branch a worker force-pushed over can
 # still be recovered, and never let a push run gc in the middle of other pushes.
@@ -159,6 +169,44 @@ def _world_writable(path: Path) -> bool:
 
 class HubMissingError(StateError):
     """The project has no hub yet."""
+
+
+class HubFullError(StateError):
+    """The hub's filesystem has no room for what a git command had to write there."""
+
+
+# What a git command in the hub writes besides the objects it receives: lock files, a
+# reflog line, a pack's index.
+HEADROOM = 1 << 20
+
+
+def room_left(path: Path) -> tuple[int, bool]:
+    """Bytes the host user may still write on the filesystem holding ``path`` (root may
+    use the blocks kept for it), and whether it has an inode left (when it counts them)."""
+    fs = os.statvfs(path)
+    blocks = fs.f_bfree if os.geteuid() == 0 else fs.f_bavail
+    return blocks * fs.f_frsize, fs.f_files == 0 or fs.f_favail > 0
+
+
+def check_room(path: Path, needed: int, what: str) -> None:
+    """Raise HubFullError (caused by an ENOSPC OSError naming ``path``) when the hub at
+    ``path`` has less than ``needed`` bytes and :data:`HEADROOM` free, or no inode left.
+
+    Called after a git command in the hub failed, to tell a full disk (not the task's
+    fault: the run stops, resumable) from anything else. Judged from the filesystem the
+    host sees, never from what git printed: a sandbox can make words appear there.
+    """
+    try:
+        free, inodes = room_left(path)
+    except OSError:
+        return
+    if free >= needed + HEADROOM and inodes:
+        return
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    raise HubFullError(
+        f"no space left in the hub {path} for {what}",
+        hint="free some space on its disk (`df -h` shows where), then run the command again",
+    ) from full
 
 
 def hub_path(project: str) -> Path:

@@ -9,7 +9,7 @@ goes the other way round:
    to stdout.
 2. On the host: that stream is read with a hard byte cap into a private temp file, and
    git *in the hub* (checked by :func:`~isollm.git.hub.check_hub`, hooks off) fetches
-   it with every object checked (``transfer.fsckObjects``) to a private incoming ref.
+   it to a private incoming ref, every new object checked (:mod:`isollm.git.objcheck`).
 3. The policy: the only ref written is the one the caller was granted (the branch of a
    task it holds, or its own salvage namespace); never the base branch, never a delete;
    the grant's check (is the claim still held?) runs right before the compare-and-set
@@ -39,9 +39,10 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from isollm import proc
-from isollm.errors import IsollmError
+from isollm.errors import GitError, IsollmError
+from isollm.git import objcheck
 from isollm.git.facade import Git
-from isollm.git.hub import Hub
+from isollm.git.hub import Hub, check_room
 
 if TYPE_CHECKING:
     from isollm.sandbox.base import Job, Sandbox
@@ -232,8 +233,7 @@ def deliver(
             f"inspect them with `isollm worker shell {sb.name}` (git fsck)",
             (lambda: _take(sb, Path(tmp), (), None, max_bytes, timeout)) if known else None,
         )
-        new = _receive(git, taken, source)
-        return _apply(git, grant, old, new, taken.size)
+        return _into_hub(git, grant, old, taken, source)
 
 
 def deliver_bundle(hub: Hub, bundle: Path, grant: Grant, *, agent: str) -> Delivery:
@@ -244,10 +244,18 @@ def deliver_bundle(hub: Hub, bundle: Path, grant: Grant, *, agent: str) -> Deliv
     check_grant(grant)
     git = hub.git()  # refuses a tampered hub
     old = git.resolve(grant.ref)
-    size = bundle.stat().st_size
     source = _Source(f"agent {agent}", "run `git fsck` in the workspace", None)
-    new = _receive(git, _Taken(bundle, "", size), source)
-    return _apply(git, grant, old, new, size)
+    return _into_hub(git, grant, old, _Taken(bundle, "", bundle.stat().st_size), source)
+
+
+def _into_hub(git: Git, grant: Grant, old: str | None, taken: _Taken, source: _Source) -> Delivery:
+    """Steps 2-4. Git failing in a hub left without room for the bundle (twice its size: a
+    pack may grow, or be unpacked) raises HubFullError: a full disk, not the work's fault."""
+    try:
+        return _apply(git, grant, old, _receive(git, taken, source), taken.size)
+    except (GitError, IntakeRefusedError):
+        check_room(git.cwd, 2 * taken.size, f"the work of {source.what}")
+        raise
 
 
 def _known(git: Git, commits: Sequence[str]) -> list[str]:
@@ -377,11 +385,10 @@ def _receive(git: Git, taken: _Taken, source: _Source) -> tuple[str, str]:
             f"the hub refused the work of {source.what}:\n{_tail(result.stderr)}",
             hint=f"its objects are corrupt or malformed; {source.inspect}",
         )
-    commit = git.resolve(incoming)
-    sha = git.rev_parse(incoming)
-    if commit is None or commit != sha:
+    commit, problem = objcheck.checked(git, incoming, INCOMING_NS)  # every new object
+    if problem is not None:
         git.run("update-ref", "-d", incoming, check=False)
-        raise IntakeRefusedError(f"the work of {source.what} is not a commit at HEAD")
+        raise IntakeRefusedError(f"the work of {source.what} {problem}", hint=source.inspect)
     return incoming, commit
 
 

@@ -12,6 +12,10 @@ nothing is lost, and no work tree with changes is ever touched.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -19,7 +23,7 @@ from typing import Any
 
 from isollm.git.facade import Git
 from isollm.git.hub import Hub
-from isollm.git.parse import RefInfo
+from isollm.git.parse import RefInfo, zsplit
 from isollm.git.sync import TRACKING_NS, Relation, classify, task_id, tracking_ref
 
 
@@ -58,6 +62,7 @@ class PulledBranch:
     outcome: PullOutcome
     local_ahead: int = 0  # host commits the hub's version lacks
     local_behind: int = 0  # hub commits the host's branch lacks
+    uncommitted: tuple[str, ...] = ()  # DIRTY: files with changes in the work tree
 
     @property
     def tracking(self) -> str:
@@ -79,6 +84,7 @@ class PulledBranch:
             "tracking": self.tracking,
             "local_ahead": self.local_ahead,
             "local_behind": self.local_behind,
+            "uncommitted": list(self.uncommitted),
         }
 
 
@@ -158,18 +164,41 @@ def pull_base(host_root: Path, hub: Hub, base_branch: str) -> PulledBranch | Non
     ahead, behind = host.ahead_behind(local, theirs) if local else (0, 0)
     checked_out = ref in host.checked_out_branches()
     outcome = decide(local, classify(ahead, behind), checked_out)
+    uncommitted: tuple[str, ...] = ()
     if outcome is PullOutcome.CHECKED_OUT and host.head_ref() == ref:
-        outcome = _fast_forward_work_tree(host, theirs)
+        outcome, uncommitted = _fast_forward_work_tree(host, theirs)
     elif outcome in UPDATING and not host.update_ref(ref, theirs, local, reason="isollm sync pull"):
         outcome = PullOutcome.RACED
-    return PulledBranch(base_branch, "", theirs, local, outcome, ahead, behind)
+    return PulledBranch(base_branch, "", theirs, local, outcome, ahead, behind, uncommitted)
 
 
-def _fast_forward_work_tree(host: Git, theirs: str) -> PullOutcome:
+def _fast_forward_work_tree(host: Git, theirs: str) -> tuple[PullOutcome, tuple[str, ...]]:
     """``git merge --ff-only`` in the host's work tree, only when nothing is uncommitted
-    (untracked files git would overwrite make it refuse, and then nothing changed)."""
+    (untracked files git would overwrite make it refuse, and then nothing changed); the
+    files in the way when it is not done."""
     if host.run("status", "--porcelain", "--untracked-files=no").stdout.strip():
-        return PullOutcome.DIRTY
-    if host.run("merge", "--ff-only", "--quiet", theirs, check=False).returncode != 0:
-        return PullOutcome.DIRTY
-    return PullOutcome.UPDATED
+        changed = host.run("diff", "--name-only", "-z", "HEAD", "--", check=False).stdout
+        return PullOutcome.DIRTY, tuple(zsplit(changed))
+    with interrupt_deferred():  # stopped midway, it would leave a half-updated work tree
+        merged = host.run("merge", "--ff-only", "--quiet", theirs, check=False)
+    if merged.returncode != 0:
+        return PullOutcome.DIRTY, ()
+    return PullOutcome.UPDATED, ()
+
+
+@contextlib.contextmanager
+def interrupt_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) back until the body is over, then raise it: for a step
+    that must not stop halfway. Outside the main thread (where no signal arrives) a
+    no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt

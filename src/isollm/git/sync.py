@@ -128,8 +128,10 @@ def _refuse(host: Git, hub: Hub, branch: str, *, old: str, new: str, behind: int
     return DivergedError(
         f"the hub's {branch} has {behind} commit(s) your {branch} does not "
         f"(hub {short(old)}, yours {short(new)}); pushing would drop them",
-        hint=f"they are now in isollm/{branch}: merge them (`git merge isollm/{branch}`) and "
-        f"push again, or replace the hub's {branch} with yours: `isollm sync push --force`",
+        hint=f"they are now in isollm/{branch} (`isollm merge` lands work there): "
+        f"`isollm sync pull` brings them, or merge them (`git merge isollm/{branch}`) when you "
+        f"have commits of your own; then try again. Or replace the hub's {branch} with yours: "
+        "`isollm sync push --force`",
     )
 
 

@@ -34,6 +34,7 @@ class TaskFacts:
 class TaskBook(Protocol):
     def facts(self, task_id: str) -> TaskFacts | None: ...  # None: not in the queue
     def add_fix_task(self, title: str, description: str) -> str: ...  # the new task's id
+    def unfinished(self, title: str) -> str | None: ...  # a task not done with this title
 
 
 class ClientBook:
@@ -56,6 +57,13 @@ class ClientBook:
     def add_fix_task(self, title: str, description: str) -> str:
         return self.client.add_task(title, description=description, priority=1).id
 
+    def unfinished(self, title: str) -> str | None:
+        for status in (Status.OPEN, Status.IN_PROGRESS, Status.BLOCKED):
+            for task in self.client.all_tasks(status):
+                if task.title == title:
+                    return task.id
+        return None
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -72,6 +80,7 @@ class Skipped:
     task_id: str
     branch: str
     reason: str
+    missing: bool = False  # the hub has no branch for it
 
 
 def select(
@@ -85,7 +94,8 @@ def select(
     for task_id in wanted if wanted is not None else sorted(by_task):
         ref = by_task.get(task_id)
         if ref is None:
-            skipped.append(Skipped(task_id, f"{prefix}{task_id}", "the hub has no branch for it"))
+            reason = "the hub has no branch for it"
+            skipped.append(Skipped(task_id, f"{prefix}{task_id}", reason, missing=True))
             continue
         facts = book.facts(task_id)
         if wanted is None and facts is not None and facts.status != DONE:

@@ -71,12 +71,12 @@ def _build_chain(
         if c.tip in landed:
             outcomes.append(Outcome(c.task_id, c.branch, Status.ALREADY, c.tip, onto))
             continue
-        built = build(git, c, onto, strategy, target)
+        built = build(git, c, onto, strategy, target, prefix)
         if built.commit is None:
             outcome = Outcome.conflict(c, built)
-        elif built.tree == tree:  # nothing it changes is missing from the target
-            outcome = Outcome(c.task_id, c.branch, Status.ALREADY, c.tip, onto)
-        else:
+        elif built.tree == tree and not built.records:
+            outcome = Outcome.nothing_new(c, onto, ref)  # its changes are all there
+        else:  # one changing no file may still land: it records history
             onto, tree = built.commit, built.tree
             outcome = Outcome(c.task_id, c.branch, Status.LANDED, c.tip, onto)
         if outcome.status in FAILED:

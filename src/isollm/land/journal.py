@@ -8,7 +8,8 @@ done, and removed once the step is over:
 - ``tested``: the test passed; a rerun moves the target to it if the target is still at
   ``old`` (else rebuilds), or finds the target already there (the move happened).
 
-The target only ever moves from a ``tested`` entry, so it never holds an untested merge.
+The target only ever moves from a ``tested`` entry, so it never holds an untested merge
+(a merge that changes no file of the target has nothing to test: ``tested`` is False).
 """
 
 from __future__ import annotations

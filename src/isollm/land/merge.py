@@ -13,16 +13,17 @@ advanced base home.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from isollm.errors import StateError
+from isollm.errors import IsollmError, StateError
 from isollm.git.facade import Git
 from isollm.git.hub import Hub
 from isollm.land import journal, plumbing, requeue
-from isollm.land.build import already_landed, build
-from isollm.land.candidates import Candidate, TaskBook, select
+from isollm.land.build import already_landed, build, landed_task
+from isollm.land.candidates import Candidate, Skipped, TaskBook, select
 from isollm.land.chain import land_chain
 from isollm.land.journal import CANDIDATE_REF, Entry, Step
 from isollm.land.lock import integrator
@@ -65,7 +66,9 @@ def merge(queue: Queue, request: MergeRequest) -> MergeReport:
     report = MergeReport(
         target, str(request.strategy), old, old, request.dry_run, bool(queue.tester)
     )
-    with integrator(queue.hub) as dead:
+    # A dry run moves nothing: it needs no lock, and plans while another merge runs.
+    lock = contextlib.nullcontext() if request.dry_run else integrator(queue.hub)
+    with lock as dead:
         report.took_over = dead.pid if dead and not dead.alive() else None
         if not request.dry_run:
             report.resumed = resume(queue)
@@ -79,20 +82,38 @@ def _land_all(queue: Queue, request: MergeRequest, ref: str, report: MergeReport
     branches = [b for b in branches if f"refs/heads/{b.name}" != ref]
     wanted = list(request.tasks) if request.tasks else None
     candidates, skipped = select(branches, queue.prefix, queue.book, wanted)
-    report.outcomes += [
-        Outcome(s.task_id, s.branch, Status.SKIPPED, reason=s.reason) for s in skipped
-    ]
+    report.outcomes += [_not_candidate(queue.git, ref, s) for s in skipped]
     if queue.tester is None or request.dry_run:
         outcomes = land_chain(
             queue.git, ref, queue.prefix, candidates, request.strategy, dry_run=request.dry_run
         )
     else:
         outcomes = _land_tested(queue, request, ref, candidates)
+    if not request.dry_run:
+        outcomes = [_landed_since(queue.git, ref, o) for o in outcomes]
     by_id = {c.task_id: c for c in candidates}
     for outcome in outcomes:
         if outcome.status in FAILED and request.requeue and not request.dry_run:
             outcome.fix_task = requeue.fix_task(queue.book, by_id[outcome.task_id], outcome, ref)
     report.outcomes += outcomes
+
+
+def _not_candidate(git: Git, ref: str, s: Skipped) -> Outcome:
+    """A task this merge cannot take; one whose branch is gone may have landed before."""
+    if s.missing and landed_task(git, ref, s.task_id):
+        reason = "it landed before (its branch was cleaned up since)"
+        return Outcome(s.task_id, s.branch, Status.ALREADY, reason=reason)
+    return Outcome(s.task_id, s.branch, Status.SKIPPED, reason=s.reason)
+
+
+def _landed_since(git: Git, ref: str, o: Outcome) -> Outcome:
+    """A failed candidate that a branch landed after it brought in (a fix task's, which
+    merged it and resolved the conflict or repaired the test) has landed after all."""
+    now = git.resolve(ref)
+    if o.status not in FAILED or now is None or not already_landed(git, now, o.tip):
+        return o
+    reason = "landed within a later task's branch, which brought it in"
+    return Outcome(o.task_id, o.branch, Status.ALREADY, o.tip, now, reason=reason)
 
 
 def _land_tested(
@@ -121,25 +142,32 @@ def land_one(queue: Queue, request: MergeRequest, ref: str, c: Candidate) -> Out
         onto = git.rev_parse(ref)
         if already_landed(git, onto, c.tip):
             return Outcome(c.task_id, c.branch, Status.ALREADY, c.tip, onto)
-        built = build(git, c, onto, request.strategy, ref.removeprefix("refs/heads/"))
+        target = ref.removeprefix("refs/heads/")
+        built = build(git, c, onto, request.strategy, target, queue.prefix)
         if built.commit is None:
             return Outcome.conflict(c, built)
-        if built.tree == plumbing.tree_of(git, onto):  # it adds nothing the target lacks
-            return Outcome(c.task_id, c.branch, Status.ALREADY, c.tip, onto)
+        same = built.tree == plumbing.tree_of(git, onto)  # it changes no file of the target
+        if same and not built.records:
+            return Outcome.nothing_new(c, onto, ref)
         entry = Entry(c.task_id, c.branch, c.tip, ref, onto, built.commit, str(request.strategy))
-        outcome = _test_and_advance(queue, entry)
+        outcome = _test_and_advance(queue, entry, test=not same)
         if outcome is not None:
             return outcome
     reason = f"{ref} kept moving while it was being merged; run `isollm merge` again"
     return Outcome(c.task_id, c.branch, Status.SKIPPED, c.tip, reason=reason)
 
 
-def _test_and_advance(queue: Queue, entry: Entry) -> Outcome | None:
-    """Test ``entry.commit`` and move the target to it; None when the target moved."""
+def _test_and_advance(queue: Queue, entry: Entry, *, test: bool = True) -> Outcome | None:
+    """Test ``entry.commit`` (``test``: False when its files are the target's) and move
+    the target to it; None when the target moved."""
     git, hub = queue.git, queue.hub
     git.run("update-ref", "-m", "isollm merge: candidate", CANDIDATE_REF, entry.commit)
     journal.save(hub, entry)
-    result = queue.tester.test(entry.commit) if queue.tester else None
+    try:
+        result = queue.tester.test(entry.commit) if queue.tester and test else None
+    except IsollmError:  # the test could not run at all: nothing is in flight
+        _forget(queue)
+        raise
     if result is not None and not result.passed:
         _forget(queue)
         return _red(entry, result)
@@ -152,7 +180,7 @@ def _test_and_advance(queue: Queue, entry: Entry) -> Outcome | None:
 
 
 def _red(entry: Entry, result: TestResult) -> Outcome:
-    what = "timed out" if result.timed_out else f"exit {result.exit_code}"
+    what = "ran past merge.test_timeout" if result.timed_out else f"exit {result.exit_code}"
     return Outcome(
         entry.task_id,
         entry.branch,
@@ -181,8 +209,13 @@ def resume(queue: Queue) -> str:
         done = f"task {entry.task_id} had landed before the last merge stopped"
     elif entry.step is Step.TESTED and now == entry.old and _advance(queue, entry):
         done = f"landed task {entry.task_id}: its merge was tested before the last merge stopped"
+    elif entry.step is Step.TESTED:
+        done = (
+            f"task {entry.task_id} is merged again: the last merge stopped after its test, "
+            "and the target has moved since"
+        )
     else:
-        done = f"redid task {entry.task_id}: the last merge stopped while {entry.step}"
+        done = f"task {entry.task_id} is merged again: the last merge stopped before its test"
     _forget(queue)
     return done
 

@@ -32,8 +32,9 @@ class Outcome:
     commit: str = ""  # the target's new commit (landed) or the one that would be built
     reason: str = ""
     files: list[str] = field(default_factory=list)  # conflicting files
-    ours: list[str] = field(default_factory=list)  # target commits since the fork
-    theirs: list[str] = field(default_factory=list)  # the branch's commits
+    ours: list[str] = field(default_factory=list)  # target commits since the fork (*)
+    theirs: list[str] = field(default_factory=list)  # the branch's commits (*)
+    # (*) those changing the conflicting files, when any does
     test_tail: str = ""
     exit_code: int | None = None
     fix_task: str = ""
@@ -53,6 +54,12 @@ class Outcome:
             ours=built.ours,
             theirs=built.theirs,
         )
+
+    @classmethod
+    def nothing_new(cls, c: Candidate, onto: str, ref: str) -> Outcome:
+        """A squash or rebase of a branch whose changes the target already has."""
+        reason = f"{ref.removeprefix('refs/heads/')} already has every change it makes"
+        return cls(c.task_id, c.branch, Status.ALREADY, c.tip, onto, reason=reason)
 
 
 def blocked_reason(c: Candidate, failed: set[str]) -> str:

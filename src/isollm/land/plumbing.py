@@ -8,6 +8,7 @@ hub's facade (:meth:`isollm.git.hub.Hub.git`), whose environment turns hooks off
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from isollm import proc
@@ -124,14 +125,23 @@ def tree_of(git: Git, commit: str) -> str:
     return git.out("rev-parse", "--verify", "--end-of-options", f"{commit}^{{tree}}")
 
 
-def commits(git: Git, base: str | None, head: str, *, limit: int | None = None) -> list[Commit]:
-    """Commits of ``head`` not in ``base``, oldest first (merges left out)."""
+def commits(
+    git: Git,
+    base: str | None,
+    head: str,
+    *,
+    limit: int | None = None,
+    paths: Sequence[str] = (),
+) -> list[Commit]:
+    """Commits of ``head`` not in ``base``, oldest first (merges left out); with
+    ``paths``, only those that change one of them (names taken literally)."""
     fmt = _FIELD.join(["%H", "%P", "%an", "%ae", "%ad", "%s"])
     args = ["log", "--reverse", "--topo-order", "--no-merges", "--date=raw", f"--format={fmt}"]
     args += [f"--max-count={limit}"] if limit else []
     spec = [head, f"^{base}"] if base else [head]
+    pathspec = [f":(literal){p}" for p in paths]
     found = []
-    for line in git.lines([*args, "--end-of-options", *spec, "--"]):
+    for line in git.lines([*args, "--end-of-options", *spec, "--", *pathspec]):
         sha, parents, name, email, date, subject = line.split(_FIELD, 5)
         found.append(Commit(sha, subject, Author(name, email, date), tuple(parents.split())))
     return found
@@ -161,18 +171,19 @@ def patch(git: Git, old: str, new: str) -> str:
 
 
 def landed_by_trailer(git: Git, target: str, trailer: str) -> bool:
-    """Whether a commit on ``target``'s first-parent line carries ``trailer`` exactly."""
-    found = git.run(
-        "rev-list",
+    """Whether a commit on ``target``'s first-parent line carries ``trailer`` as a line
+    of its own (a subject or a line merely containing it does not count)."""
+    text = git.run(
+        "log",
         "--first-parent",
         "-F",
         f"--grep={trailer}",
-        "-1",
+        "--format=%B",
         "--end-of-options",
         target,
         "--",
-    ).stdout.strip()
-    return bool(found)
+    ).stdout
+    return any(line.strip() == trailer for line in text.splitlines())
 
 
 def refs_under(git: Git, prefix: str) -> dict[str, str]:

@@ -19,6 +19,8 @@ from isollm.config import Config
 from isollm.errors import IsollmError
 from isollm.git.hub import Hub
 from isollm.sandbox import meta, registry, specs
+from isollm.sandbox.base import Sandbox
+from isollm.sandbox.prepare import SetupError
 
 SANDBOX_NAME = "merge-test"
 MAX_OUTPUT = 64 * 1024  # bytes kept of each stream inside the sandbox's exec
@@ -61,16 +63,36 @@ class SandboxTester:
     def timeout(self) -> float:
         return float(self.config.merge.test_timeout)
 
+    def _require_command(self, sb: Sandbox) -> None:
+        program = self.argv[0]
+        if _missing(sb, program):
+            raise MergeTestError(
+                f"merge.test_command cannot run in the test sandbox: {program!r} is not "
+                "found there; no branch was tested or moved",
+                hint="set merge.test_command (`isollm config edit`) to a program the "
+                "sandbox has, e.g. [python3, -m, pytest]; one installed under your home "
+                "directory needs its folder in sandbox.expose",
+            )
+
     def test(self, commit: str) -> TestResult:
+        """The test's result at ``commit`` (``sandbox.setup`` failing there is a red
+        test); :class:`MergeTestError` when the test cannot run at all (no sandbox, no
+        such command): that is no branch's fault."""
         remove_leftover(self.config.project)
         spec = specs.sandbox_spec(
             self.config, root=self.root, hub=self.hub.path, name=SANDBOX_NAME, base_commit=commit
         )
         try:
             sb = registry.create(spec, self.config.sandbox.backend)
+        except SetupError as exc:  # sandbox.setup failed on this commit: it is red
+            return TestResult(False, None, tail(f"the test sandbox's setup failed: {exc}"))
         except IsollmError as exc:
-            return TestResult(False, None, tail(f"the test sandbox could not be made: {exc}"))
+            raise MergeTestError(
+                f"the merge test's sandbox could not be made: {exc}",
+                hint="`isollm doctor` checks the sandbox backend; fix it and merge again",
+            ) from exc
         try:
+            self._require_command(sb)
             result = sb.exec(
                 list(self.argv),
                 cwd=sb.workspace,
@@ -84,6 +106,16 @@ class SandboxTester:
         if result.timed_out:
             text += f"\n(stopped after {self.timeout:g}s)"
         return TestResult(result.ok, result.returncode, tail(text), result.timed_out)
+
+
+class MergeTestError(IsollmError):
+    """The merge test could not run."""
+
+
+def _missing(sb: Sandbox, program: str) -> bool:
+    """Whether ``program`` (a name on PATH or a path) cannot be run in ``sb``."""
+    found = sb.exec(["sh", "-c", 'command -v -- "$1" >/dev/null', "sh", program], timeout=60)
+    return found.returncode != 0
 
 
 def remove_leftover(project: str) -> bool:

@@ -26,34 +26,34 @@ def run_alive(root: Path) -> Callable[[str], bool]:
     """Whether run ``run_id`` of the project at ``root`` is running: its ``run.json``
     says so and the process it records (pid and start time) is still that process. A run
     with no record is not alive; one whose record cannot be read is left alone (alive)."""
+    return _run_judged(root, _running)
 
-    def alive(run_id: str) -> bool:
-        try:
-            state = runstate.load_run(root, run_id)
-        except RunError:
-            return False  # no such run
-        except IsollmError:
-            return True
-        return state.run_status is runstate.RunStatus.RUNNING and not runstate.is_stale(state)
 
-    return alive
+def _running(state: runstate.RunState) -> bool:
+    return state.run_status is runstate.RunStatus.RUNNING and not runstate.is_stale(state)
 
 
 def run_resumable(root: Path) -> Callable[[str], bool]:
     """Whether run ``run_id`` of the project at ``root`` can still be resumed (it is
     neither completed, needing attention nor aborted): its sandboxes are still its own. A
     run with no record is not; one whose record cannot be read is left alone (it is)."""
+    return _run_judged(root, lambda state: state.run_status not in runstate.FINAL)
 
-    def resumable(run_id: str) -> bool:
+
+def _run_judged(root: Path, test: Callable[[runstate.RunState], bool]) -> Callable[[str], bool]:
+    """``test`` of a run's record by its id: False when the run has none, True when it
+    cannot be read (whatever it says is left alone)."""
+
+    def judge(run_id: str) -> bool:
         try:
             state = runstate.load_run(root, run_id)
         except RunError:
             return False  # no such run
         except IsollmError:
             return True
-        return state.run_status not in runstate.FINAL
+        return test(state)
 
-    return resumable
+    return judge
 
 
 @dataclass(frozen=True)

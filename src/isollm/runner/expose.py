@@ -4,8 +4,9 @@ An agent CLI installed under a home directory (npm's ``~/.local``, nvm, pipx, a
 virtualenv, pyenv) lives where the overlay sandbox hides everything. Exactly its install
 is shown read-only instead, nothing around it:
 
-- an npm package: the package's own directory (``…/node_modules/@scope/pkg``), and the
-  ``node`` binary its ``#!`` line asks for (that one file);
+- an npm package: the package's own directory (``…/node_modules/@scope/pkg``), the
+  installed packages it depends on (:mod:`isollm.sandbox.npm`), and the ``node``
+  binary its ``#!`` line asks for (that one file);
 - a virtualenv (a ``pyvenv.cfg`` above its ``bin``): the virtualenv, and the Python
   installation it was made from when that is hidden too (pyenv);
 - anything else: the program's file itself.
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from isollm import fsutil
 from isollm.agents.base import Agent
+from isollm.sandbox import npm
 from isollm.sandbox.bwrap import ALWAYS_HIDDEN
 
 _SHEBANG_READ = 256
@@ -110,7 +112,7 @@ def install_paths(real: Path) -> list[Path]:
     """What must be shown for the real file ``real`` of a program to run."""
     package = package_dir(real)
     if package is not None:
-        return [package]
+        return [package, *npm.dependencies(package)]  # codex: its native program's
     venv = venv_dir(real)
     if venv is not None:
         base = venv_base(venv)

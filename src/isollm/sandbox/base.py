@@ -28,7 +28,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any, ClassVar, Literal
 
-from isollm import proc, redaction
+from isollm import redaction
 from isollm.errors import CommandError, IsollmError, SandboxError
 from isollm.sandbox import gitops, jobs, limits, prepare, renew
 from isollm.sandbox.gitops import WorkState
@@ -314,16 +314,7 @@ class Sandbox(ABC):
         It runs in a new session without a controlling terminal (no keystrokes can be
         pushed into the user's terminal) and under the sandbox's limits."""
         cmd = self.limited(self.command(argv, env=env, cwd=cwd))
-        popen = proc.spawn(
-            cmd.argv,
-            cwd=cmd.cwd,
-            env=cmd.env,
-            stdin=stdin,
-            stdout=stdout,
-            stderr=stderr,
-            new_session=True,
-            error=SandboxCommandError,
-        )
+        popen = jobs.start(cmd, SandboxCommandError, stdin=stdin, stdout=stdout, stderr=stderr)
         return Job(popen, kill_group(popen))
 
     def limited(self, cmd: HostCommand) -> HostCommand:

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from isollm import fsutil, proc
+from isollm.errors import SandboxError
 from isollm.git.hub import HubTamperedError, hub_git
-from isollm.sandbox import limits, meta
+from isollm.sandbox import jobs, limits
 from isollm.sandbox.base import (
     DEV_UID,
     TASK_SOCKET,
@@ -180,12 +181,21 @@ def socket_seen_by(sb: Sandbox, host_socket: str | Path | None) -> str:
     return TASK_SOCKET
 
 
+# Root's home: every container has one of its own, which only root may enter, so a
+# path bound under it is out of the dev user's reach.
+ROOT_HOME = Path("/root")
+
+
 def exposed(paths: Sequence[str]) -> list[Path]:
     """The paths of ``sandbox.expose`` (and an agent's install) a container binds
     read-only at the same path when it is made: existing absolute paths other than
-    ``/``, never a home directory or isollm's own home (nor anything holding them)."""
+    ``/``, never a home directory or isollm's own home (nor anything holding them).
+
+    A path under ``/root`` is refused (:class:`SandboxError`): bound there, the agent
+    could not reach it, and the agent would fail on every task instead.
+    """
     private = fsutil.isollm_home().resolve()
-    homes = [Path.home().resolve(), Path("/home"), Path("/root"), private]
+    homes = [Path.home().resolve(), Path("/home"), ROOT_HOME, private]
     shown: list[Path] = []
     for text in dict.fromkeys(paths):
         path = Path(text)
@@ -196,8 +206,22 @@ def exposed(paths: Sequence[str]) -> list[Path]:
             continue
         if real.is_relative_to(private):
             continue
+        if path.is_relative_to(ROOT_HOME):
+            raise SandboxError(
+                f"{path} (in sandbox.expose, or what an agent's install needs: a "
+                "virtualenv's Python) is in root's home, /root, which a container's "
+                "user cannot enter",
+                hint=ROOT_HOME_HINT,
+            )
         shown.append(path)
     return shown
+
+
+ROOT_HOME_HINT = (
+    "install it outside /root (an agent in a virtualenv: make it with a Python outside "
+    "/root, e.g. `/usr/bin/python3 -m venv /opt/aider`, then `/opt/aider/bin/pip install "
+    "aider-chat` and agent.binary: /opt/aider/bin/aider), or use sandbox.backend: overlay"
+)
 
 
 RUNNING, STOPPED, MISSING = "running", "stopped", "missing"
@@ -265,6 +289,7 @@ class ContainerSandbox(Sandbox):
             self.start_container()
 
     def build(self) -> None:
+        exposed(self.spec.expose)  # what cannot be shown is refused before anything is made
         share_hub(self.spec.hub)
         self.ws.build()
         self._running()
@@ -292,10 +317,7 @@ class ContainerSandbox(Sandbox):
     def destroy(self) -> None:
         if self.state() != MISSING:
             self.remove_container()
-        if self.record.directory.exists():
-            self.ws.discard()
-            meta.remove_directory(self.record.directory)
-        prune_lowers(self.spec.project)
+        self.ws.remove()
 
     def status(self) -> SandboxStatus:
         if not self.record.directory.is_dir():
@@ -337,15 +359,7 @@ class ContainerSandbox(Sandbox):
     ) -> Job:
         job = wrap_job(list(argv), cwd or self.workspace)
         cmd = self.enter(job.argv, sandbox_env(self.name, self.workspace, HOME, env))
-        popen = proc.spawn(
-            cmd.argv,
-            env=cmd.env,
-            stdin=stdin,
-            stdout=stdout,
-            stderr=stderr,
-            new_session=True,
-            error=SandboxCommandError,
-        )
+        popen = jobs.start(cmd, SandboxCommandError, stdin=stdin, stdout=stdout, stderr=stderr)
         return Job(popen, self._killer(popen, job.pidfile))
 
     def init_pid(self) -> int | None:

@@ -18,9 +18,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 from isollm import proc
-from isollm.errors import SandboxError
+from isollm.errors import CommandError, SandboxError
 from isollm.proc import Capture
 
 DRAIN_SECONDS = 5.0
@@ -114,6 +115,28 @@ class Job:
             if pipe is not None:
                 with contextlib.suppress(OSError):
                     pipe.close()
+
+
+def start(
+    cmd: HostCommand,
+    error: type[CommandError],
+    *,
+    stdin: int | IO[Any] | None,
+    stdout: int | IO[Any] | None,
+    stderr: int | IO[Any] | None,
+) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` (a sandbox's job) in a new session without a controlling terminal:
+    no keystrokes can be pushed into the user's terminal. ``error`` if it cannot start."""
+    return proc.spawn(
+        cmd.argv,
+        cwd=cmd.cwd,
+        env=cmd.env,
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        new_session=True,
+        error=error,
+    )
 
 
 def kill_group(popen: subprocess.Popen[bytes]) -> Callable[[], None]:

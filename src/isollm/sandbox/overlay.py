@@ -177,10 +177,7 @@ class OverlaySandbox(Sandbox):
         self.ws.unmount()
 
     def destroy(self) -> None:
-        if self.record.directory.exists():
-            self.ws.discard()
-            meta.remove_directory(self.record.directory)
-        prune_lowers(self.spec.project)
+        self.ws.remove()
 
     def status(self) -> SandboxStatus:
         if not self.record.directory.is_dir():

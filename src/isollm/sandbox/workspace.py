@@ -349,6 +349,14 @@ class OverlayWorkspace:
             return SandboxStatus.STOPPED
         return SandboxStatus.BROKEN
 
+    def remove(self) -> None:
+        """The sandbox's end: its workspace discarded, its directory removed, and the
+        lower checkouts no sandbox of its project uses any more pruned. Idempotent."""
+        if self.record.directory.exists():
+            self.discard()
+            meta.remove_directory(self.record.directory)
+        prune_lowers(self.record.spec.project)
+
     def discard(self) -> None:
         """Unmount and delete the workspace and its changes (with a disk image, the
         whole image: the sandbox's home goes with it)."""

@@ -6,9 +6,10 @@ keys from yours, in memory only; the task server with W's own ``worker`` token),
 when the agent exits, a shell in the same sandbox. Both run on a terminal of their own
 that isollm relays (:mod:`isollm.sandbox.ptyrelay`), never on the pane's.
 
-The agent gets the session's first prompt (``session.prompt``) unless the session was
-started ``--idle``, and continues its last conversation in the worker when there is
-one (a pane restarted after a crash or a reboot).
+The agent gets the session's first prompt (``session.prompt``; in a file it is pointed
+to when too long for a command line: :mod:`isollm.session.firstprompt`) unless the
+session was started ``--idle``, and continues its last conversation in the worker when
+there is one (a pane restarted after a crash or a reboot).
 
 ``isollm attach`` alone joins the running session's multiplexer.
 """
@@ -29,7 +30,7 @@ from isollm.sandbox import workers
 from isollm.sandbox.base import HostCommand, Sandbox
 from isollm.sandbox.overlay import OverlaySandbox
 from isollm.sandbox.workers import Project
-from isollm.session import alive, prepare
+from isollm.session import alive, firstprompt, prepare
 from isollm.session.mux import Multiplexer, choose
 from isollm.state import NoSessionError
 from isollm.tasks.server import delivery
@@ -72,13 +73,18 @@ def pane_commands(
         sb.spec, expose=shown, task_socket=str(sock) if sock else ""
     )
     argv = hand.agent.interactive_argv(
-        prompt, auto_approve=sb.isolated, resume=_resumable(sb, hand.agent.name, home)
+        firstprompt.first_prompt(sb, home, prompt) if prompt else "",
+        auto_approve=sb.isolated,
+        resume=_resumable(sb, hand.agent.name, home),
     )
+    # credentials of the agent's that its adapter left out (Claude Code's key travels
+    # to its key helper under another name): not taken from your environment either
+    withheld = set(getattr(hand.agent, "secret_keys", ())) - set(env)
     return PaneCommands(
         worker,
         hand.agent.name,
-        _command(sb, argv, env, tty),
-        _command(sb, ["bash", "-i"], env, tty),
+        _command(sb, argv, env, tty, withheld),
+        _command(sb, ["bash", "-i"], env, tty, withheld),
     )
 
 
@@ -97,8 +103,16 @@ def session_config(project: Project) -> Config:
     )
 
 
-def _command(sb: Sandbox, argv: list[str], env: dict[str, str], tty: bool) -> HostCommand:
-    return sb.limited(sb.command(argv, env=env, interactive=tty))
+def _command(
+    sb: Sandbox, argv: list[str], env: dict[str, str], tty: bool, withheld: set[str]
+) -> HostCommand:
+    """``argv`` in ``sb``; a sandbox that does not isolate (``worktree``) runs it with
+    your environment, less ``withheld``."""
+    command = sb.limited(sb.command(argv, env=env, interactive=tty))
+    if sb.isolated:
+        return command
+    kept = {k: v for k, v in command.env.items() if k not in withheld}
+    return dataclasses.replace(command, env=kept)
 
 
 def _resumable(sb: Sandbox, agent: str, home: Path) -> bool:
@@ -126,6 +140,19 @@ def run_pane(
     except OSError:
         return code  # the terminal is gone (the multiplexer was stopped)
     return run(commands.shell)
+
+
+def live_pane_argv(project: Project, worker: str) -> list[str] | None:
+    """The argv that attaches this terminal to the session showing ``worker``'s pane,
+    when the session's multiplexer has one running; None when it has none (then the
+    worker's agent is run here: with ``--mux none``, or its pane is gone or dead)."""
+    try:
+        session = project.state.load_session()
+        mux: Multiplexer = choose(session.multiplexer or "none", project.name)
+    except IsollmError:  # no session, or its multiplexer is not installed: no panes
+        return None
+    live = any(p.title == worker and not p.dead for p in mux.panes())
+    return mux.attach_argv(focus=worker) if live else None
 
 
 def join_argv(project: Project) -> list[str]:

@@ -16,7 +16,7 @@ In order, each step safe to repeat (an interrupted ``down`` is simply run again)
    ``destroy``, or ``--yes``);
 5. the project stops taking deliveries, the safe garbage collection runs
    (:func:`isollm.land.gc.collect_safe`), and the
-   session record is removed.
+   session record is removed (with the dashboard's brief line, now untrue).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from isollm.sandbox.gitops import WorkState
 from isollm.sandbox.workers import Project
 from isollm.session import prepare, recovery
 from isollm.session.mux import Multiplexer, choose
+from isollm.session.status import briefcache
 from isollm.state import NoSessionError, Session, SessionStatus, WorkerState, WorkerStatus
 from isollm.tasks.server import control, delivery
 from isollm.tasks.store.model import Status
@@ -145,6 +146,8 @@ def down(project: Project, options: DownOptions, prompts: Prompts, say: Say) -> 
     delivery.unregister(project.name)
     report = _collect(project, problems)
     project.state.clear_session()
+    with contextlib.suppress(OSError):  # the dashboard's line spoke of the session's panes
+        briefcache.path_for(project.root).unlink(missing_ok=True)
     return DownResult(
         tuple(names),
         tuple(unsaved),

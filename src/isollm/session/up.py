@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from isollm import liveness
 from isollm.agents.base import Agent
 from isollm.config import Config
+from isollm.doctor import endpoint
 from isollm.doctor import host as doctor_host
 from isollm.doctor.model import Status as CheckStatus
 from isollm.errors import GitError, IsollmError
@@ -149,6 +150,15 @@ def check_hub(project: Project, force: bool, warn: Say) -> Hub:
     return hub
 
 
+def refuse_offline(agent: Agent, network: str) -> None:
+    """Refuse, as ``isollm run``'s preflight does, an agent that could not reach its
+    model API (``sandbox.network: none``; the command agent runs offline)."""
+    if network == "none":
+        check = endpoint.model_endpoint(agent, {}, network)
+        if check.status is CheckStatus.FAIL:
+            raise IsollmError(check.detail, hint=check.fix)
+
+
 def up(project: Project, options: UpOptions, say: Say, warn: Say | None = None) -> UpResult:
     """Start (or take back) the session of ``project``; see the module docstring.
     ``say`` hears what is started on the way, ``warn`` what is forced (default: ``say``)."""
@@ -158,6 +168,7 @@ def up(project: Project, options: UpOptions, say: Say, warn: Say | None = None) 
     hand = byhand.hand_agent(config, options.agent or config.agent.name)
     mux = choose(settings.mux, project.name)
     refuse_running(project)
+    refuse_offline(hand.agent, config.sandbox.network)
     missing = credentials_warning(hand.agent, hand.host_env)
     if missing:
         (warn or say)(missing)

@@ -74,8 +74,9 @@ class Multiplexer(Protocol):
         values never reach an argv, a log or a file.
         """
 
-    def attach_argv(self) -> list[str] | None:
-        """The argv that attaches a terminal to the session (None: there are no panes)."""
+    def attach_argv(self, focus: str | None = None) -> list[str] | None:
+        """The argv that attaches a terminal to the session (None: there are no panes);
+        ``focus``: the title of the pane to show, where the multiplexer can (tmux)."""
 
     def panes(self) -> list[PaneInfo]:
         """The session's panes ([] when it does not run)."""

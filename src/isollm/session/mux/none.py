@@ -28,7 +28,7 @@ class NoMultiplexer:
     def start(self, plan: SessionPlan, env: Mapping[str, str] | None = None) -> None:
         return None
 
-    def attach_argv(self) -> list[str] | None:
+    def attach_argv(self, focus: str | None = None) -> list[str] | None:
         return None
 
     def panes(self) -> list[PaneInfo]:

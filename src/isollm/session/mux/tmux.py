@@ -205,8 +205,18 @@ class Tmux:
             self.stop()  # nothing half-started is left behind
             raise
 
-    def attach_argv(self) -> list[str] | None:
-        return ["tmux", "-L", self.socket, "attach-session", "-t", f"={self.session}"]
+    def attach_argv(self, focus: str | None = None) -> list[str] | None:
+        """Attach; with ``focus``, its pane's window and the pane selected first (one
+        tmux command line: ``;`` alone separates commands). Run from inside the session
+        (a window of its own), where tmux refuses to nest it, it switches instead."""
+        show: list[str] = []
+        pane = next((p for p in self._list() if p.title == focus), None) if focus else None
+        if pane is not None:
+            show = ["select-window", "-t", pane.pane_id, ";", "select-pane", "-t", pane.pane_id]
+            show.append(";")
+        inside = os.environ.get("TMUX", "").split(",")[0] == str(self.socket_path())
+        join = "switch-client" if inside else "attach-session"
+        return ["tmux", "-L", self.socket, *show, join, "-t", f"={self.session}"]
 
     def panes(self) -> list[PaneInfo]:
         return [PaneInfo(p.title, p.pid, p.dead) for p in self._list()]

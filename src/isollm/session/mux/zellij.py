@@ -208,7 +208,8 @@ class Zellij:
             self.stop()
             raise
 
-    def attach_argv(self) -> list[str] | None:
+    def attach_argv(self, focus: str | None = None) -> list[str] | None:
+        """Attach to the session as it was left (zellij cannot select a pane by name)."""
         return ["zellij", "attach", self.session]
 
     def panes(self) -> list[PaneInfo]:

@@ -8,7 +8,8 @@ In order, the first that applies wins (:func:`decide`, pure):
    started (``isollm attach`` is still setting the agent up): ``starting``;
 3. the state the agent's hooks reported to the task server (``airyra hook``), except
    a "working" the pane has since shown ended (a turn that fails, for example on a
-   missing login, fires no Stop hook);
+   missing login, fires no Stop hook), and a report older than the session (its
+   agent's, ended by ``isollm down`` or a crash);
 4. the state read from the worker's pane, debounced (:class:`PaneWatch`, built on
    :mod:`isollm.agents.panestate`): for agents whose hooks said nothing;
 5. ``starting`` while the pane has only just started, else ``unknown``.
@@ -18,6 +19,7 @@ Each comes with the time the agent entered it, so the dashboard shows "working 2
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +44,7 @@ class Reported:
     state: str
     since: datetime | None
     detail: str = ""
+    reported_at: datetime | None = None  # the last report
 
 
 @dataclass(frozen=True)
@@ -68,13 +71,16 @@ def decide(
     pane_exited: bool = False,
     starting: datetime | None = None,
     problem: str = "",
+    session_start: datetime | None = None,
 ) -> Decision:
     """The state to show for one worker (see the module's docstring for the order).
 
     ``processes`` is how many processes run in the sandbox (None: not known);
     ``pane`` is the debounced pane state (None: not looked at); ``pane_exited``: the
     worker's pane is there but its command ended; ``starting``: when the worker's pane
-    started, if it is alive and started moments ago (its agent may not run yet)."""
+    started, if it is alive and started moments ago (its agent may not run yet);
+    ``session_start``: hooks last heard before it spoke of an earlier session's agent."""
+    hook = current(hook, session_start)
     seen = _observed(sandbox, processes, pane_exited=pane_exited, problem=problem)
     if seen is not None:
         if starting is not None and processes == 0 and not pane_exited:
@@ -87,6 +93,20 @@ def decide(
     if pane is not None and pane.state is not AgentState.UNKNOWN:
         return pane
     return _unknown(starting)
+
+
+def current(hook: Reported | None, session_start: datetime | None) -> Reported | None:
+    """``hook``, unless last heard before ``session_start``: then it was the word of an
+    earlier session's agent (ended by ``isollm down`` or a crash), not of this one.
+    Its ``since`` is not before the session either (the server keeps it while reports
+    repeat a state, as the next session's first report may)."""
+    if hook is None or session_start is None:
+        return hook
+    if hook.reported_at is not None and hook.reported_at < session_start:
+        return None
+    if hook.since is not None and hook.since < session_start:
+        return dataclasses.replace(hook, since=session_start)
+    return hook
 
 
 def _unknown(starting: datetime | None) -> Decision:

@@ -3,17 +3,20 @@
 
 Every collect writes the line it renders for ``--brief`` to ``.isollm/status-brief.txt``
 (atomically); ``--brief`` prints it while the file is at most :data:`FRESH_SECONDS` old
-(its modification time). A cache of a display line, not state: standard library only,
-no parsing, nothing of the snapshot's model imported (:mod:`.snapfile` keeps the whole
-snapshot, versioned, for everything else).
+(its modification time). A cache of a display line, not state: standard library and
+:mod:`isollm.terminal` only, no parsing, nothing of the snapshot's model imported
+(:mod:`.snapfile` keeps the whole snapshot, versioned, for everything else).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import time
 from pathlib import Path
+
+from isollm.terminal import safe_line
 
 FILE = "status-brief.txt"
 STATE_DIR = ".isollm"  # isollm.config.STATE_DIR (not imported: it loads the YAML parser)
@@ -47,13 +50,23 @@ def write(root: Path, line: str) -> None:
 
 
 def read_fresh(root: Path, *, max_age: float = FRESH_SECONDS) -> str | None:
-    """The cached line when its file is at most ``max_age`` seconds old; else None."""
-    path = path_for(root)
+    """The cached line when its file is at most ``max_age`` seconds old; else None.
+
+    Only a regular file is read, never through a symbolic link (a checkout can bring
+    ``.isollm/`` files an agent committed: a link to ``/dev/tty`` or a FIFO would hang
+    the dashboard), and what it holds is printed terminal-safe whoever wrote it."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
-        with path.open("rb") as f:
-            if abs(time.time() - os.fstat(f.fileno()).st_mtime) > max_age:
-                return None
-            data = f.read(MAX_BYTES + 1)
+        fd = os.open(path_for(root), flags)
     except OSError:
         return None
-    return data.decode("utf-8", "replace").rstrip("\n") or None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or abs(time.time() - info.st_mtime) > max_age:
+            return None
+        data = os.read(fd, MAX_BYTES + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return safe_line(data.decode("utf-8", "replace").rstrip("\n")) or None

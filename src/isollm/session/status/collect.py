@@ -33,7 +33,7 @@ from isollm.sandbox import registry
 from isollm.session import alive
 from isollm.session.mux.base import Multiplexer, PaneInfo, choose
 from isollm.session.status import serverfacts, usage
-from isollm.session.status.agentstate import Decision, PaneWatch, decide
+from isollm.session.status.agentstate import Decision, PaneWatch, current, decide
 from isollm.session.status.model import (
     Health,
     Service,
@@ -71,10 +71,11 @@ class MuxFacts:
     agent: str = ""  # the agent CLI the panes run, as the session recorded it
 
 
-def _look_at(facts: ServerFacts, worker: str) -> bool:
-    """Whether to read ``worker``'s pane: its hooks said nothing, or said "working" (a
-    turn that ends in an error fires no hook: the screen then shows it stopped)."""
-    reported = facts.reported.get(worker)
+def _look_at(facts: ServerFacts, worker: str, session_start: datetime | None) -> bool:
+    """Whether to read ``worker``'s pane: its hooks said nothing (in this session), or
+    said "working" (a turn that ends in an error fires no hook: the screen then shows
+    it stopped)."""
+    reported = current(facts.reported.get(worker), session_start)
     return reported is None or reported.state == "working"
 
 
@@ -291,7 +292,9 @@ class Collector:
         screens = {
             w.name: self._submit(mux.mux.capture, w.name, PANE_LINES)
             for w in records
-            if mux.mux is not None and w.name in (mux.panes or {}) and _look_at(facts, w.name)
+            if mux.mux is not None
+            and w.name in (mux.panes or {})
+            and _look_at(facts, w.name, seen.started_at)
         }
         diffs = self._diffs(seen.hub, {n: branch for n, (_, _, branch) in tasks.items() if branch})
         usage_now = self._usage(sandboxes, samples) if cpu else {}
@@ -312,6 +315,7 @@ class Collector:
                 pane_exited=pane is not None and pane.dead,
                 starting=_starting(pane, seen.started_at, now),
                 problem=sandboxes[w.name].problem,
+                session_start=seen.started_at,
             )
             rss = sample.rss_bytes if sample else None
             views.append(

@@ -133,7 +133,7 @@ def _reported(client: TaskClient) -> tuple[dict[str, Reported], str]:
         states = client.agent_states()
     except FAILURES as exc:
         return {}, f"agent states unavailable: {_why(exc)}"
-    return {a.agent: Reported(a.state, a.since, a.detail) for a in states}, ""
+    return {a.agent: Reported(a.state, a.since, a.detail, a.updated_at) for a in states}, ""
 
 
 def _board(client: TaskClient) -> tuple[Board, tuple[ContextEntry, ...], tuple[FileLock, ...]]:

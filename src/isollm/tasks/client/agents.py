@@ -30,17 +30,20 @@ class AgentState:
     since: datetime
     detail: str = ""
     session_id: str | None = None
+    updated_at: datetime | None = None  # its last report (server time)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> AgentState:
         state = str(data.get("state", ""))
         session = data.get("session_id")
+        updated = data.get("updated_at")
         return cls(
             agent=str(data["agent"]),
             state=state if state in STATES else "unknown",
             since=parse_time(str(data["since"])),
             detail=str(data.get("detail") or ""),
             session_id=session if isinstance(session, str) and session else None,
+            updated_at=parse_time(updated) if isinstance(updated, str) and updated else None,
         )
 
 

@@ -167,6 +167,12 @@ class DeliveryFailedError(errors.ApiError):
     http_status = 409
 
 
+class PushInProgressError(DeliveryFailedError):
+    """The agent is already uploading a bundle."""
+
+    code = "PUSH_IN_PROGRESS"
+
+
 class DeliveryApi:
     """``GET`` and ``POST /v1/projects/{p}/tasks/{id}/push``: what the hub has, and a
     worker's bundle applied to its task's branch while it holds the task's claim."""
@@ -174,9 +180,12 @@ class DeliveryApi:
     def __init__(self, projects: Projects, lease_seconds: float) -> None:
         self.projects = projects
         self.lease_seconds = lease_seconds
-        # one delivery per project at a time in this server (and the hub's file lock
+        # one delivery per hub (project) at a time in this server (and the hub's file lock
         # against the host's own commands): waiting pushes hold no thread
         self._busy: dict[str, asyncio.Lock] = {}
+        # the agents whose push is in flight: each upload fills a file on the host's
+        # disk, so one agent has one at a time (not N times MAX_PUSH_BYTES)
+        self._uploading: set[tuple[str, str]] = set()
 
     async def haves(self, request: Request) -> Response:
         target, *_ = self._checked(request)
@@ -211,14 +220,30 @@ class DeliveryApi:
             grant = target.grant(task_id, still_held)
         except intake.IntakeRefusedError as exc:
             raise DeliveryRefusedError(exc.message, hint=exc.hint) from None
+        pusher = (target.project, agent)
+        if pusher in self._uploading:
+            raise PushInProgressError(
+                f"agent {agent} is already pushing to project {target.project}",
+                context={"agent": agent},
+                hint="wait for the push in flight to end, then push again",
+            )
+        self._uploading.add(pusher)
+        try:
+            delivery = await self._receive_and_apply(request.receive, hub, grant, agent)
+        finally:
+            self._uploading.discard(pusher)
+        body = {k: getattr(delivery, k) for k in ("ref", "old", "new", "backup")}
+        return Response(200, body)
+
+    async def _receive_and_apply(
+        self, receive: Receive, hub: Hub, grant: intake.Grant, agent: str
+    ) -> intake.Delivery:
         with tempfile.TemporaryDirectory(prefix=".push-", dir=hub.path.parent) as tmp:
             bundle = Path(tmp) / "push.bundle"
             with bundle.open("xb") as out:
-                await _receive_bundle(request.receive, out)
-            async with self._busy.setdefault(target.project, asyncio.Lock()):
-                delivery = await asyncio.to_thread(_apply, hub, bundle, grant, agent)
-        body = {k: getattr(delivery, k) for k in ("ref", "old", "new", "backup")}
-        return Response(200, body)
+                await _receive_bundle(receive, out)
+            async with self._busy.setdefault(str(hub.path), asyncio.Lock()):
+                return await asyncio.to_thread(_apply, hub, bundle, grant, agent)
 
     def _checked(self, request: Request) -> tuple[DeliveryTarget, TaskStore, str]:
         """The project's delivery target, its store and the pushing agent, who must hold

@@ -31,7 +31,7 @@ _CODES = {
     404: "TASK_NOT_FOUND, PROJECT_NOT_FOUND, SPEC_NOT_FOUND, DEPENDENCY_NOT_FOUND, ...",
     408: "the request body did not arrive in time",
     409: "ALREADY_CLAIMED, NOT_READY, STALE_CLAIM, SPEC_ALREADY_CANCELLED, LOCK_HELD, NO_CLAIM, "
-    "NO_SESSION, DELIVERY_FAILED",
+    "NO_SESSION, DELIVERY_FAILED, PUSH_IN_PROGRESS",
     413: "request body too large",
     422: "DELIVERY_REFUSED, BUNDLE_INCOMPLETE: the hub refused the pushed work",
 }

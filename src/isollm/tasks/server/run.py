@@ -18,7 +18,7 @@ import signal
 import socket
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +44,14 @@ def bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    return _listening(sock, lambda: sock.bind((host, port)))
+
+
+def _listening(sock: socket.socket, bind: Callable[[], None]) -> socket.socket:
+    """``sock`` bound (by ``bind``) and listening, to be inherited by the server process;
+    closed when either fails."""
     try:
-        sock.bind((host, port))
+        bind()
         sock.listen(2048)
     except OSError:
         sock.close()
@@ -93,16 +99,13 @@ def bind_unix(path: Path) -> socket.socket:
         finally:
             probe.close()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
+
+    def bind() -> None:
         with short_path(path) as address:
             sock.bind(address)
         os.chmod(path, 0o666)  # noqa: S103 - see the docstring: tokens decide
-        sock.listen(2048)
-    except OSError:
-        sock.close()
-        raise
-    sock.set_inheritable(True)
-    return sock
+
+    return _listening(sock, bind)
 
 
 @contextlib.contextmanager

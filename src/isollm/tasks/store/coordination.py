@@ -11,7 +11,8 @@ a short message), gone with the agent's claim like its locks.
 
 Path rules (:func:`normalise_path`): relative to the repository root, ``/``-separated,
 ``.`` parts and repeated slashes dropped; absolute paths, ``..`` parts, backslashes and
-control characters are refused. A path names one file (or one name: a folder locked by
+control characters (C0, C1, bidi, separators: :func:`isollm.terminal.is_safe_line`) are
+refused. A path names one file (or one name: a folder locked by
 its path does not cover what is inside it; lock ``src/api/*`` for that). A glob is a
 pattern of :mod:`fnmatch` (``*``, ``?``, ``[...]``; ``*`` also matches ``/``).
 
@@ -36,6 +37,7 @@ from enum import StrEnum
 from fnmatch import fnmatchcase
 from typing import Any
 
+from isollm import terminal
 from isollm.tasks.store.errors import ValidationFailedError
 from isollm.tasks.store.model import format_time, parse_time
 
@@ -147,7 +149,7 @@ def _path_problem(text: str) -> str | None:
         return f"is longer than {MAX_PATH} characters"
     if stripped.startswith("/"):
         return "is absolute: give it relative to the repository root"
-    if "\\" in text or any(ord(c) < 32 or ord(c) == 127 for c in text):
+    if "\\" in text or not terminal.is_safe_line(text):
         return "holds a backslash or a control character"
     if ".." in text.split("/"):
         return "leaves the repository (..)"

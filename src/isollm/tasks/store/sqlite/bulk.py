@@ -21,14 +21,14 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from isollm import liveness
 from isollm.tasks.store import errors
 from isollm.tasks.store.import_plan import ImportPlan, plan_import
 from isollm.tasks.store.model import ImportItem, ImportResult, NewTask, Status, Task, parse_time
 from isollm.tasks.store.sqlite.db import Database
-from isollm.tasks.store.sqlite.rows import Row
+from isollm.tasks.store.sqlite.rows import Row, new_task_params
 
 # A chunk's transaction ends once it has held the write lock this long (or written
 # CHUNK_ROWS units); the lock then stays free as long as the chunk held it.
@@ -152,16 +152,7 @@ class BulkQueries:
             if new.spec_id is not None:
                 self._spec_row(conn, new.spec_id)
             task_id = self._allocate_id(conn)
-            params: dict[str, Any] = {
-                "id": task_id,
-                "title": new.title,
-                "priority": new.priority,
-                "now": now,
-                "description": new.description,
-                "parent_id": new.parent_id,
-                "spec_id": new.spec_id,
-                "import": import_id,
-            }
+            params = {**new_task_params(task_id, new, now), "import": import_id}
             conn.execute(stage_sql, params)
             ids[index] = task_id
             self._audit(conn, task_id, "create", actor, now)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from isollm.tasks.store import errors, validate
 from isollm.tasks.store.coordination import (
     MAX_AGENT_LOCKS,
+    MAX_PATHS,
     BoardStatus,
     ContextEntry,
     FileLock,
@@ -103,6 +104,8 @@ class CoordinationQueries:
         """Release ``agent``'s locks on ``paths`` (all of them when None); the paths
         released. Another agent's lock is NotOwnerError; a path nobody holds, a no-op."""
         validate.check_agent(agent)
+        if paths is not None and len(paths) > MAX_PATHS:  # each costs queries, under the lock
+            raise errors.ValidationFailedError.of(f"paths: at most {MAX_PATHS} in one request")
         wanted = None if paths is None else [normalise_path(p) for p in paths]
         with self._db.write() as conn:
             now = self._now()

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from isollm.tasks.store.model import AuditEntry, Spec, Status, Task, parse_time
+from isollm.tasks.store.model import AuditEntry, NewTask, Spec, Status, Task, parse_time
 
 Row = Sequence[Any]
 
@@ -83,6 +83,20 @@ AUDIT_COLUMNS = (
 )
 
 _STATUSES = {status.value: status for status in Status}
+
+
+def new_task_params(task_id: str, new: NewTask, now: str) -> dict[str, Any]:
+    """The parameters that write ``new`` as task ``task_id`` (``insert_task``, and
+    ``stage_task`` with the import's id added)."""
+    return {
+        "id": task_id,
+        "title": new.title,
+        "priority": new.priority,
+        "now": now,
+        "description": new.description,
+        "parent_id": new.parent_id,
+        "spec_id": new.spec_id,
+    }
 
 
 def task_from_row(row: Row) -> Task:

@@ -34,7 +34,7 @@ from isollm.tasks.store.sqlite.bulk import BulkQueries
 from isollm.tasks.store.sqlite.claims import ClaimQueries, lease_length
 from isollm.tasks.store.sqlite.coordination import CoordinationQueries
 from isollm.tasks.store.sqlite.db import Database
-from isollm.tasks.store.sqlite.rows import Row, audit_from_row, task_from_row
+from isollm.tasks.store.sqlite.rows import Row, audit_from_row, new_task_params, task_from_row
 from isollm.tasks.store.sqlite.specs import SpecQueries
 
 
@@ -135,19 +135,7 @@ class SqliteTaskStore(ClaimQueries, BulkQueries, SpecQueries, CoordinationQuerie
         if new.spec_id is not None:
             self._spec_row(conn, new.spec_id)
         task_id = self._allocate_id(conn)
-        self._db.run(
-            conn,
-            "insert_task",
-            {
-                "id": task_id,
-                "title": new.title,
-                "priority": new.priority,
-                "now": now,
-                "description": new.description,
-                "parent_id": new.parent_id,
-                "spec_id": new.spec_id,
-            },
-        )
+        self._db.run(conn, "insert_task", new_task_params(task_id, new, now))
         return task_id
 
     def get_task(self, task_id: str) -> Task:
