@@ -119,6 +119,8 @@ def render_push(r: sync.PushResult) -> str:
                 f"Replaced the hub's {r.branch}: {old} -> {new} ({r.dropped} hub commit(s) "
                 "dropped; they stay in the hub's reflog)"
             )
+        case PushOutcome.HUB_AHEAD:
+            return f"The hub's {r.branch} ({old}) is ahead of yours; nothing to push"
 
 
 _SUMMARY = (

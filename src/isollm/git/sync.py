@@ -94,6 +94,7 @@ class PushOutcome(StrEnum):
     UPDATED = "updated"
     UP_TO_DATE = "up-to-date"
     FORCED = "forced"
+    HUB_AHEAD = "hub-ahead"  # left alone: the hub has all of yours and more (landed work)
 
 
 @dataclass(frozen=True)
@@ -135,11 +136,21 @@ def _refuse(host: Git, hub: Hub, branch: str, *, old: str, new: str, behind: int
     )
 
 
-def push_base(host_root: Path, hub: Hub, base_branch: str, *, force: bool = False) -> PushResult:
+def push_base(
+    host_root: Path,
+    hub: Hub,
+    base_branch: str,
+    *,
+    force: bool = False,
+    hub_ahead_ok: bool = False,
+) -> PushResult:
     """Push the host's ``base_branch`` (not whatever is checked out) to the hub.
 
     Creates the hub on first use and points its HEAD at the base branch, so clones
     check it out. The push is compare-and-set against the hub's value we checked.
+    With ``hub_ahead_ok``, a hub whose base holds all of the host's and more (work
+    ``isollm merge`` landed) is left as it is (:attr:`PushOutcome.HUB_AHEAD`) instead of
+    refused: tasks then start from the hub's newer base.
     """
     host = Git(host_root)
     new = host_base(host, base_branch)
@@ -148,7 +159,10 @@ def push_base(host_root: Path, hub: Hub, base_branch: str, *, force: bool = Fals
         hub.ensure()
         old = hub.head_of(base_branch)
         ahead, behind = _hub_view(host_root, hub).ahead_behind(new, old) if old else (0, 0)
-        outcome = _push_outcome(old, classify(ahead, behind), force)
+        relation = classify(ahead, behind)
+        outcome = _push_outcome(old, relation, force)
+        if outcome is None and hub_ahead_ok and relation is Relation.BEHIND:
+            return PushResult(hub.path, base_branch, old, str(old), PushOutcome.HUB_AHEAD, created)
         if outcome is None:
             raise _refuse(host, hub, base_branch, old=str(old), new=new, behind=behind)
         if outcome is not PushOutcome.UP_TO_DATE:

@@ -25,7 +25,7 @@ from isollm.agents.base import Agent
 from isollm.doctor import preflight
 from isollm.errors import RunError
 from isollm.git.hub import Hub
-from isollm.git.sync import push_base
+from isollm.git.sync import PushOutcome, push_base, short
 from isollm.runner import runstate, snapshot
 from isollm.runner.context import RunContext, RunSettings
 from isollm.runner.crashes import DiskFullError, disk_full, disk_full_error
@@ -95,7 +95,7 @@ def _run(
     env = dict(os.environ if host_env is None else host_env)
     taken, settings = _settings(root, config, request)
     agent, reviewer = _agents(config, settings, env.get("PATH"))
-    hub, base_commit = _base(root, config)
+    hub, base_commit = _base(root, config, _warning(observer))
     if request.preflight:  # a setup problem stops the run here, costing no task an attempt
         preflight.for_run(root, config, (agent, reviewer), env, hub.path, base_commit, observer)
     client = ensure_server(config, root, notify=_warning(observer))
@@ -168,10 +168,17 @@ def _settings(
     return state, dataclasses.replace(settings, only=request.tasks)
 
 
-def _base(root: Path, config: cfg.Config) -> tuple[Hub, str]:
-    """The hub, with the base branch pushed to it, and the base commit there."""
+def _base(root: Path, config: cfg.Config, warn: Callable[[str], None]) -> tuple[Hub, str]:
+    """The hub, with the base branch pushed to it, and the base commit there (the hub's
+    own when it is ahead of yours: work ``isollm merge`` landed)."""
     hub = Hub.for_project(config.project).ensure()
-    push_base(root, hub, config.git.base_branch)
+    base = config.git.base_branch
+    pushed = push_base(root, hub, base, hub_ahead_ok=True)
+    if pushed.outcome is PushOutcome.HUB_AHEAD:
+        warn(
+            f"the hub's {base} is ahead of yours (work `isollm merge` landed): tasks start "
+            f"from the hub's {short(pushed.old)}; `isollm sync pull` brings it to your {base}"
+        )
     base_commit = hub.head_of(config.git.base_branch)
     if base_commit is None:  # pragma: no cover - push_base just put it there
         raise RunError(f"the hub has no {config.git.base_branch} branch after pushing it")
