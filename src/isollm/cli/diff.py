@@ -65,6 +65,12 @@ def render(d: TaskDiff, *, stat_only: bool) -> str:
     added = sum(f.added or 0 for f in d.files)
     deleted = sum(f.deleted or 0 for f in d.files)
     lines.append(f" {len(d.files)} file(s) changed, +{added} -{deleted}")
+    if d.isollm_files:
+        names = ", ".join(terminal.safe_line(name) for name in d.isollm_files)
+        lines.append(
+            f"warning: it changes isollm's own files ({names}): `isollm merge` refuses it "
+            "unless you pass --allow-isollm-files"
+        )
     text = "\n".join(lines) + "\n"
     if not stat_only and d.patch:
         text += "\n" + d.patch

@@ -8,13 +8,14 @@ import shlex
 import click
 from rich.markup import escape
 
+from isollm import terminal
 from isollm.cli import output
 from isollm.errors import ExitCode, IsollmError
 from isollm.git.hub import Hub
 from isollm.land import gc
 from isollm.land.build import Strategy
 from isollm.land.candidates import ClientBook
-from isollm.land.merge import FAILED, MergeReport, MergeRequest, Outcome, Queue, merge
+from isollm.land.merge import REQUEUED, MergeReport, MergeRequest, Outcome, Queue, merge
 from isollm.land.testing import SandboxTester
 from isollm.runner import byhand
 from isollm.sandbox.workers import Project
@@ -28,6 +29,12 @@ from isollm.tasks.server.control import ensure_server
 @click.option("--no-test", is_flag=True, help="Do not run merge.test_command.")
 @click.option("--dry-run", is_flag=True, help="Show the plan and the conflict check only.")
 @click.option("--requeue", is_flag=True, help="Make a fix task for each branch that fails.")
+@click.option(
+    "--allow-isollm-files",
+    is_flag=True,
+    help="Land branches that change isollm.yaml or .isollm/ (refused otherwise: read them "
+    "first with `isollm diff`).",
+)
 @click.option(
     "--strategy",
     type=click.Choice([s.value for s in Strategy]),
@@ -43,6 +50,7 @@ def merge_command(
     no_test: bool,
     dry_run: bool,
     requeue: bool,
+    allow_isollm_files: bool,
     strategy: str,
     as_json: bool,
 ) -> None:
@@ -51,14 +59,18 @@ def merge_command(
     In order of completion, dependencies first, one merge at a time: each is built in
     the hub without a checkout, tested with merge.test_command in a throwaway sandbox,
     and the target moved only when the test passes (compare-and-set). A conflicting or
-    failing branch is reported and skipped. Your checkout is never touched: run
-    `isollm sync pull` afterwards. Killed, a rerun finishes what was in flight.
+    failing branch is reported and skipped, and so is one that changes isollm.yaml or
+    .isollm/ (an agent may not rewrite the rules it runs under) unless you pass
+    --allow-isollm-files. Your checkout is never touched: run `isollm sync pull`
+    afterwards. Killed, a rerun finishes what was in flight.
     """
     if bool(tasks) == every:
         raise click.UsageError("name the tasks to merge, or pass --all")
     project = Project.load()
     project = dataclasses.replace(project, run_alive=byhand.run_alive(project.root))
-    request = MergeRequest(tasks, into, Strategy(strategy), not no_test, dry_run, requeue)
+    request = MergeRequest(
+        tasks, into, Strategy(strategy), not no_test, dry_run, requeue, allow_isollm_files
+    )
     try:
         report = _merge(project, request)
     except KeyboardInterrupt:
@@ -134,7 +146,7 @@ def _outcome(o: Outcome) -> None:
     detail = o.reason or (o.commit[:10] if o.commit else "")
     output.info(f"  {o.status!s:<14} {o.task_id}  {o.branch}  {detail}")
     if o.files:
-        output.info(f"      files: {', '.join(o.files)}")
+        output.info(f"      files: {', '.join(terminal.safe_line(f) for f in o.files)}")
         output.info("      changed on the target since the fork: " + (", ".join(o.ours) or "none"))
         output.info("      changed on the branch: " + (", ".join(o.theirs) or "none"))
     if o.test_tail:
@@ -142,7 +154,7 @@ def _outcome(o: Outcome) -> None:
             output.info(f"      | {line}")
     if o.fix_task:
         output.info(f"      fix task: {o.fix_task}")
-    if o.status in FAILED and not o.fix_task:
+    if o.status in REQUEUED and not o.fix_task:
         output.info(
             f"      `isollm diff {o.task_id} --against now` shows it against the target; "
             "--requeue queues a task to fix it"

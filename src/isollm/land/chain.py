@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from isollm.git.facade import Git
-from isollm.land import plumbing
+from isollm.land import guard, plumbing
 from isollm.land.build import Strategy, build, landed_tips
 from isollm.land.candidates import Candidate
 from isollm.land.outcome import FAILED, Outcome, Status, blocked_reason
@@ -30,11 +30,14 @@ def land_chain(
     strategy: Strategy,
     *,
     dry_run: bool,
+    allow_isollm_files: bool = False,
 ) -> list[Outcome]:
     """Land (or with ``dry_run``, plan) every candidate that merges; their outcomes."""
     for _ in range(MAX_REBUILDS):
         old = git.rev_parse(ref)
-        outcomes, new = _build_chain(git, ref, prefix, old, candidates, strategy)
+        outcomes, new = _build_chain(
+            git, ref, prefix, old, candidates, strategy, allow_isollm_files
+        )
         if dry_run:
             return [_planned(o) for o in outcomes]
         if new == old or git.update_ref(ref, new, old, reason="isollm merge"):
@@ -56,6 +59,7 @@ def _build_chain(
     old: str,
     candidates: Sequence[Candidate],
     strategy: Strategy,
+    allow_isollm_files: bool,
 ) -> tuple[list[Outcome], str]:
     target = ref.removeprefix("refs/heads/")
     landed = landed_tips(git, old, prefix)
@@ -72,8 +76,15 @@ def _build_chain(
             outcomes.append(Outcome(c.task_id, c.branch, Status.ALREADY, c.tip, onto))
             continue
         built = build(git, c, onto, strategy, target, prefix)
+        touched = (
+            []
+            if allow_isollm_files or built.commit is None
+            else guard.isollm_files(git, onto, built.commit)
+        )
         if built.commit is None:
             outcome = Outcome.conflict(c, built)
+        elif touched:
+            outcome = Outcome.refused(c, onto, touched)
         elif built.tree == tree and not built.records:
             outcome = Outcome.nothing_new(c, onto, ref)  # its changes are all there
         else:  # one changing no file may still land: it records history

@@ -17,7 +17,7 @@ from isollm.config import Config
 from isollm.errors import IsollmError, StateError
 from isollm.git.facade import Git
 from isollm.git.hub import Hub
-from isollm.land import plumbing
+from isollm.land import guard, plumbing
 from isollm.land.plumbing import FileStat
 from isollm.runner.layout import RunPaths, runs_dir
 from isollm.runner.receipts import load_receipts
@@ -44,6 +44,11 @@ class TaskDiff:
     patch: str
     conflicts: list[str] = field(default_factory=list)  # against now: the merge conflicts
 
+    @property
+    def isollm_files(self) -> list[str]:
+        """The files of isollm's own it changes (``isollm merge`` refuses those)."""
+        return [f.path for f in self.files if guard.is_isollm_file(f.path)]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "task": self.task_id,
@@ -54,6 +59,7 @@ class TaskDiff:
             "base_source": self.base_source,
             "files": [f.to_json() for f in self.files],
             "conflicts": self.conflicts,
+            "isollm_files": self.isollm_files,
             "patch": self.patch,
         }
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from isollm.errors import IsollmError, StateError
 from isollm.git.facade import Git
 from isollm.git.hub import Hub
-from isollm.land import journal, plumbing, requeue
+from isollm.land import guard, journal, plumbing, requeue
 from isollm.land.build import already_landed, build, landed_task
 from isollm.land.candidates import Candidate, Skipped, TaskBook, select
 from isollm.land.chain import land_chain
@@ -29,6 +29,7 @@ from isollm.land.journal import CANDIDATE_REF, Entry, Step
 from isollm.land.lock import integrator
 from isollm.land.outcome import (
     FAILED,
+    REQUEUED,
     MergeReport,
     MergeRequest,
     Outcome,
@@ -38,7 +39,16 @@ from isollm.land.outcome import (
 from isollm.land.testing import MergeTester, TestResult
 
 MAX_REBUILDS = 5  # the target moved under us this many times in a row: give up on it
-__all__ = ["FAILED", "MergeReport", "MergeRequest", "Outcome", "Queue", "Status", "merge"]
+__all__ = [
+    "FAILED",
+    "REQUEUED",
+    "MergeReport",
+    "MergeRequest",
+    "Outcome",
+    "Queue",
+    "Status",
+    "merge",
+]
 
 
 @dataclass(frozen=True)
@@ -85,7 +95,13 @@ def _land_all(queue: Queue, request: MergeRequest, ref: str, report: MergeReport
     report.outcomes += [_not_candidate(queue.git, ref, s) for s in skipped]
     if queue.tester is None or request.dry_run:
         outcomes = land_chain(
-            queue.git, ref, queue.prefix, candidates, request.strategy, dry_run=request.dry_run
+            queue.git,
+            ref,
+            queue.prefix,
+            candidates,
+            request.strategy,
+            dry_run=request.dry_run,
+            allow_isollm_files=request.allow_isollm_files,
         )
     else:
         outcomes = _land_tested(queue, request, ref, candidates)
@@ -93,7 +109,7 @@ def _land_all(queue: Queue, request: MergeRequest, ref: str, report: MergeReport
         outcomes = [_landed_since(queue.git, ref, o) for o in outcomes]
     by_id = {c.task_id: c for c in candidates}
     for outcome in outcomes:
-        if outcome.status in FAILED and request.requeue and not request.dry_run:
+        if outcome.status in REQUEUED and request.requeue and not request.dry_run:
             outcome.fix_task = requeue.fix_task(queue.book, by_id[outcome.task_id], outcome, ref)
     report.outcomes += outcomes
 
@@ -146,6 +162,9 @@ def land_one(queue: Queue, request: MergeRequest, ref: str, c: Candidate) -> Out
         built = build(git, c, onto, request.strategy, target, queue.prefix)
         if built.commit is None:
             return Outcome.conflict(c, built)
+        touched = [] if request.allow_isollm_files else guard.isollm_files(git, onto, built.commit)
+        if touched:
+            return Outcome.refused(c, onto, touched)
         same = built.tree == plumbing.tree_of(git, onto)  # it changes no file of the target
         if same and not built.records:
             return Outcome.nothing_new(c, onto, ref)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from isollm.land import guard
 from isollm.land.build import Built, Strategy
 from isollm.land.candidates import Candidate
 from isollm.land.gc import GcReport
@@ -16,11 +17,13 @@ class Status(StrEnum):
     ALREADY = "already landed"
     CONFLICT = "conflict"
     TEST_FAILED = "test failed"
+    REFUSED = "refused"  # it changes isollm's own files (isollm.land.guard)
     SKIPPED = "skipped"
     PLANNED = "would land"  # --dry-run
 
 
-FAILED = (Status.CONFLICT, Status.TEST_FAILED)
+FAILED = (Status.CONFLICT, Status.TEST_FAILED, Status.REFUSED)
+REQUEUED = (Status.CONFLICT, Status.TEST_FAILED)  # what a fix task can mend
 
 
 @dataclass
@@ -56,6 +59,11 @@ class Outcome:
         )
 
     @classmethod
+    def refused(cls, c: Candidate, onto: str, files: list[str]) -> Outcome:
+        """A landing that would change isollm's own files (:mod:`isollm.land.guard`)."""
+        return cls(c.task_id, c.branch, Status.REFUSED, c.tip, onto, reason=guard.refusal(files))
+
+    @classmethod
     def nothing_new(cls, c: Candidate, onto: str, ref: str) -> Outcome:
         """A squash or rebase of a branch whose changes the target already has."""
         reason = f"{ref.removeprefix('refs/heads/')} already has every change it makes"
@@ -76,6 +84,7 @@ class MergeRequest:
     test: bool = True
     dry_run: bool = False
     requeue: bool = False
+    allow_isollm_files: bool = False  # land branches changing isollm.yaml or .isollm/
 
 
 @dataclass
