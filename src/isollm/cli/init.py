@@ -57,5 +57,8 @@ def _render(result: InitResult) -> None:
         output.info(f"Added .isollm/ to {result.root / '.gitignore'}")
     if result.written:
         output.info(
-            "Next: `isollm config show` to review it, `isollm task add TITLE` to queue work."
+            "Next: `isollm config show` to review it (set merge.test_command, e.g. "
+            "[python3, -m, pytest], so `isollm merge` tests each landing), commit it "
+            "(`git add isollm.yaml .gitignore && git commit -m 'Add isollm'`: agents start "
+            "from your committed base branch), then `isollm task add TITLE` to queue work."
         )
