@@ -6,7 +6,8 @@
 is fetched to its private incoming ref, the objects it added (reachable from it, from
 no other ref) are packed alone and indexed with ``git index-pack --strict``: every
 object parsed, every warning an error, every link present. Only host git runs, in the
-hub, on a pack written to a private directory beside it.
+hub, on a pack written to a private directory inside it (on the hub's own filesystem:
+pack-objects moves its pack there).
 """
 
 from __future__ import annotations
@@ -30,11 +31,16 @@ def checked(git: Git, ref: str, known_ns: str) -> tuple[str, str | None]:
         return commit, None
     # inside the hub: pack-objects renames its pack there from the hub's objects/pack
     with tempfile.TemporaryDirectory(prefix=".objcheck-", dir=git.cwd) as tmp:
-        name = git.run("pack-objects", "-q", f"{tmp}/new", input=listed.stdout).stdout.strip()
-        pack = f"{tmp}/new-{name}.pack"
+        packed = git.run("pack-objects", "-q", f"{tmp}/new", input=listed.stdout, check=False)
+        if not packed.ok:  # the caller removes the incoming ref either way
+            return "", f"could not be checked (git pack-objects failed):\n{_tail(packed.stderr)}"
+        pack = f"{tmp}/new-{packed.stdout.strip()}.pack"
         strict = git.run("index-pack", "--strict", "-o", f"{tmp}/strict.idx", pack, check=False)
     if strict.ok:
         return commit, None
-    text = strict.stderr.strip()
-    tail = text if len(text) <= _TAIL else "..." + text[-_TAIL:]
-    return "", f"holds objects git's strict check refuses:\n{tail}"
+    return "", f"holds objects git's strict check refuses:\n{_tail(strict.stderr)}"
+
+
+def _tail(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= _TAIL else "..." + text[-_TAIL:]
