@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import pty
+import shlex
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,19 +18,25 @@ from isollm.runner.layout import RunPaths
 from isollm.runner.receipts import Receipt, write_receipt
 from isollm.sandbox import registry
 from isollm.tasks.server import control as service
+from isollm.tasks.server.control import ensure_server
 from tests.conftest import git, skip_or_fail
-from tests.e2e.cli import as_json, isollm
+from tests.e2e.cli import ISOLLM, as_json, isollm
 from tests.integration.land_support import CliProject, cli_project
 from tests.integration.sandbox_support import unmount_under
+from tests.integration.tasks_support import free_port
 
 
 @pytest.fixture
-def project(git_repo: Path) -> Path:
+def project(git_repo: Path) -> Iterator[Path]:
     isollm(git_repo, "init")
+    port = free_port()  # `isollm diff` asks the queue: a task server of its own
+    config = git_repo / "isollm.yaml"
+    config.write_text(config.read_text().replace("port: 7432", f"port: {port}"))
     git(git_repo, "add", "-A")
     git(git_repo, "commit", "-q", "-m", "isollm init")
     isollm(git_repo, "sync", "push")
-    return git_repo
+    yield git_repo
+    service.stop(port)
 
 
 def hub_of(project: Path) -> str:
@@ -191,3 +202,165 @@ def test_gc_dry_run_lists_exactly_what_gc_removes(landing: CliProject) -> None:
     assert f"isollm/{kept}" in landing.hub_git("branch", "--list").split()
     gone = as_json(root, "gc", "--include-unmerged", "--yes")["removed"]
     assert [(i["kind"], i["name"]) for i in gone] == [("hub branch", f"isollm/{kept}")]
+
+
+def task_branch(
+    landing: CliProject,
+    title: str,
+    files: dict[str, str],
+    deps: tuple[str, ...] = (),
+    *,
+    done: bool = True,
+) -> str:
+    """A claimed (and ``done``) task depending on ``deps`` whose branch is as the
+    runner leaves it: main, each dependency's branch merged (the first a fast-forward),
+    then its own commit."""
+    with ensure_server(landing.config(), landing.root) as client:
+        task = client.add_task(title)
+        for dep in deps:
+            client.add_dependency(task.id, dep)
+        client.claim(task.id)
+        if done:
+            client.done(task.id)
+    work, branch = landing.work, f"isollm/{task.id}"
+    git(work, "fetch", "-q", "origin")
+    git(work, "checkout", "-q", "-B", branch, "origin/main")
+    for dep in deps:
+        git(work, "merge", "-q", "--no-edit", f"origin/isollm/{dep}")
+    for name, text in files.items():
+        (work / name).write_text(text)
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", title)
+    git(work, "push", "-q", "--force", "origin", f"{branch}:{branch}")
+    landing.tips[task.id] = git(work, "rev-parse", "HEAD")
+    return task.id
+
+
+def test_diff_of_a_dependent_task_shows_its_own_change(landing: CliProject) -> None:
+    root = landing.root
+    one = landing.deliver("First", {"one.txt": "1\n"})
+    two = landing.deliver("Second", {"two.txt": "2\n"})
+    child = task_branch(landing, "Uses both", {"child.txt": "c\n"}, (one, two))
+    started = landing.hub_git("rev-parse", f"isollm/{child}~1")  # the merge of `two`
+
+    data = as_json(root, "diff", child)
+    assert [f["path"] for f in data["files"]] == ["child.txt"]
+    assert (data["base"], data["base_source"]) == (started, "dependencies merged")
+    assert data["dependencies"] == [one, two]
+    text = isollm(root, "diff", child).stdout
+    assert f"against {started[:12]} (where its branch started: the base with its " in text
+    assert f"dependencies {one}, {two} merged)" in text
+    assert "+++ b/one.txt" not in text
+
+    now = as_json(root, "diff", child, "--against", "now")  # landing it brings them all
+    assert sorted(f["path"] for f in now["files"]) == ["child.txt", "one.txt", "two.txt"]
+    assert now["dependencies"] == []
+    # A task depending on nothing still reads from its base.
+    assert as_json(root, "diff", one)["base_source"] == "merge-base"
+
+
+def hub_refs(landing: CliProject, prefix: str) -> dict[str, str]:
+    text = landing.hub_git("for-each-ref", "--format=%(refname) %(objectname)", prefix)
+    return dict(line.split() for line in text.splitlines())
+
+
+def test_gc_task_drops_one_tasks_work_and_keeps_a_way_back(landing: CliProject) -> None:
+    root = landing.root
+    gone = landing.deliver("Abandoned", {"gone.txt": "g\n"})
+    mine = landing.deliver("Also dropped", {"mine.txt": "m\n"})
+    kept = landing.deliver("Kept", {"kept.txt": "k\n"})
+    hub = hub_of(root)
+    for task in (gone, mine):
+        git(root, "fetch", "-q", hub, f"refs/heads/isollm/{task}:refs/heads/isollm/{task}")
+    git(root, "checkout", "-q", f"isollm/{mine}")
+    (root / "local.txt").write_text("my own commit\n")
+    git(root, "add", "local.txt")
+    git(root, "commit", "-q", "-m", "a commit of the user's")
+    local_mine = git(root, "rev-parse", "HEAD")
+    git(root, "checkout", "-q", "main")
+    tasks = ["--task", gone, "--task", mine]
+
+    refused = isollm(root, "gc", *tasks, code=1)  # no terminal to confirm
+    assert "no terminal to type it in: nothing was removed" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    listed = as_json(root, "gc", *tasks, "--dry-run")
+    assert [(t["task"], t["tip"], t["ahead"]) for t in listed["tasks"]] == [
+        (gone, landing.tips[gone], 1),
+        (mine, landing.tips[mine], 1),
+    ]
+    assert listed["tasks"][0]["subjects"] == ["Abandoned"]
+    assert listed["tasks"][0]["local"] == landing.tips[gone]
+    assert "may hold your work" in listed["tasks"][1]["local_kept"]
+    assert set(hub_refs(landing, "refs/heads/isollm/")) == {
+        f"refs/heads/isollm/{t}" for t in (gone, mine, kept)
+    }
+
+    done = isollm(root, "gc", *tasks, "--yes")
+    text = done.stdout
+    assert f"dropped task {gone}'s work: isollm/{gone} was at {landing.tips[gone]}" in text
+    assert f"removed your local isollm/{gone}" in text
+    assert f"removed your local isollm/{mine}" not in text
+    assert set(hub_refs(landing, "refs/heads/isollm/")) == {f"refs/heads/isollm/{kept}"}
+    backups = hub_refs(landing, "refs/isollm/backup/")
+    assert sorted(backups.values()) == sorted([landing.tips[gone], landing.tips[mine]])
+    assert git(root, "branch", "--list", f"isollm/{gone}") == ""
+    assert git(root, "rev-parse", f"isollm/{mine}") == local_mine  # the user's: kept
+    # `merge --all` no longer has it as a candidate.
+    plan = as_json(root, "merge", "--all", "--dry-run")
+    assert [o["task_id"] for o in plan["outcomes"]] == [kept]
+    # The printed command brings it back.
+    back = next(line for line in text.splitlines() if "bring it back with" in line)
+    command = back.split("`")[-2]
+    subprocess.run(shlex.split(command), check=True, capture_output=True)
+    assert landing.hub_git("rev-parse", f"isollm/{gone}") == landing.tips[gone]
+
+    missing = isollm(root, "gc", "--task", kept, "--task", "nope", "--yes", code=1)
+    assert "the hub has no branch isollm/nope for task nope: nothing was removed" in missing.stderr
+    for bad in ("../main", "-x"):
+        wrong = isollm(root, "gc", f"--task={bad}", "--yes", code=1)
+        assert "is not a task id: nothing was removed" in wrong.stderr
+    assert f"refs/heads/isollm/{kept}" in hub_refs(landing, "refs/heads/isollm/")
+
+
+def test_gc_task_leaves_a_task_in_progress_unless_forced(landing: CliProject) -> None:
+    root = landing.root
+    busy = task_branch(landing, "In progress", {"busy.txt": "b\n"}, done=False)
+    assert as_json(root, "task", "show", busy)["task"]["status"] == "in_progress"
+    refused = isollm(root, "gc", "--task", busy, "--yes", code=1)
+    assert f"task {busy} is in progress" in refused.stderr
+    assert "--force" in refused.stderr
+    assert landing.hub_git("rev-parse", f"isollm/{busy}") == landing.tips[busy]
+    isollm(root, "gc", "--task", busy, "--yes", "--force")
+    assert not hub_refs(landing, f"refs/heads/isollm/{busy}")
+
+
+def test_gc_task_asks_to_type_delete_on_a_terminal(landing: CliProject) -> None:
+    root = landing.root
+    task = landing.deliver("Typed away", {"t.txt": "t\n"})
+    no, shown_no = on_a_terminal(root, [ISOLLM, "gc", "--task", task], "no\n")
+    assert no == 1, shown_no
+    assert "nothing was removed: you did not type 'delete'" in shown_no
+    assert landing.hub_git("rev-parse", f"isollm/{task}") == landing.tips[task]
+    code, shown = on_a_terminal(root, [ISOLLM, "gc", "--task", task], "delete\n")
+    assert code == 0, shown
+    assert "1 commit(s) not on the base branch" in shown
+    assert "Type 'delete' to drop the work of 1 task(s)" in shown
+    assert not hub_refs(landing, f"refs/heads/isollm/{task}")
+
+
+def on_a_terminal(cwd: Path, argv: list[str], typed: str) -> tuple[int, str]:
+    """Run ``argv`` on a pseudo-terminal, typing ``typed``; its exit code and output."""
+    main_fd, child_fd = pty.openpty()
+    child = subprocess.Popen(
+        argv, cwd=cwd, stdin=child_fd, stdout=child_fd, stderr=child_fd, start_new_session=True
+    )
+    os.close(child_fd)
+    shown = bytearray()
+    with contextlib.suppress(OSError):  # EIO once the child is gone
+        while chunk := os.read(main_fd, 65536):
+            shown += chunk
+            if b"Type 'delete'" in shown and typed:
+                os.write(main_fd, typed.encode())
+                typed = ""
+    os.close(main_fd)
+    return child.wait(timeout=60), shown.decode(errors="replace")

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
 from isollm import config as cfg
 from isollm import redaction, terminal
 from isollm.cli import output
-from isollm.land.diff import Against, TaskDiff, task_diff
+from isollm.config import Config
+from isollm.errors import IsollmError
+from isollm.land.candidates import ClientBook
+from isollm.land.diff import DEPENDENCIES_MERGED, Against, TaskDiff, task_diff
+from isollm.tasks.server.control import ensure_server
 
 
 @click.command("diff")
@@ -26,13 +31,17 @@ from isollm.land.diff import Against, TaskDiff, task_diff
 def diff(task_id: str, stat_only: bool, against: str, as_json: bool) -> None:
     """Show what task TASK_ID's branch on the hub changes.
 
-    Against the base it started from (its receipt's base commit, else the merge-base
-    with the base branch) or, with --against now, against the base branch as it is on
-    the hub now. A stat first, then the patch, through a pager on a terminal. Only the
-    hub is read: run `isollm sync pull` to get the branch into your repository.
+    Against where it started: its receipt's base commit (else the merge-base with the
+    base branch) with the branches of the tasks it depends on merged, so only its own
+    change shows. With --against now: against the base branch as it is on the hub now,
+    what landing it would change. A stat first, then the patch, through a pager on a
+    terminal. Only the hub is read: run `isollm sync pull` to get the branch into your
+    repository.
     """
     loaded = cfg.load_valid()
-    result = task_diff(loaded.root, loaded.valid(), task_id, Against(against))
+    config = loaded.valid()
+    deps = dependencies(loaded.root, config, task_id) if against == Against.BASE else ()
+    result = task_diff(loaded.root, config, task_id, Against(against), deps)
     if as_json:
         data = result.to_json()
         if stat_only:
@@ -47,12 +56,31 @@ def diff(task_id: str, stat_only: bool, against: str, as_json: bool) -> None:
             click.echo(text, nl=False)
 
 
+def dependencies(root: Path, config: Config, task_id: str) -> tuple[str, ...]:
+    """The tasks ``task_id`` depends on, as the queue says (none, with a warning, when
+    the queue cannot be read: the diff may then show their changes as its own)."""
+    try:
+        with ensure_server(config, root, notify=_note) as client:
+            facts = ClientBook(client).facts(task_id)
+    except IsollmError as exc:
+        output.warn(
+            f"the tasks {task_id} depends on are not known (the task queue: {exc}); "
+            "their changes may show as its own"
+        )
+        return ()
+    return facts.after if facts else ()
+
+
+def _note(text: str) -> None:
+    output.err.print(output.shown(text))
+
+
 def render(d: TaskDiff, *, stat_only: bool) -> str:
     """The stat (and the patch), made safe for a terminal: the branch is an agent's.
     A file name is one line of the stat whatever it holds (a newline is shown escaped,
     as git quotes it in the patch)."""
     lines = [f"task {d.task_id}: {d.branch} at {d.tip[:12]}"]
-    lines.append(f"against {d.base[:12]} ({d.base_source})")
+    lines.append(f"against {d.base[:12]} ({_source(d)})")
     if d.conflicts:
         names = ", ".join(terminal.safe_line(name) for name in d.conflicts)
         lines.append("merging it into the base now conflicts in: " + names)
@@ -75,3 +103,18 @@ def render(d: TaskDiff, *, stat_only: bool) -> str:
     if not stat_only and d.patch:
         text += "\n" + d.patch
     return terminal.safe(redaction.redact(text))
+
+
+def _source(d: TaskDiff) -> str:
+    """What the diff is against, in words."""
+    if d.base_source == DEPENDENCIES_MERGED:
+        names = ", ".join(terminal.safe_line(name) for name in d.dependencies)
+        return f"where its branch started: the base with its dependencies {names} merged"
+    return _SOURCES.get(d.base_source, d.base_source)
+
+
+_SOURCES = {
+    "receipt": "the base it started from, as its receipt records",
+    "merge-base": "where it forked from the base branch",
+    "base branch now": "the base branch as it is now",
+}

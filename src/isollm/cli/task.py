@@ -295,7 +295,7 @@ def delete(task_id: str, yes: bool, force: bool, as_json: bool) -> None:
         if not yes:
             click.confirm(f"Delete {what}?", abort=True, err=True)
         client.delete_task(task.id)
-    kept = f"its branch {branch} on the hub, if any, is kept"
+    kept = f"its branch {branch} on the hub, if any, is kept (`isollm gc --task ID` drops it)"
     if as_json:
         output.emit_json("task-delete", {"deleted": [task.id, *subtasks], "branch_kept": branch})
     else:
