@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import stat
@@ -132,6 +133,16 @@ def isollm_home() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".isollm"
 
 
+def home_tag() -> str:
+    """What tells this isollm home's machine-wide names (tmux servers, containers) from
+    another's with the same project name: nothing for the default home (~/.isollm), else
+    a hyphen and 6 hex digits of the home's path."""
+    home = isollm_home()
+    if home == Path.home() / ".isollm":
+        return ""
+    return "-" + hashlib.sha256(os.fsencode(home.resolve())).hexdigest()[:6]
+
+
 # -- reading files an agent could have written ------------------------------------------------
 
 MAX_AGENT_FILE = 1 << 20  # an instruction or settings file larger than this is refused
@@ -142,8 +153,11 @@ class UnsafeFileError(IsollmError):
     """A file an agent could have written is not a small regular file inside its root."""
 
 
-def read_bounded(root: Path, rel: str | Path, *, limit: int = MAX_AGENT_FILE) -> bytes | None:
-    """The bytes of ``root/rel``, or None if it does not exist.
+def read_bounded(
+    root: Path, rel: str | Path, *, limit: int = MAX_AGENT_FILE, head: bool = False
+) -> bytes | None:
+    """The bytes of ``root/rel``, or None if it does not exist; with ``head``, its first
+    ``limit`` bytes however large it is (a log whose first line is all a reader needs).
 
     Every component is opened relative to the previous one without following symlinks,
     so the file is inside ``root`` whatever the agent did; it must be a regular file of
@@ -162,7 +176,7 @@ def read_bounded(root: Path, rel: str | Path, *, limit: int = MAX_AGENT_FILE) ->
             fd = inner
             if fd < 0:
                 return None
-        return _read_regular(fd, root / rel, limit)
+        return _read_regular(fd, root / rel, limit, head=head)
     finally:
         if fd >= 0:
             os.close(fd)
@@ -181,11 +195,11 @@ def _open_at(dir_fd: int, name: str, flags: int, path: Path) -> int:
         ) from exc
 
 
-def _read_regular(fd: int, path: Path, limit: int) -> bytes:
+def _read_regular(fd: int, path: Path, limit: int, *, head: bool = False) -> bytes:
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         raise UnsafeFileError(f"{path} is not a regular file", hint="it was not read")
-    if info.st_size > limit:
+    if info.st_size > limit and not head:
         raise UnsafeFileError(
             f"{path} is {info.st_size} bytes, more than the {limit} isollm reads",
             hint="it was not read",
@@ -198,6 +212,8 @@ def _read_regular(fd: int, path: Path, limit: int) -> bytes:
         chunks.append(chunk)
         size += len(chunk)
     data = b"".join(chunks)
+    if head:
+        return data[:limit]
     if size > limit:
         raise UnsafeFileError(f"{path} grew past {limit} bytes while read", hint="it was not read")
     return data

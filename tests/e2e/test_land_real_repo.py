@@ -97,9 +97,10 @@ def make_sample(repo: Path) -> None:
 
 
 def interpreter_paths() -> list[str]:
-    """This Python's install when a sandbox hides it (under /root, /home or /tmp)."""
-    base = str(Path(sys.base_prefix).resolve())
-    return [base] if base.startswith(("/root/", "/home/", "/tmp/")) else []
+    """This Python's virtualenv and install where a sandbox hides them (under /root,
+    /home or /tmp: a checkout under /tmp has its venv there)."""
+    found = dict.fromkeys(str(Path(p).resolve()) for p in (sys.prefix, sys.base_prefix))
+    return [p for p in found if p.startswith(("/root/", "/home/", "/tmp/"))]
 
 
 def use_test(project: RunProject, test: list[str]) -> None:

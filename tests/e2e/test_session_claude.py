@@ -13,6 +13,11 @@ permission question; the test answers it in the pane.
 Along the way the task server's record of the worker's state (what ``airyra hook claude``
 reported from the hooks) goes working → waiting → idle, and the pane-text classifier
 agrees with the live screen.
+
+Codex, ended with ``isollm down`` and started again, continues the worker's own
+conversation *and* gets the first prompt (``codex resume ID -- PROMPT``: ``--last``
+takes none), so it goes back to the queue without anyone typing: the fake model sees
+the first conversation and the prompt again in the second session's request.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ import pytest
 from isollm import config as cfg
 from isollm import proc
 from isollm.agents import panestate
-from isollm.agents.resume import has_conversation
+from isollm.agents.instructions import DEFAULT_SESSION_PROMPT
+from isollm.agents.resume import codex_conversation, has_conversation
 from isollm.sandbox import registry
 from isollm.sandbox.bwrap import SANDBOX_HOME
 from isollm.sandbox.overlay import OverlaySandbox
@@ -260,3 +266,61 @@ def test_claude_in_a_worktree_pane_uses_the_key_without_asking(project: RunProje
                     pytest.fail(f"Claude Code never asked about its command\n{screen}")
                 time.sleep(0.2)
             assert server.posts("messages"), screen
+
+
+ANSWER = "First conversation's answer: the queue is empty for now."
+
+
+def _until(done: Callable[[], bool], what: str | Callable[[], str], mux: Tmux, worker: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while not done():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what if isinstance(what, str) else what()}\n{mux.capture(worker)}")
+        time.sleep(0.2)
+
+
+def _conversation(project: RunProject) -> str | None:
+    (sb,) = registry.list_sandboxes(project.config.project)[0]
+    assert isinstance(sb, OverlaySandbox)
+    return codex_conversation(sb.home, Path(sb.workspace))
+
+
+def _rollouts(project: RunProject) -> str:
+    (sb,) = registry.list_sandboxes(project.config.project)[0]
+    assert isinstance(sb, OverlaySandbox)
+    found = sorted((sb.home / ".codex" / "sessions").rglob("*.jsonl*"))
+    heads = [p.read_bytes().split(b"\n", 1)[0][:300].decode(errors="replace") for p in found]
+    return f"no resumable conversation found in {found}: {heads}"
+
+
+def test_codex_resumes_its_conversation_with_the_first_prompt(project: RunProject) -> None:
+    with FakeModelServer(Script(final=ANSWER)) as server:
+        agent = {
+            "name": "codex",
+            "binary": str(cli_path("codex")),
+            "base_url": server.url + AGENTS["codex"]["base"],
+            "model": AGENTS["codex"]["model"],
+        }
+        project.configure(workers=1, agent=agent)
+
+        def asked() -> list[str]:
+            bodies = [texts(r.body) for r in server.posts("responses")]
+            return [b for b in bodies if DEFAULT_SESSION_PROMPT in b]
+
+        with session(project, "codex") as mux:
+            (worker,) = [p.title for p in mux.panes() if p.title != "dashboard"]
+            _until(lambda: bool(asked()), "Codex never sent its first prompt", mux, worker)
+            _until(lambda: ANSWER in mux.capture(worker), "Codex never answered", mux, worker)
+            _until(
+                lambda: _conversation(project) is not None, lambda: _rollouts(project), mux, worker
+            )
+            first = _conversation(project)
+            assert all(ANSWER not in body for body in asked()), "a fresh conversation"
+        # `isollm down` ended the pane and stopped the sandbox; `up` starts both again
+        with session(project, "codex") as mux:
+
+            def resumed() -> bool:
+                return any(b.count(DEFAULT_SESSION_PROMPT) >= 2 and ANSWER in b for b in asked())
+
+            _until(resumed, "Codex never went on with the first prompt", mux, worker)
+            assert _conversation(project) == first, "the same conversation, continued"

@@ -99,7 +99,7 @@ def test_an_agent_in_a_container_delivers_and_its_worker_comes_back_after_down(
     result = session.isollm("up", "--detach", "-n", "1", "--mux", "tmux")
 
     assert "worker-1: created" in result.stdout, story(result)
-    assert _containers(project) == [f"isollm-{project}-worker-1"]
+    assert _containers(project) == [containers.container_name(project, "worker-1")]
     ended = ("delivered", "failed", "no task")
     wait_for(lambda: any(w in session.screen("worker-1") for w in ended), 60, "the agent")
     screen = session.screen("worker-1")

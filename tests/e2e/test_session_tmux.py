@@ -22,6 +22,7 @@ import pytest
 
 from isollm import config as cfg
 from isollm import fsutil
+from isollm.session.mux import session_name
 from tests.conftest import git
 from tests.e2e.cli import ISOLLM
 from tests.e2e.run_support import RunProject, run_project, story, wait_for
@@ -52,7 +53,7 @@ QUITS = 'echo "agent started: $1"; exit 3\n'
 class Session(RunProject):
     @property
     def socket(self) -> str:
-        return f"isollm-{self.config.project}"
+        return session_name(self.config.project)
 
     def tmux(self, *args: str, check: bool = True) -> str:
         result = subprocess.run(
@@ -279,3 +280,29 @@ def _walk(nodes: list[ckdl.Node]) -> Iterator[ckdl.Node]:
     for node in nodes:
         yield node
         yield from _walk(node.children)
+
+
+def test_a_session_without_panes_says_which_worker_to_attach(session: Session) -> None:
+    """``--mux none``: no agent runs until ``isollm attach WORKER`` opens it in some
+    terminal; until then the worker is "not attached", not "exited"."""
+    session.use(IDLE)
+    session.isollm("up", "--detach", "-n", "1", "--mux", "none")
+
+    text = session.isollm("status").stdout
+
+    assert "Session: running without a multiplexer, started" in text, text
+    assert "(attach each worker: isollm attach worker-1)" in text, text
+    assert "· not attached" in text, text
+    assert "exited" not in text, text
+    assert "Multiplexer: - none (none: the session has no panes)" in text, text
+    assert session.json("status")["workers"][0]["state"] == "not-attached"
+
+    # a terminal of its own (a tmux window here) opens the worker's agent
+    root = str(session.root)
+    session.tmux("new-session", "-d", "-s", "by-hand", "-c", root, ISOLLM, "attach", "worker-1")
+    shown = lambda: session.tmux("capture-pane", "-p", "-t", "=by-hand:")  # noqa: E731
+    wait_for(lambda: "agent started" in shown(), 30, "the agent started by `isollm attach`")
+    after = session.isollm("status").stdout
+    assert "not attached" not in after, after
+    assert "attach each worker" not in after, after
+    session.isollm("down", "--yes")

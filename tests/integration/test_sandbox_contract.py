@@ -90,6 +90,15 @@ class TestSandboxContract:
         assert not meta.sandbox_dir(factory.project, "w1").exists()
         assert registry.BACKENDS[factory.backend].leftovers(factory.project) == []
 
+    def test_another_isollm_homes_worker_is_never_a_leftover(
+        self, factory: Factory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        """Containers are machine-wide: the same project in another isollm home must not
+        see this home's worker as its leftover (its gc would remove it)."""
+        factory.make("w1")
+        monkeypatch.setenv("ISOLLM_HOME", str(tmp_path / "another-home"))
+        assert registry.BACKENDS[factory.backend].leftovers(factory.project) == []
+
     def test_include_files_never_follow_a_symlink_out_of_the_workspace(
         self, factory: Factory, tmp_path: Path
     ) -> None:

@@ -188,7 +188,12 @@ def test_links_planted_in_the_home_are_not_followed(tmp_path: Path) -> None:
 
 def test_a_codex_session_is_found_in_its_dated_folders(tmp_path: Path) -> None:
     assert not has_conversation("codex", tmp_path, WORKDIR)
-    make_transcript(tmp_path / ".codex" / "sessions" / "2026" / "12" / "05")
+    folder = tmp_path / ".codex" / "sessions" / "2026" / "12" / "05"
+    make_transcript(folder)
+    assert not has_conversation("codex", tmp_path, WORKDIR), "no session_meta: not Codex's"
+    uuid = "0b5e6c1a-8f4d-4d2c-9d7e-1f2a3b4c5d6e"
+    meta = {"type": "session_meta", "payload": {"id": uuid, "cwd": str(WORKDIR), "source": "cli"}}
+    (folder / f"rollout-2026-12-05T09-00-00-{uuid}.jsonl").write_text(json.dumps(meta) + "\n")
     assert has_conversation("codex", tmp_path, WORKDIR)
     assert not has_conversation("aider", tmp_path, WORKDIR)
 

@@ -19,6 +19,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from isollm.errors import IsollmError
+from isollm.sandbox.containers import container_name
 from isollm.session.mux.base import PaneSpec, SessionPlan, choose, session_name
 from isollm.session.mux.none import NoMultiplexer
 from isollm.session.mux.tmux import Tmux
@@ -423,7 +424,23 @@ def test_choose_rejects_unknown_names_and_projects() -> None:
     assert "tmux" in info.value.hint
     with pytest.raises(IsollmError):
         session_name("bad name;")
-    assert session_name("my-proj2") == "isollm-my-proj2"
+    assert session_name("my-proj2").startswith("isollm-my-proj2")
+
+
+def test_names_of_two_isollm_homes_never_meet(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """tmux servers and containers are machine-wide: the same project in two isollm
+    homes gets two names; the default home keeps the plain one."""
+    monkeypatch.delenv("ISOLLM_HOME", raising=False)
+    assert session_name("web") == "isollm-web"
+    assert container_name("web", "worker-1") == "isollm-web-worker-1"
+    names = set()
+    for home in ("a", "b"):
+        monkeypatch.setenv("ISOLLM_HOME", str(tmp_path / home))
+        names.add((session_name("web"), container_name("web", "worker-1")))
+    assert len(names) == 2
+    assert all(s.startswith("isollm-web-") for s, _ in names)
 
 
 def test_none_has_no_panes() -> None:

@@ -62,6 +62,10 @@ def test_the_limit_is_a_limit(root: Path) -> None:
     assert fsutil.read_bounded(root, "big", limit=101) == b"x" * 101
     with pytest.raises(fsutil.UnsafeFileError, match="more than the 100"):
         fsutil.read_bounded(root, "big", limit=100)
+    assert fsutil.read_bounded(root, "big", limit=100, head=True) == b"x" * 100
+    (root / "link").symlink_to(root / "big")
+    with pytest.raises(fsutil.UnsafeFileError):
+        fsutil.read_bounded(root, "link", limit=100, head=True)
 
 
 def test_read_tail_reads_only_the_end(root: Path) -> None:

@@ -147,6 +147,28 @@ def test_no_session_no_server_says_what_it_can() -> None:
     assert render.brief(bare) == "workers: 0 | tasks: ? | task server ○"
 
 
+def test_a_session_without_panes_says_which_worker_to_attach() -> None:
+    none = SessionView(True, True, "running", "none", "", NOW - timedelta(minutes=3))
+    opened = worker("worker-1", AgentState.IDLE)
+    closed = worker("worker-2", AgentState.NOT_ATTACHED, since=None, source=Source.PROCESS)
+    text = render.full(snapshot(opened, closed, session=none))
+    assert (
+        "Session: running without a multiplexer, started 3m ago "
+        "(attach each worker: isollm attach worker-2)"
+    ) in text
+    assert "Workers (2: 1 idle, 1 not attached):" in text
+    line = next(n for n, s in enumerate(text.splitlines()) if "worker-2  · not attached" in s)
+    assert "open its agent: isollm attach worker-2" in text.splitlines()[line + 2]
+    assert "1 not attached" in render.brief(snapshot(closed, session=none))
+    # everyone attached, or the session over: no hint
+    assert "attach each" not in render.full(snapshot(opened, session=none))
+    stale = SessionView(True, False, "running", "none", "", NOW)
+    assert "attach each" not in render.full(snapshot(closed, session=stale))
+    doc = snapshot(closed, session=none).to_json()
+    assert doc["workers"][0]["state"] == "not-attached"
+    assert Snapshot.from_json(doc).workers[0].state is AgentState.NOT_ATTACHED
+
+
 @pytest.mark.parametrize("where", ["task_title", "task_id", "branch", "detail", "name"])
 def test_hostile_text_from_agents_is_made_safe(where: str) -> None:
     fields: dict[str, object] = {"task_id": "ar-1", where: HOSTILE}
@@ -293,6 +315,10 @@ PANE = Decision(AgentState.WAITING, NOW, Source.PANE)
         ({"sandbox": "broken"}, (AgentState.DEAD, Source.SANDBOX)),
         ({"sandbox": "stopped"}, (AgentState.EXITED, Source.SANDBOX)),
         ({"processes": 0}, (AgentState.EXITED, Source.PROCESS)),
+        # without panes (`--mux none`) an agent runs only once `isollm attach` opens it
+        ({"processes": 0, "panes": False}, (AgentState.NOT_ATTACHED, Source.PROCESS)),
+        ({"sandbox": "stopped", "panes": False}, (AgentState.EXITED, Source.SANDBOX)),
+        ({"panes": False}, (AgentState.WORKING, Source.HOOK)),
         ({"pane_exited": True}, (AgentState.EXITED, Source.PROCESS)),
         # a pane alive in a session just begun: its `isollm attach` is starting the agent
         ({"processes": 0, "starting": NOW}, (AgentState.STARTING, Source.PROCESS)),

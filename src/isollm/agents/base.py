@@ -107,14 +107,14 @@ class Agent(Protocol):
         model: str = "",
         extra_args: Sequence[str] = (),
         auto_approve: bool = False,
-        resume: bool = False,
+        resume: bool | str = False,
     ) -> list[str]:
         """Start the CLI for a person in a terminal pane, optionally with a first prompt.
 
         ``auto_approve`` skips the CLI's permission prompts (only inside a sandbox);
         ``resume`` continues the last conversation in the working directory, where the
-        CLI can (ask :func:`isollm.agents.resume.has_conversation` first: a CLI may refuse
-        to start when there is none).
+        CLI can, or the one with that id (ask :func:`isollm.agents.resume.to_resume`
+        first: a CLI may refuse to start when there is none).
         """
         ...
 

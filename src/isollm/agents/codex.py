@@ -87,16 +87,23 @@ class CodexAgent(CliAgent):
         model: str = "",
         extra_args: Sequence[str] = (),
         auto_approve: bool = False,
-        resume: bool = False,
+        resume: bool | str = False,
     ) -> list[str]:
-        """``codex resume --last`` resumes without a first prompt: after ``--last`` a
-        positional argument could be read as a session name."""
+        """``resume`` an id: ``codex resume ID [options] -- PROMPT`` continues that
+        conversation with ``prompt`` as its next message. ``resume=True``: ``codex resume
+        --last``, without a first prompt (after ``--last`` a positional argument could be
+        read as a session name)."""
+        if isinstance(resume, str) and resume:
+            argv = super().interactive_argv(
+                prompt, model=model, extra_args=extra_args, auto_approve=auto_approve
+            )
+            return [argv[0], "resume", resume, *argv[1:]]
         return super().interactive_argv(
             "" if resume else prompt,
             model=model,
             extra_args=extra_args,
             auto_approve=auto_approve,
-            resume=resume,
+            resume=bool(resume),
         )
 
     def resume_args(self) -> list[str]:

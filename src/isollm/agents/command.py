@@ -63,7 +63,7 @@ class CommandAgent(CliAgent):
         model: str = "",
         extra_args: Sequence[str] = (),
         auto_approve: bool = False,
-        resume: bool = False,
+        resume: bool | str = False,
     ) -> list[str]:
         values = {"prompt": prompt, "model": self.model(model)}
         return [*fill(self._template(), values), *self.args(extra_args)]

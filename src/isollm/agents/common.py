@@ -66,7 +66,7 @@ class CliAgent:
         model: str = "",
         extra_args: Sequence[str] = (),
         auto_approve: bool = False,
-        resume: bool = False,
+        resume: bool | str = False,
     ) -> list[str]:
         return [
             self.binary,

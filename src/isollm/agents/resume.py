@@ -1,25 +1,33 @@
-"""Whether an agent has a conversation to resume in a worker (for ``interactive_argv``).
+"""Which conversation an agent resumes in a worker (for ``interactive_argv(resume=...)``).
 
-A pane restarted after a crash or a reboot continues the agent's last conversation
-(``interactive_argv(..., resume=True)``) only when there is one: Claude Code's
-``--continue`` stops with "No conversation found" otherwise. Each CLI keeps its
-transcripts under the private home isollm gives it:
+A pane restarted after a crash, a reboot or an ``isollm down`` continues the agent's
+conversation only when there is one: Claude Code's ``--continue`` stops with "No
+conversation found" otherwise. Each CLI keeps its transcripts under the private home
+isollm gives it:
 
 - Claude Code: ``$CLAUDE_CONFIG_DIR/projects/<working dir, non-alphanumerics as ->/*.jsonl``
-  (either of the two config dirs :meth:`ClaudeAgent.prepare` writes);
-- Codex: ``$CODEX_HOME/sessions/YYYY/MM/DD/rollout-*.jsonl``.
+  (either of the two config dirs :meth:`ClaudeAgent.prepare` writes); ``--continue``
+  finds the last one itself, only names are looked at;
+- Codex: ``$CODEX_HOME/sessions/YYYY/MM/DD/rollout-*.jsonl``, one per conversation,
+  whose first line (``session_meta``) names its id, working directory and origin. Codex
+  is given the id (``codex resume ID PROMPT``: ``--last`` takes no first prompt), read
+  from the newest rollouts' first lines: an interactive conversation (what Codex's own
+  ``--last`` picks) in the worker's working directory.
 
-The home is writable by the agent, so this only looks at names, never reads a file, and
-never follows a symbolic link.
+The home is writable by the agent: nothing here follows a symbolic link, a rollout is
+read only through :func:`isollm.fsutil.read_bounded` (its first :data:`ROLLOUT_HEAD`
+bytes), and of its content only an id that is a UUID is used.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from isollm import fsutil
 from isollm.agents.claude import CONFIG_DIR, KEY_HELPER_CONFIG_DIR
 from isollm.agents.codex import CODEX_DIR
 
@@ -28,6 +36,10 @@ CLAUDE_NAME_MAX = 200
 # Bounds on what is listed: a planted tree of many entries costs no more than this.
 MAX_ENTRIES = 2000
 TRANSCRIPT = ".jsonl"
+ROLLOUT_HEAD = 256 * 1024  # what is read of a rollout: its first line fits
+MAX_ROLLOUTS_READ = 20  # the newest rollouts looked into for the worker's conversation
+INTERACTIVE = ("cli", "vscode")  # the origins Codex's own `resume --last` considers
+CONVERSATION_ID = re.compile(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 
 
 def claude_project_dir(workdir: Path) -> str:
@@ -38,13 +50,62 @@ def claude_project_dir(workdir: Path) -> str:
 def has_conversation(agent: str, home: Path, workdir: Path) -> bool:
     """Whether agent ``agent`` (an adapter name) left a conversation under ``home`` (its
     private home, as the host sees it) for ``workdir`` (as the agent sees it)."""
+    return bool(to_resume(agent, home, workdir))
+
+
+def to_resume(agent: str, home: Path, workdir: Path) -> bool | str:
+    """What ``interactive_argv(resume=...)`` is given: the id of the conversation to
+    continue where the CLI is told one (Codex), True where it finds its last one itself
+    (Claude Code), False when there is none (or the agent resumes nothing)."""
     if agent == "claude":
         return _claude(home, workdir)
     if agent == "codex":
-        return _no_links(home, CODEX_DIR, "sessions") and any(
-            _transcripts(home / CODEX_DIR / "sessions", depth=4)
-        )
+        return codex_conversation(home, workdir) or False
     return False
+
+
+def codex_conversation(home: Path, workdir: Path) -> str | None:
+    """The id of the interactive Codex conversation in ``workdir`` written to last
+    under ``home`` (see the module's docstring), or None."""
+    if not _no_links(home, CODEX_DIR, "sessions"):
+        return None
+    rollouts = sorted(_transcripts(home / CODEX_DIR / "sessions", depth=4), key=_written)
+    for path in reversed(rollouts[-MAX_ROLLOUTS_READ:]):
+        conversation = _rollout_id(home, path.relative_to(home), workdir)
+        if conversation is not None:
+            return conversation
+    return None
+
+
+def _written(path: Path) -> float:
+    try:
+        return path.lstat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _rollout_id(home: Path, rel: Path, workdir: Path) -> str | None:
+    """The id a rollout's first line gives, if it is an interactive conversation in
+    ``workdir``; None for anything else, unreadable or malformed."""
+    try:
+        head = fsutil.read_bounded(home, rel, limit=ROLLOUT_HEAD, head=True)
+        record = json.loads(head.split(b"\n", 1)[0]) if head else None
+    except (fsutil.UnsafeFileError, OSError, ValueError, RecursionError):
+        return None  # a symlink, not a regular file, not JSON (ValueError: not UTF-8 too)
+    if not isinstance(record, dict) or record.get("type") != "session_meta":
+        return None
+    meta = record.get("payload")
+    if not isinstance(meta, dict):
+        return None
+    conversation = meta.get("id")
+    if (
+        meta.get("cwd") == str(workdir)
+        and meta.get("source") in INTERACTIVE
+        and isinstance(conversation, str)
+        and CONVERSATION_ID.fullmatch(conversation)
+    ):
+        return conversation
+    return None
 
 
 def _no_links(home: Path, *parts: str) -> bool:

@@ -63,7 +63,7 @@ COMMANDS: dict[str, Entry] = {
     ),
     "attach": Entry(
         "isollm.cli.session:attach",
-        "Join the running session, or with WORKER: run its agent here.",
+        "Join the running session, or with WORKER: its pane, or its agent here.",
     ),
     "down": Entry(
         "isollm.cli.session:down",

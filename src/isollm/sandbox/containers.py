@@ -229,7 +229,9 @@ ROOT_PATH = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
 
 
 def container_name(project: str, name: str) -> str:
-    return f"isollm-{project}-{name}"
+    """Machine-wide: tagged when ``$ISOLLM_HOME`` is not the default, so two homes'
+    projects of the same name never share a container (:func:`isollm.fsutil.home_tag`)."""
+    return f"isollm-{project}{fsutil.home_tag()}-{name}"
 
 
 class ContainerSandbox(Sandbox):

@@ -92,8 +92,10 @@ class LxcSandbox(ContainerSandbox):
         found = []
         for config in sorted(lxcbase.lxc_path().glob("isollm-*/config")):
             for line in config.read_text(encoding="utf-8", errors="replace").splitlines():
-                if line.startswith(prefix) and line[len(prefix) :]:
-                    found.append(line[len(prefix) :])
+                name = line[len(prefix) :] if line.startswith(prefix) else ""
+                # another isollm home's project of the same name is not ours to remove
+                if name and config.parent.name == containers.container_name(project, name):
+                    found.append(name)
         return [n for n in found if not meta.sandbox_dir(project, n).exists()]
 
     @classmethod

@@ -115,7 +115,7 @@ class PodmanSandbox(ContainerSandbox):
     def leftovers(cls, project: str) -> list[str]:
         if shutil.which("podman") is None:
             return []
-        label = f'{{{{index .Labels "{WORKER_LABEL}"}}}}'
+        label = f'{{{{.Names}}}} {{{{index .Labels "{WORKER_LABEL}"}}}}'
         result = _podman(
             "ps",
             "-a",
@@ -125,7 +125,11 @@ class PodmanSandbox(ContainerSandbox):
             label,
             check=False,
         )
-        names = [n for n in result.stdout.split() if n]
+        pairs = [line.split() for line in result.stdout.splitlines()]
+        # another isollm home's project of the same name is not ours to remove
+        names = [
+            p[1] for p in pairs if len(p) == 2 and p[0] == containers.container_name(project, p[1])
+        ]
         return [n for n in names if not meta.sandbox_dir(project, n).exists()]
 
     @classmethod

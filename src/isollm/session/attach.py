@@ -9,7 +9,7 @@ that isollm relays (:mod:`isollm.sandbox.ptyrelay`), never on the pane's.
 The agent gets the session's first prompt (``session.prompt``; in a file it is pointed
 to when too long for a command line: :mod:`isollm.session.firstprompt`) unless the
 session was started ``--idle``, and continues its last conversation in the worker when
-there is one (a pane restarted after a crash or a reboot).
+there is one (a pane restarted after a crash, a reboot or an ``isollm down``).
 
 ``isollm attach`` alone joins the running session's multiplexer.
 """
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from isollm.agents.resume import has_conversation
+from isollm.agents.resume import to_resume
 from isollm.config import Config
 from isollm.errors import IsollmError
 from isollm.runner import byhand
@@ -115,16 +115,19 @@ def _command(
     return dataclasses.replace(command, env=kept)
 
 
-def _resumable(sb: Sandbox, agent: str, home: Path) -> bool:
-    """Whether the agent left a conversation in this worker (its home read from the host,
-    where the host sees it; otherwise it starts afresh)."""
+def _resumable(sb: Sandbox, agent: str, home: Path) -> bool | str:
+    """The conversation the agent left in this worker, to continue (see
+    :func:`isollm.agents.resume.to_resume`; its home read from the host, where the host
+    sees it; otherwise it starts afresh)."""
     if isinstance(sb, OverlaySandbox):
         host_home: Path | None = sb.home
     elif not sb.isolated:
         host_home = home
     else:
         host_home = None
-    return host_home is not None and has_conversation(agent, host_home, Path(sb.workspace))
+    if host_home is None:
+        return False
+    return to_resume(agent, host_home, Path(sb.workspace))
 
 
 def run_pane(

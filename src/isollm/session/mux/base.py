@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from isollm import fsutil
 from isollm.errors import CommandError, IsollmError
 
 MUX_NAMES = ("auto", "zellij", "tmux", "none")
@@ -107,13 +108,14 @@ def check_env(env: Mapping[str, str] | None) -> None:
 
 
 def session_name(project: str) -> str:
-    """The multiplexer session (and tmux socket) name of a project."""
+    """The multiplexer session (and tmux socket) name of a project: ``isollm-<project>``,
+    tagged when ``$ISOLLM_HOME`` is not the default (:func:`isollm.fsutil.home_tag`)."""
     if not VALID_NAME.fullmatch(project):
         raise IsollmError(
             f"project name {project!r} cannot name a terminal session",
             hint="use letters, digits and hyphens, starting with a letter",
         )
-    return f"isollm-{project}"
+    return f"isollm-{project}{fsutil.home_tag()}"
 
 
 def choose(mux: str | None, project: str) -> Multiplexer:

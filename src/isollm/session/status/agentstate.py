@@ -5,7 +5,9 @@ In order, the first that applies wins (:func:`decide`, pure):
 1. the sandbox is missing or broken: ``dead``; stopped: ``exited``;
 2. no process is left in the sandbox (its cgroup is empty), or the worker's pane
    command ended: ``exited``; but while the worker's pane is alive and has only just
-   started (``isollm attach`` is still setting the agent up): ``starting``;
+   started (``isollm attach`` is still setting the agent up): ``starting``; and in a
+   session without panes (``--mux none``), where an agent runs only while someone has
+   it open with ``isollm attach WORKER``: ``not-attached``;
 3. the state the agent's hooks reported to the task server (``airyra hook``), except
    a "working" the pane has since shown ended (a turn that fails, for example on a
    missing login, fires no Stop hook), and a report older than the session (its
@@ -30,6 +32,7 @@ from isollm.session.status.model import AgentState, Source
 
 GONE = ("missing", "broken")
 STARTING_DETAIL = "its pane is starting the agent"
+NOT_ATTACHED_DETAIL = "no pane: nothing runs until `isollm attach` opens its agent"
 _PANE_STATES: dict[str, panestate.PaneState] = {
     "working": "working",
     "waiting": "waiting",
@@ -72,6 +75,7 @@ def decide(
     starting: datetime | None = None,
     problem: str = "",
     session_start: datetime | None = None,
+    panes: bool = True,
 ) -> Decision:
     """The state to show for one worker (see the module's docstring for the order).
 
@@ -79,9 +83,10 @@ def decide(
     ``pane`` is the debounced pane state (None: not looked at); ``pane_exited``: the
     worker's pane is there but its command ended; ``starting``: when the worker's pane
     started, if it is alive and started moments ago (its agent may not run yet);
-    ``session_start``: hooks last heard before it spoke of an earlier session's agent."""
+    ``session_start``: hooks last heard before it spoke of an earlier session's agent;
+    ``panes``: False in a running session without panes (``--mux none``)."""
     hook = current(hook, session_start)
-    seen = _observed(sandbox, processes, pane_exited=pane_exited, problem=problem)
+    seen = _observed(sandbox, processes, pane_exited=pane_exited, problem=problem, panes=panes)
     if seen is not None:
         if starting is not None and processes == 0 and not pane_exited:
             return Decision(AgentState.STARTING, starting, Source.PROCESS, STARTING_DETAIL)
@@ -127,13 +132,16 @@ def _stopped_since(hook: Reported, pane: Decision) -> bool:
 
 
 def _observed(
-    sandbox: str, processes: int | None, *, pane_exited: bool, problem: str
+    sandbox: str, processes: int | None, *, pane_exited: bool, problem: str, panes: bool
 ) -> Decision | None:
-    """What isollm sees for itself: a dead sandbox or an agent that cannot be running."""
+    """What isollm sees for itself: a dead sandbox or an agent that cannot be running
+    (without panes: that nobody opened)."""
     if sandbox in GONE:
         return Decision(AgentState.DEAD, None, Source.SANDBOX, problem or f"sandbox {sandbox}")
     if sandbox == "stopped":
         return Decision(AgentState.EXITED, None, Source.SANDBOX, "sandbox stopped")
+    if processes == 0 and not panes:
+        return Decision(AgentState.NOT_ATTACHED, None, Source.PROCESS, NOT_ATTACHED_DETAIL)
     if processes == 0:
         return Decision(AgentState.EXITED, None, Source.PROCESS, "no process runs in the sandbox")
     if pane_exited:

@@ -112,8 +112,10 @@ def _sandbox(project: str, name: str) -> SandboxFacts:
 
 
 def _mux(project: str, session: Session | None) -> MuxFacts:
-    if session is None or not session.multiplexer or session.multiplexer == "none":
+    if session is None or not session.multiplexer:
         return MuxFacts(Service("multiplexer", Health.NONE, "no session"))
+    if not alive.has_panes(session):
+        return MuxFacts(Service("multiplexer", Health.NONE, "none: the session has no panes"))
     name = session.multiplexer
     try:
         mux = choose(name, project)
@@ -191,6 +193,7 @@ class Seen:
     mux: MuxFacts
     hub: HubFacts
     started_at: datetime | None = None  # when the running session started
+    panes: bool = True  # False: a session runs without panes (`--mux none`)
 
 
 class Collector:
@@ -247,7 +250,8 @@ class Collector:
         facts, mux_facts, hub_facts = server.result(), mux.result(), hub.result()
         session_view = _alive(session_view, session, mux_facts, sandboxes)
         started = session.started_at if session is not None else None
-        seen = Seen(sandboxes, samples, facts, mux_facts, hub_facts, started)
+        panes = not (session_view.alive and session is not None and not alive.has_panes(session))
+        seen = Seen(sandboxes, samples, facts, mux_facts, hub_facts, started, panes)
         overlap = self._submit(
             self._conflicts.check, facts.coordination, hub_facts.base, hub_facts.tips
         )
@@ -316,6 +320,7 @@ class Collector:
                 starting=_starting(pane, seen.started_at, now),
                 problem=sandboxes[w.name].problem,
                 session_start=seen.started_at,
+                panes=seen.panes,
             )
             rss = sample.rss_bytes if sample else None
             views.append(

@@ -27,6 +27,8 @@ class AgentState(StrEnum):
     WAITING = "waiting"  # for the human: a permission prompt, a question
     IDLE = "idle"  # its turn ended
     EXITED = "exited"  # the agent process is gone
+    # no pane (`--mux none`) and nobody ran `isollm attach WORKER`: no agent was opened
+    NOT_ATTACHED = "not-attached"
     DEAD = "dead"  # the sandbox is gone or broken
     UNKNOWN = "unknown"
 

@@ -30,6 +30,7 @@ STATE_MARK = {
     AgentState.WAITING: "◆",
     AgentState.IDLE: "○",
     AgentState.EXITED: "×",
+    AgentState.NOT_ATTACHED: "·",
     AgentState.DEAD: "✗",
     AgentState.UNKNOWN: "?",
 }
@@ -72,16 +73,21 @@ def clip(text: str, limit: int) -> str:
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
+def state_name(state: AgentState) -> str:
+    """A state as words: ``not attached`` for ``not-attached``."""
+    return state.value.replace("-", " ")
+
+
 def state_text(worker: WorkerView, now: datetime) -> str:
     when = age(worker.since, now)
-    return f"{worker.state.value} {when}".rstrip()
+    return f"{state_name(worker.state)} {when}".rstrip()
 
 
 def _counts(workers: tuple[WorkerView, ...]) -> str:
     found: dict[AgentState, int] = {}
     for w in workers:
         found[w.state] = found.get(w.state, 0) + 1
-    parts = [f"{n} {state.value}" for state in AgentState if (n := found.get(state, 0))]
+    parts = [f"{n} {state_name(state)}" for state in AgentState if (n := found.get(state, 0))]
     return ", ".join(parts)
 
 
@@ -118,7 +124,7 @@ def brief(snapshot: Snapshot) -> str:
 def _worker_lines(w: WorkerView, now: datetime, width: int) -> list[str]:
     state = f"{STATE_MARK[w.state]} {state_text(w, now)}"
     usage = ""
-    running = w.state not in (AgentState.EXITED, AgentState.DEAD)
+    running = w.state not in (AgentState.EXITED, AgentState.DEAD, AgentState.NOT_ATTACHED)
     if running and (w.cpu_percent is not None or w.rss_bytes is not None):
         cpu = "-" if w.cpu_percent is None else f"{w.cpu_percent:.0f}%"
         usage = f"  cpu {cpu:>4}  rss {size(w.rss_bytes):>5}"
@@ -136,6 +142,8 @@ def _worker_lines(w: WorkerView, now: datetime, width: int) -> list[str]:
     note = w.problem or (w.detail if w.state in (AgentState.WAITING, AgentState.DEAD) else "")
     if note:
         lines.append(f"{pad}   {clip(note, MAX_MESSAGE)}")
+    elif w.state is AgentState.NOT_ATTACHED:
+        lines.append(f"{pad}   open its agent: isollm attach {safe_line(w.name)}")
     return lines
 
 
@@ -234,8 +242,18 @@ def _session(snapshot: Snapshot, now: datetime) -> str:
         return "Session: none (showing what exists)"
     started = age(s.started_at, now)
     where = f" in {safe_line(s.multiplexer)}" if s.multiplexer else ""
+    if s.multiplexer == "none":
+        where = " without a multiplexer"
     stale = "" if s.alive else "; stale: it no longer runs (`isollm up` takes it over)"
-    return f"Session: {safe_line(s.status)}{where}, started {started} ago{stale}"
+    return f"Session: {safe_line(s.status)}{where}, started {started} ago{stale}{_attach(snapshot)}"
+
+
+def _attach(snapshot: Snapshot) -> str:
+    """How to open the agents of a session without panes that nobody opened yet."""
+    waiting = [w.name for w in snapshot.workers if w.state is AgentState.NOT_ATTACHED]
+    if not snapshot.session.alive or not waiting:
+        return ""
+    return f" (attach each worker: isollm attach {safe_line(waiting[0])})"
 
 
 def full(snapshot: Snapshot, now: datetime | None = None) -> str:
