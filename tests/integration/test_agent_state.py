@@ -115,6 +115,18 @@ def test_hooks_report_the_state_the_host_reads(box: Box) -> None:
     assert (box.states()["w1"].state, box.states()["w1"].detail) == ("waiting", "a human decision")
 
 
+def test_a_session_on_an_empty_queue_reports_its_state(tmp_path: Path) -> None:
+    """Agents of a project with no task yet (no database) still report; the host reads."""
+    with EmbeddedServer(tmp_path / "data", auth=True) as server:
+        token = server.token("w1", "fresh", tokens.Role.WORKER)
+        with server.client("fresh", "w1", token=token) as agent:
+            agent.set_agent_state("w1", "idle", "the queue is empty")
+        with server.client("fresh", "human", token=server.token()) as host:
+            (state,) = host.agent_states()
+            assert (state.agent, state.state) == ("w1", "idle")
+            assert host.list_tasks().items == []  # and no database was made for it
+
+
 def test_an_agent_sets_only_its_own_state(box: Box) -> None:
     box.hook({"hook_event_name": "PreToolUse", "tool_name": "Edit"}, agent="w2")
     before = box.states()

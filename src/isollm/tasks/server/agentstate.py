@@ -5,7 +5,8 @@ host's) records ``working``, ``waiting`` (for a person), ``idle`` or ``exited`` 
 a short detail and the agent's session id; ``GET /v1/projects/{p}/agents`` lists them
 with ``since``: when, in the server's time, the agent entered that state. Kept in
 memory only (a restarted server knows nothing until the next hook), at most
-:data:`MAX_AGENTS` per project (the one updated longest ago is forgotten first).
+:data:`MAX_AGENTS` per project (the one updated longest ago is forgotten first), also
+for a project with no task yet (no database): a session may start on an empty queue.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from isollm.tasks.server.asgi import Request, Response, Router
 from isollm.tasks.server.parse import Body
-from isollm.tasks.server.projects import PROJECT, Projects
+from isollm.tasks.server.projects import PROJECT
 from isollm.tasks.server.tokens import Grant
 from isollm.tasks.store import errors, validate
 from isollm.tasks.store.model import format_time, utcnow
@@ -80,13 +81,14 @@ class AgentStates:
 
 
 class AgentStateApi:
-    def __init__(self, projects: Projects, states: AgentStates | None = None) -> None:
-        self.projects = projects
+    def __init__(self, states: AgentStates | None = None) -> None:
         self.states = states or AgentStates()
 
     def put(self, request: Request) -> Response:
-        self.projects.for_request(request)  # 404 for a project nobody created
+        # Kept in memory: a session's agents report before the project's first task
+        # exists (the token already binds the request to its project).
         project, agent = request.params["project"], request.params["agent"]
+        validate.check_project(project)
         validate.check_agent(agent)
         grant: Grant | None = request.grant
         if grant is not None and not grant.is_host and grant.agent != agent:
@@ -109,12 +111,12 @@ class AgentStateApi:
         return Response(200, entry.to_json(agent))
 
     def list(self, request: Request) -> Response:
-        self.projects.for_request(request)
+        validate.check_project(request.params["project"])
         entries = self.states.of(request.params["project"])
         return Response(200, [entry.to_json(agent) for agent, entry in entries])
 
 
-def add_agent_state_routes(router: Router, projects: Projects) -> None:
-    api = AgentStateApi(projects)
+def add_agent_state_routes(router: Router) -> None:
+    api = AgentStateApi()
     router.add("GET", AGENTS, api.list)
     router.add("PUT", AGENT_STATE, api.put)

@@ -264,7 +264,7 @@ def build_router(api: TaskApi) -> Router:
     add_spec_routes(router, api.projects)
     add_coordination_routes(router, api.projects)
     add_delivery_routes(router, DeliveryApi(api.projects, api.lease_seconds))
-    add_agent_state_routes(router, api.projects)
+    add_agent_state_routes(router)
     return router
 
 
