@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import pty
 import shlex
 import subprocess
 from collections.abc import Iterator
@@ -20,7 +17,7 @@ from isollm.sandbox import registry
 from isollm.tasks.server import control as service
 from isollm.tasks.server.control import ensure_server
 from tests.conftest import git, skip_or_fail
-from tests.e2e.cli import ISOLLM, as_json, isollm
+from tests.e2e.cli import ISOLLM, as_json, isollm, on_a_terminal
 from tests.integration.land_support import CliProject, cli_project
 from tests.integration.sandbox_support import unmount_under
 from tests.integration.tasks_support import free_port
@@ -334,33 +331,19 @@ def test_gc_task_leaves_a_task_in_progress_unless_forced(landing: CliProject) ->
     assert not hub_refs(landing, f"refs/heads/isollm/{busy}")
 
 
+TYPE_NO = (b"Type 'delete'", "no\n")
+TYPE_DELETE = (b"Type 'delete'", "delete\n")
+
+
 def test_gc_task_asks_to_type_delete_on_a_terminal(landing: CliProject) -> None:
     root = landing.root
     task = landing.deliver("Typed away", {"t.txt": "t\n"})
-    no, shown_no = on_a_terminal(root, [ISOLLM, "gc", "--task", task], "no\n")
+    no, shown_no = on_a_terminal(root, [ISOLLM, "gc", "--task", task], answer=TYPE_NO)
     assert no == 1, shown_no
     assert "nothing was removed: you did not type 'delete'" in shown_no
     assert landing.hub_git("rev-parse", f"isollm/{task}") == landing.tips[task]
-    code, shown = on_a_terminal(root, [ISOLLM, "gc", "--task", task], "delete\n")
+    code, shown = on_a_terminal(root, [ISOLLM, "gc", "--task", task], answer=TYPE_DELETE)
     assert code == 0, shown
     assert "1 commit(s) not on the base branch" in shown
     assert "Type 'delete' to drop the work of 1 task(s)" in shown
     assert not hub_refs(landing, f"refs/heads/isollm/{task}")
-
-
-def on_a_terminal(cwd: Path, argv: list[str], typed: str) -> tuple[int, str]:
-    """Run ``argv`` on a pseudo-terminal, typing ``typed``; its exit code and output."""
-    main_fd, child_fd = pty.openpty()
-    child = subprocess.Popen(
-        argv, cwd=cwd, stdin=child_fd, stdout=child_fd, stderr=child_fd, start_new_session=True
-    )
-    os.close(child_fd)
-    shown = bytearray()
-    with contextlib.suppress(OSError):  # EIO once the child is gone
-        while chunk := os.read(main_fd, 65536):
-            shown += chunk
-            if b"Type 'delete'" in shown and typed:
-                os.write(main_fd, typed.encode())
-                typed = ""
-    os.close(main_fd)
-    return child.wait(timeout=60), shown.decode(errors="replace")

@@ -8,24 +8,21 @@ task leaves exactly one file and one commit on its branch.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
-import pty
 import random
 import signal
 import subprocess
 import threading
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import IO
 
 import pytest
 
 from isollm.runner import runstate
 from tests.conftest import git
-from tests.e2e.cli import ISOLLM
+from tests.e2e.cli import ISOLLM, on_a_terminal
 from tests.e2e.run_support import (
     WRITE_TASK_FILE,
     RunProject,
@@ -103,28 +100,13 @@ def test_live_progress_on_a_terminal(project: RunProject) -> None:
     """On a terminal the progress is a live table (rich), then the summary."""
     project.use_agent(WRITE_TASK_FILE)
     ids = [project.add(f"task {n}") for n in range(2)]
-    screen = on_a_terminal(project.root, [ISOLLM, "run"])
+    code, screen = on_a_terminal(project.root, [ISOLLM, "run"])
+    assert code == 0, screen
     for task_id in ids:
         assert project.task(task_id).status == "done"
     assert "worker" in screen
     assert "done 2" in screen
     assert "2 tasks: 2 done" in screen
-
-
-def on_a_terminal(cwd: Path, argv: list[str]) -> str:
-    """Run ``argv`` with a pseudo-terminal as stdin, stdout and stderr; what it showed."""
-    main_fd, child_fd = pty.openpty()
-    child = subprocess.Popen(
-        argv, cwd=cwd, stdin=child_fd, stdout=child_fd, stderr=child_fd, start_new_session=True
-    )
-    os.close(child_fd)
-    shown = bytearray()
-    with contextlib.suppress(OSError):  # EIO once the child is gone
-        while chunk := os.read(main_fd, 65536):
-            shown += chunk
-    os.close(main_fd)
-    assert child.wait(timeout=60) == 0, shown.decode(errors="replace")
-    return shown.decode(errors="replace")
 
 
 def test_the_instruction_file_keeps_the_projects_own_text_out_of_the_commit(
