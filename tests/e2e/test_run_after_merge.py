@@ -1,7 +1,9 @@
-"""``isollm run`` after ``isollm merge`` moved the hub's base past yours.
+"""``isollm run`` and ``isollm merge`` together.
 
-The hub's base then holds all of yours and the landed work: the run starts its tasks from
-the hub's base and says how to bring it home, instead of refusing to push an older base.
+After a merge moved the hub's base past yours, the hub's base holds all of yours and the
+landed work: the run starts its tasks from it and says how to bring it home, instead of
+refusing to push an older base. An agent's change to isollm's own files is told by the
+run and by ``diff``, and refused by ``merge`` until the user allows it.
 """
 
 from __future__ import annotations
@@ -35,3 +37,19 @@ def test_a_run_after_a_merge_starts_from_the_hubs_newer_base(project: RunProject
     refused = project.isollm("sync", "push", code=None)
     assert refused.returncode != 0
     assert "pushing would drop them" in refused.stderr
+
+
+def test_an_agent_rewriting_isollm_yaml_is_told_and_never_landed(project: RunProject) -> None:
+    """The run says so, `diff` warns, `merge` refuses (exit 1) and the base keeps your
+    config; `--allow-isollm-files` lands it once you agree."""
+    project.use_agent('printf "sandbox:\\n  backend: worktree\\n" >> isollm.yaml')
+    task = project.add("tidy the config")
+    ran = project.isollm("run", "--plain")
+    assert f"{task} changes isollm's own files (isollm.yaml)" in ran.stdout, story(ran)
+    assert "warning: it changes isollm's own files" in project.isollm("diff", task).stdout
+    before = project.git_hub("rev-parse", "main")
+    refused = project.isollm("merge", task, "--no-test", code=1)
+    assert f"refused        {task}" in refused.stdout, story(refused)
+    assert project.git_hub("rev-parse", "main") == before
+    project.isollm("merge", task, "--no-test", "--allow-isollm-files")
+    assert "backend: worktree" in project.git_hub("show", "main:isollm.yaml")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from isollm.config.load import is_isollm_path
 from isollm.land.build import Strategy
-from isollm.land.guard import is_isollm_file
 from isollm.land.merge import MergeRequest, Status, merge
 from tests.integration.land_support import Landing, landing
 from tests.integration.sandbox_support import Factory, factory_for  # noqa: F401 - fixture
@@ -68,8 +68,8 @@ def test_allowed_it_lands(land: Landing) -> None:
 
 
 def test_only_isollms_own_names_count() -> None:
-    assert is_isollm_file("isollm.yaml")
-    assert is_isollm_file(".isollm/session.json")
-    assert not is_isollm_file("docs/isollm.yaml")
-    assert not is_isollm_file(".isollmrc")
-    assert not is_isollm_file("isollm.yaml.bak")
+    assert is_isollm_path("isollm.yaml")
+    assert is_isollm_path(".isollm/session.json")
+    assert not is_isollm_path("docs/isollm.yaml")
+    assert not is_isollm_path(".isollmrc")
+    assert not is_isollm_path("isollm.yaml.bak")

@@ -27,6 +27,12 @@ CONFIG_FILE = "isollm.yaml"
 STATE_DIR = ".isollm"
 
 
+def is_isollm_path(path: str) -> bool:
+    """Whether ``path`` (relative to a repository's root) is isollm's own: the config,
+    or the state folder and what it holds (an agent's branch may not change them)."""
+    return path in (CONFIG_FILE, STATE_DIR) or path.startswith(f"{STATE_DIR}/")
+
+
 @dataclass(frozen=True)
 class Loaded:
     """A config as read from disk, with what was wrong with it."""

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from isollm.config import Config
+from isollm.config.load import is_isollm_path
 from isollm.errors import IsollmError, StateError
 from isollm.git.facade import Git
 from isollm.git.hub import Hub
-from isollm.land import guard, plumbing
+from isollm.land import plumbing
 from isollm.land.plumbing import FileStat
 from isollm.runner.layout import RunPaths, runs_dir
 from isollm.runner.receipts import load_receipts
@@ -57,7 +58,7 @@ class TaskDiff:
     @property
     def isollm_files(self) -> list[str]:
         """The files of isollm's own it changes (``isollm merge`` refuses those)."""
-        return [f.path for f in self.files if guard.is_isollm_file(f.path)]
+        return [f.path for f in self.files if is_isollm_path(f.path)]
 
     def to_json(self) -> dict[str, Any]:
         return {

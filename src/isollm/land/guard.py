@@ -27,11 +27,6 @@ def isollm_files(git: Git, old: str, new: str) -> list[str]:
     return names[:MOST_NAMED]
 
 
-def is_isollm_file(path: str) -> bool:
-    """Whether ``path`` (relative to the repository's root) is one of isollm's own."""
-    return path in (CONFIG_FILE, STATE_DIR) or path.startswith(f"{STATE_DIR}/")
-
-
 def refusal(files: list[str]) -> str:
     """Why a landing that changes ``files`` was refused, and how to allow it."""
     return (

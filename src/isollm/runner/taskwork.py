@@ -28,6 +28,7 @@ from isollm.agents.environment import worker_env
 from isollm.agents.instructions import merge
 from isollm.agents.instructions import render as render_instructions
 from isollm.agents.promptfile import staged
+from isollm.config.load import is_isollm_path
 from isollm.coordination import conflicts as coordination
 from isollm.git import intake
 from isollm.runner import attempt as att
@@ -244,6 +245,11 @@ class TaskAttempt:
         files: tuple[str, ...] = ()
         if head != start:
             files = tuple(self.ctx.hub.git().changed_files(start, head))
+        if own := [f for f in files if is_isollm_path(f)]:
+            self.w.warn(
+                f"{self.task.id} changes isollm's own files ({', '.join(own[:3])}): "
+                "`isollm merge` refuses it unless you pass --allow-isollm-files"
+            )
         for warning in coordination.warnings_for(
             self.ctx.client, self.ctx.hub, self.ctx.base_commit, self.ctx.prefix, self.task.id
         ):
