@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
-from benchlib import ISOLLM, new_project, private_home, run
+from benchlib import ISOLLM, arguments, new_project, private_home, run
 
 YARDSTICK = "python -c pass"
 COMMANDS: dict[str, list[str]] = {
@@ -120,7 +120,7 @@ def main() -> None:
     parser.add_argument(
         "--no-bytecode", action="store_true", help="keep PYTHONDONTWRITEBYTECODE if set"
     )
-    args = parser.parse_args()
+    args = arguments(parser)
     with project(args.tasks, bytecode=not args.no_bytecode) as (root, env):
         times = measure(root, env, args.repeat)
         compiled = "PYTHONDONTWRITEBYTECODE" in env

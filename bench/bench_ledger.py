@@ -19,10 +19,12 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
-from benchlib import median_seconds
+from benchlib import arguments, median_seconds
 
 from isollm.runner import idempotency, ledger
 from isollm.runner.ledger import LedgerWriter
@@ -33,7 +35,7 @@ SHA = "0123456789abcdef0123456789abcdef01234567"
 
 # One attempt at a task, as the scheduler records it: the events that start and end a
 # command carry its idempotency key (execute: claimed ... done; push: pushed).
-ATTEMPT: list[tuple[str, str | None, dict[str, object]]] = [
+ATTEMPT: list[tuple[str, str | None, dict[str, Any]]] = [
     ("task.claimed", "execute", {"worker": "w3"}),
     ("sandbox.ready", None, {"path": "/home/u/.isollm/sandboxes/w3"}),
     ("agent.started", None, {"agent": "claude", "log": "logs/ar-0000-1.log"}),
@@ -137,7 +139,7 @@ def batches(path: Path, writes: int, size: int = 64) -> float:
 def bench_append(directory: Path, writes: int, repeat: int) -> None:
     path = directory / "append.ndjson"
     print(f"append of {writes:,} events, median of {repeat}:")
-    rows = [
+    rows: list[tuple[str, Callable[[], float]]] = [
         ("no sync (baseline, not durable)", lambda: per_event(path, writes, sync=False)),
         ("fdatasync per event", lambda: per_event(path, writes, sync=True)),
         ("group commit, 8 threads", lambda: group_commit(path, writes)),
@@ -155,7 +157,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--writes", type=int, default=2_000)
     parser.add_argument("--repeat", type=int, default=5)
-    args, _ = parser.parse_known_args()  # ./dev bench passes its arguments to every script
+    args = arguments(parser)
     with tempfile.TemporaryDirectory(prefix="isollm-bench-") as tmp:
         bench_replay(Path(tmp), args.events, args.repeat)
         bench_append(Path(tmp), args.writes, args.repeat)

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import cpu_seconds, exchange, free_port, response, start_server
+from benchlib import arguments, cpu_seconds, exchange, free_port, response, start_server
 
 PROJECT = "bench"
 OK_200 = (b"HTTP/1.1 200",)
@@ -122,7 +122,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
-    args = parser.parse_args()
+    args = arguments(parser)
     bench(args.rounds, args.quick)
 
 

@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchlib import arguments
+
 from isollm.git.hub import Hub
 from isollm.land.candidates import TaskFacts
 from isollm.land.merge import MergeRequest, Queue, Status, merge
@@ -97,7 +99,7 @@ def main() -> None:
     parser.add_argument("--branches", type=int, default=50)
     parser.add_argument("--files", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
+    args = arguments(parser)
     ours, plain = [], []
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory() as tmp:

@@ -14,7 +14,9 @@ and ``max_concurrent_starts`` = WORKERS, in a subprocess as a user runs it. Repo
   hub, done on the server; the receipt follows); for that
   run, and for a second one of ``--alone-tasks`` tasks with one worker (no contention:
   with N workers busy on C cores a task waits its turn for a CPU at every step);
-- how busy the machine's CPUs were and its CPU time per task (every process);
+- CPU time per task of ``isollm run`` with the children it waited for (sandboxes,
+  agents, git) and of the task server, and how busy the machine's CPUs were (every
+  process: on a shared machine that includes other people's work);
 - replay speed of that run's ledger (``ledger.replay``) against ``json.loads`` of the
   same lines.
 
@@ -29,22 +31,34 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-from benchlib import IDENTITY, ISOLLM, free_port, median_seconds, run
+from benchlib import (
+    IDENTITY,
+    ISOLLM,
+    arguments,
+    cpu_seconds,
+    free_port,
+    median_seconds,
+    percentile,
+    run,
+)
+
+from isollm.config.model import SandboxBackendName
 
 TARGET_TASKS_PER_S = 20.0
 TARGET_P50_MS = 100.0
 TARGET_REPLAY = 500_000
 
 
-def make_project(root: Path, port: int, workers: int, backend: str) -> None:
+def make_project(root: Path, port: int, workers: int, backend: SandboxBackendName) -> None:
     """A repository with a few files and an isollm.yaml for the bench, committed."""
     import dataclasses
 
@@ -121,11 +135,6 @@ def figures(events: list[dict[str, Any]]) -> Figures:
     return Figures(len(dones), span, to_start, to_done)
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
 # --- baselines ------------------------------------------------------------------------
 
 
@@ -199,12 +208,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=16)
-    parser.add_argument("--backend", default="overlay")
+    parser.add_argument("--backend", default="overlay", choices=get_args(SandboxBackendName))
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument(
         "--alone-tasks", type=int, default=100, help="tasks of the uncontended 1-worker run"
     )
-    args, _ = parser.parse_known_args()  # ./dev bench passes its arguments to every script
+    args = arguments(parser)
     with tempfile.TemporaryDirectory(prefix="isollm-bench-run-", dir="/var/tmp") as tmp:
         os.environ.update(IDENTITY, ISOLLM_HOME=f"{tmp}/home", GIT_CONFIG_NOSYSTEM="1")
         port = free_port()
@@ -222,38 +231,51 @@ class Measured:
     tasks: int
     wall: float
     busy: float  # machine CPU-seconds during the run
+    own: float  # CPU-seconds of the command and the children it waited for
+    server: float  # CPU-seconds of the task server
     load: float  # load average before it
     ledger: Path
     figures: Figures
 
 
-def measure_run(root: Path, client: Any, tasks: int, workers: int) -> Measured:
-    """Queue ``tasks`` tasks, run ``isollm run -n workers`` over them, read its ledger."""
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure_run(root: Path, client: Any, tasks: int, workers: int, server: int) -> Measured:
+    """Queue ``tasks`` tasks, run ``isollm run -n workers`` over them, read its ledger;
+    ``server`` is the task server's pid."""
     add_tasks(client, tasks, f"bench task ({workers} workers)")
     load = os.getloadavg()[0]
-    cpu_before, start = machine_cpu(), time.perf_counter()
+    cpu_before, own_before, server_before = machine_cpu(), children_cpu(), cpu_seconds(server)
+    start = time.perf_counter()
     run([ISOLLM, "run", "--plain", "-n", str(workers)], root)
     wall = time.perf_counter() - start
     busy = machine_cpu() - cpu_before
+    own, server_cpu = children_cpu() - own_before, cpu_seconds(server) - server_before
     ledger_path = max((root / ".isollm" / "runs").iterdir()) / "events.ndjson"
     events = [json.loads(line) for line in ledger_path.read_bytes().splitlines()]
     f = figures(events)
     if f.tasks_done != tasks:
         raise SystemExit(f"only {f.tasks_done} of {tasks} tasks were done: see {ledger_path}")
-    return Measured(workers, tasks, wall, busy, load, ledger_path, f)
+    return Measured(workers, tasks, wall, busy, own, server_cpu, load, ledger_path, f)
 
 
 def bench(tmp: Path, port: int, args: argparse.Namespace) -> None:
     from isollm import config as cfg
-    from isollm.tasks.server.control import ensure_server
+    from isollm.tasks.server.control import ensure_server, read_state
 
     root = tmp / "repo"
     make_project(root, port, args.workers, args.backend)
     run([ISOLLM, "server", "start"], root)
     client = ensure_server(cfg.load(root).config, root)
     print(f"agent `true`, {args.backend} sandboxes, {os.cpu_count()} cores")
-    main_run = measure_run(root, client, args.tasks, args.workers)
-    alone = measure_run(root, client, args.alone_tasks, 1)
+    state = read_state(port)
+    if state is None:
+        raise SystemExit(f"no task server state for port {port}")
+    main_run = measure_run(root, client, args.tasks, args.workers, state.pid)
+    alone = measure_run(root, client, args.alone_tasks, 1, state.pid)
     claim_s = bare_claim_loop(client.base_url, min(args.tasks, 500))
     worktree_s = worktree_add_remove(root, args.repeat)
     exec_s = sandbox_exec(root, args.repeat * 4, args.backend)
@@ -285,9 +307,10 @@ def report(
         report_overhead(measured)
     line("baseline: bare claim-next + done", f"{claim_s * 1000:7.1f} ms per task")
     line("baseline: git worktree add + remove", f"{worktree_s * 1000:7.1f} ms")
-    line(f"baseline: one command in a {args.backend} sandbox", f"{exec_s * 1000:7.1f} ms")
+    line(f"baseline: one command in a sandbox ({args.backend})", f"{exec_s * 1000:7.1f} ms")
     report_replay(main_run, replay)
-    print("\nmachine (every process, kernel included)")
+    print("\nCPU per task: isollm run and the children it waited for, the task server;")
+    print("the machine (every process, kernel included: on a shared machine, others' too)")
     for measured in runs:
         report_machine(measured)
 
@@ -318,10 +341,11 @@ def report_replay(run: Measured, replay: tuple[float, float, int]) -> None:
 def report_machine(run: Measured) -> None:
     cores = os.cpu_count() or 1
     busy = run.busy / (run.wall * cores)
-    per_task = run.busy / run.tasks * 1000
+    own, server = run.own / run.tasks * 1000, run.server / run.tasks * 1000
+    machine = run.busy / run.tasks * 1000
     line(
         f"{run.workers} worker(s), load {run.load:.1f} before",
-        f"CPUs {busy:.0%} busy, {per_task:.0f} ms of CPU per task",
+        f"run {own:.0f} ms + server {server:.0f} ms; machine {machine:.0f} ms, {busy:.0%} busy",
     )
 
 

@@ -14,6 +14,7 @@ checkout; that cold start is reported on its own line.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import random
 import shutil
@@ -22,6 +23,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from benchlib import arguments
 
 from isollm.git.facade import Git
 from isollm.sandbox import registry
@@ -76,8 +79,8 @@ def bench_worktree_add(repo: Path, runs: int) -> list[float]:
         path = repo.parent / f"wt{i}"
         samples.append(
             timed(
-                lambda p=path, i=i: git(
-                    repo, "worktree", "add", "-q", "-b", f"x{i}", str(p), "main"
+                functools.partial(
+                    git, repo, "worktree", "add", "-q", "-b", f"x{i}", str(path), "main"
                 )
             )
         )
@@ -102,7 +105,7 @@ def main() -> None:
     parser.add_argument("--kib", type=int, default=10)
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--backends", nargs="*", default=["overlay", "lxc", "worktree", "podman"])
-    args = parser.parse_args()
+    args = arguments(parser)
 
     with tempfile.TemporaryDirectory(prefix="isollm-bench-", dir="/var/tmp") as tmp:
         os.environ["ISOLLM_HOME"] = f"{tmp}/home"
@@ -159,7 +162,7 @@ def report(rows: list[tuple[str, float, int]], baseline: float) -> None:
     for name, ms, runs in rows:
         target = TARGETS_MS.get(name)
         mark = "" if target is None else (" ok" if ms <= target else f" (target {target:.0f} ms)")
-        print(f"{name:40} {ms:8.1f} ms {runs:5d} {baseline / ms:14.1f}x{mark}")
+        print(f"{name:40} {ms:8.1f} ms {runs:5d} {baseline / ms:14.2f}x{mark}")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from benchlib import IDENTITY, ISOLLM, free_port, run
+from benchlib import IDENTITY, ISOLLM, arguments, free_port, run
 
 TMUX = shutil.which("tmux") or "/usr/bin/tmux"
 AGENT = 'echo "agent ready"; exec sleep 600\n'
@@ -111,7 +111,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
+    args = arguments(parser)
     project = f"b{uuid.uuid4().hex[:8]}"
     socket_name = f"isollm-{project}"
     with tempfile.TemporaryDirectory(prefix="isollm-bench-session-") as tmp:

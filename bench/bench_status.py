@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from benchlib import ISOLLM, new_project, private_home, run
+from benchlib import ISOLLM, arguments, new_project, percentile, private_home, run
 
 
 def timed(argv: Sequence[str], cwd: Path, env: dict[str, str], repeat: int) -> list[float]:
@@ -105,7 +105,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--fake", action="store_true", help="worker records, no sandboxes")
-    args = parser.parse_args()
+    args = arguments(parser)
     started = time.perf_counter()
     with project(args.workers, args.fake) as (root, env):
         made = time.perf_counter() - started
@@ -138,7 +138,7 @@ def main() -> None:
     print(f"python -c pass             median {base:7.1f} ms")
     print(f"status --brief (dashboard)  median {median_ms(brief):7.1f} ms  = {ratio:.1f}x")
     print(f"status --brief (collects)   median {median_ms(cold):7.1f} ms")
-    p90 = statistics.quantiles(json_times, n=10)[-1] * 1000
+    p90 = percentile(json_times, 90) * 1000  # quantiles() needs two samples
     print(f"status --json              p50 {median_ms(json_times):7.1f} ms  p90 {p90:7.1f} ms")
     print("target --brief <= 5x: " + ("met" if ratio <= 5 else "NOT met"))
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import http.client
 import json
 import os
@@ -43,7 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchlib import answers, cpu_seconds, exchange, free_port, start_server
+from benchlib import answers, arguments, cpu_seconds, exchange, free_port, percentile, start_server
 
 from isollm.tasks.store.model import ImportItem, NewTask
 from isollm.tasks.store.sqlite.store import SqliteTaskStore
@@ -162,7 +163,7 @@ def http_bench(rounds: int, quick: bool) -> None:
             )
             for clients, count in levels.items():
                 runs = [
-                    measured(pid, lambda c=clients, n=count: load(port, c, n, CLAIM), count)
+                    measured(pid, functools.partial(load, port, clients, count, CLAIM), count)
                     for _ in range(rounds)
                 ]
                 best = _median(runs)
@@ -269,7 +270,7 @@ def import_bench(rounds: int, quick: bool) -> None:
 
 
 def _p99(latencies: list[float]) -> float:
-    return statistics.quantiles(latencies, n=100)[98]
+    return percentile(latencies, 99)
 
 
 def _median(runs: list[Run]) -> Run:
@@ -355,7 +356,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
-    args = parser.parse_args()
+    args = arguments(parser)
     print(f"task queue benchmark: {os.cpu_count()} cores, median of {args.rounds} rounds")
     store_bench(args.rounds, args.quick)
     http_bench(args.rounds, args.quick)

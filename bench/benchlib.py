@@ -4,6 +4,7 @@ to it, timing. Imported as ``benchlib`` (a script's folder is on sys.path)."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import socket
@@ -43,6 +44,15 @@ def run(argv: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None) ->
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed:\n{done.stdout}{done.stderr}")
     return done.stdout
+
+
+def arguments(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """The parsed arguments. ``./dev bench`` passes its arguments to every script, so
+    one a script does not know is skipped, and said so on stderr, not an error."""
+    args, unknown = parser.parse_known_args()
+    if unknown:
+        print(f"{Path(sys.argv[0]).name}: ignoring {' '.join(unknown)}", file=sys.stderr)
+    return args
 
 
 # --- a throwaway project ----------------------------------------------------------------
@@ -133,6 +143,15 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of process ``pid`` (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """The nearest-rank ``p``th percentile of ``values`` (any count from one; NaN when
+    there is none, so a report shows "nan" rather than a made-up figure)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def median_seconds(action: Callable[[], object], repeat: int) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -38,16 +39,30 @@ class BaseBranch:
 
 
 def detect_base_branch(git: Git) -> BaseBranch:
-    """The checked-out branch, else the remote's default branch, else ``init.defaultBranch``,
-    else ``main``. (The remote's HEAD describes this repository; ``init.defaultBranch`` only
-    the user's preference for new ones, so it comes after.)"""
+    """The checked-out branch, else the remote's default branch, else ``init.defaultBranch``
+    if this repository has it (or no branch at all), else its only branch, else ``main``.
+    (The remote's HEAD describes this repository; ``init.defaultBranch`` only the user's
+    preference for new ones, so it comes after, and never over a branch that exists.)"""
     current = git.current_branch()
     if current:
         return BaseBranch(current, "the current branch")
     remote = _remote_default_branch(git)
     if remote:
         return BaseBranch(remote[1], f"the default branch of the remote {remote[0]}")
+    return _detached_base(git)
+
+
+def _detached_base(git: Git) -> BaseBranch:
+    """The base of a repository with HEAD detached and no remote to ask."""
     configured = git.run("config", "--get", "init.defaultBranch", check=False).stdout.strip()
+    local = [b.name for b in git.branches()]
+    if configured and (configured in local or not local):
+        return BaseBranch(configured, "git's init.defaultBranch")
+    if len(local) == 1:
+        return BaseBranch(local[0], "the repository's only branch; HEAD is detached")
+    for name in ("main", "master"):
+        if name in local:
+            return BaseBranch(name, "a branch of this name; HEAD is detached")
     if configured:
         return BaseBranch(configured, "git's init.defaultBranch")
     return BaseBranch("main", "the default; HEAD is detached and nothing else says")
@@ -67,8 +82,10 @@ def _remote_default_branch(git: Git) -> tuple[str, str] | None:
 
 
 def derive_project_name(folder: str) -> str:
-    """A valid project name made from a folder name (``My App_2`` -> ``my-app-2``)."""
-    name = re.sub(r"[^a-zA-Z0-9]+", "-", folder).strip("-").lower()
+    """A valid project name made from a folder name (``My App_2`` -> ``my-app-2``,
+    ``Über`` -> ``uber``: accents dropped, other characters outside ASCII left out)."""
+    ascii_folder = unicodedata.normalize("NFKD", folder).encode("ascii", "ignore").decode()
+    name = re.sub(r"[^a-zA-Z0-9]+", "-", ascii_folder).strip("-").lower()
     name = re.sub(r"^[^a-z]+", "", name)
     name = name[:MAX_PROJECT_NAME_LEN].rstrip("-")
     if len(name) < MIN_PROJECT_NAME_LEN:

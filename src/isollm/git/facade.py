@@ -79,7 +79,7 @@ class Git:
         path.mkdir(parents=True, exist_ok=True)
         branch = ["--initial-branch", initial_branch] if initial_branch else []
         git = cls(path)
-        git.run("init", "--quiet", "--bare", *branch)
+        git.run("init", "--quiet", "--bare", "--template=", *branch)  # no user's hooks
         return git
 
     # -- where we are ----------------------------------------------------------------------

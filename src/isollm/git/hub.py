@@ -48,12 +48,22 @@ _HUB_CONFIG = (
 )
 
 # Every host git command in the hub runs with these settings (environment config, so
-# they win over the hub's own config): no hook of the hub's ever runs on the host.
+# they win over the hub's own config and the user's): no hook of the hub's or the user's
+# ever runs on the host, and a user's commit.gpgSign never makes a merge ask for a key.
 HOST_GIT_ENV = {
-    "GIT_CONFIG_COUNT": "1",
+    "GIT_CONFIG_COUNT": "3",
     "GIT_CONFIG_KEY_0": "core.hooksPath",
     "GIT_CONFIG_VALUE_0": "/dev/null",
+    "GIT_CONFIG_KEY_1": "commit.gpgSign",
+    "GIT_CONFIG_VALUE_1": "false",
+    "GIT_CONFIG_KEY_2": "tag.gpgSign",
+    "GIT_CONFIG_VALUE_2": "false",
 }
+
+# Host git making a checkout for a sandbox: none of the user's global or system config
+# (templates with hooks, autocrlf, filters such as git-lfs, fsmonitor), so the checkout
+# holds what the commit holds, as git inside the sandbox (which never sees them) reads it.
+CHECKOUT_GIT_ENV = {**HOST_GIT_ENV, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
 
 # Paths whose presence makes git read another repository's files or objects.
 _MUST_NOT_EXIST = (

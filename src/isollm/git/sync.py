@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from isollm.errors import GitError, IsollmError
-from isollm.git.facade import Git
+from isollm.git.facade import Git, zsplit
 from isollm.git.hub import Hub
 from isollm.git.parse import BranchRef
 
@@ -111,15 +111,25 @@ class PushResult:
         return {**dataclasses.asdict(self), "hub": str(self.hub), "outcome": str(self.outcome)}
 
 
+def uncommitted_files(host: Git) -> list[str]:
+    """Paths in the host's work tree with changes no commit holds (untracked ones too)."""
+    text = host.run("status", "--porcelain", "-z", "--no-renames", check=False).stdout
+    return [entry[3:] for entry in zsplit(text) if len(entry) > 3]
+
+
 def host_base(host: Git, base_branch: str) -> str:
     """The commit of the host's base branch, or an error saying how to get one."""
     sha = host.branch_sha(base_branch)
-    if sha is None:
-        raise GitError(
-            f"the repository at {host.cwd} has no branch {base_branch!r}",
-            hint="create it, or set git.base_branch in isollm.yaml to the branch tasks start from",
-        )
-    return sha
+    if sha is not None:
+        return sha
+    others = [b.name for b in host.branches()][:6]
+    hint = (
+        "create it, or set git.base_branch in isollm.yaml (`isollm config edit`) to the "
+        f"branch tasks start from ({', '.join(others) or 'it has no branch yet'})"
+    )
+    if host.head() is None:
+        hint = "the repository has no commits yet: commit your work (with isollm.yaml) first"
+    raise GitError(f"the repository at {host.cwd} has no branch {base_branch!r}", hint=hint)
 
 
 def _refuse(host: Git, hub: Hub, branch: str, *, old: str, new: str, behind: int) -> DivergedError:
@@ -154,6 +164,7 @@ def push_base(
     """
     host = Git(host_root)
     new = host_base(host, base_branch)
+    _require_full_history(host)
     with hub.lock():
         created = not hub.exists()
         hub.ensure()
@@ -171,6 +182,17 @@ def push_base(
             hub.git().set_head(base_branch)
     dropped = behind if outcome is PushOutcome.FORCED else 0
     return PushResult(hub.path, base_branch, old, new, outcome, created, dropped)
+
+
+def _require_full_history(host: Git) -> None:
+    """Refuse a shallow clone: the hub would get commits whose parents it can never read
+    (and every later merge or diff on it would fail)."""
+    shallow = host.run("rev-parse", "--is-shallow-repository", check=False).stdout.strip()
+    if shallow == "true":
+        raise GitError(
+            f"the repository at {host.cwd} is a shallow clone: the hub needs its whole history",
+            hint="fetch it first with `git fetch --unshallow`, then run the command again",
+        )
 
 
 def _store(hub: Hub, host_root: Path, ref: str, new: str, old: str | None) -> None:

@@ -24,8 +24,9 @@ from isollm.agents import get_agent, require
 from isollm.agents.base import Agent
 from isollm.doctor import preflight
 from isollm.errors import RunError
+from isollm.git.facade import Git
 from isollm.git.hub import Hub
-from isollm.git.sync import PushOutcome, push_base, short
+from isollm.git.sync import PushOutcome, push_base, short, uncommitted_files
 from isollm.runner import runstate, snapshot
 from isollm.runner.context import RunContext, RunSettings
 from isollm.runner.crashes import DiskFullError, disk_full, disk_full_error
@@ -182,7 +183,20 @@ def _base(root: Path, config: cfg.Config, warn: Callable[[str], None]) -> tuple[
     base_commit = hub.head_of(config.git.base_branch)
     if base_commit is None:  # pragma: no cover - push_base just put it there
         raise RunError(f"the hub has no {config.git.base_branch} branch after pushing it")
+    _warn_uncommitted(root, base, warn)
     return hub, base_commit
+
+
+def _warn_uncommitted(root: Path, base: str, warn: Callable[[str], None]) -> None:
+    """Agents see only commits: say so when the user's work tree holds more."""
+    paths = uncommitted_files(Git(root))
+    if paths:
+        more = f" and {len(paths) - 3} more" if len(paths) > 3 else ""
+        warn(
+            f"uncommitted changes in your work tree ({', '.join(paths[:3])}{more}) are not "
+            f"in {base}: agents start from its last commit, without them (commit them "
+            "first if tasks need them)"
+        )
 
 
 def _go(

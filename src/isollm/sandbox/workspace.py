@@ -35,6 +35,7 @@ from pathlib import Path
 from isollm import fsutil, proc
 from isollm.errors import SandboxError
 from isollm.git.facade import Git
+from isollm.git.hub import CHECKOUT_GIT_ENV
 from isollm.sandbox import gitops, limits, meta, mounts
 from isollm.sandbox.base import SandboxRecord, SandboxStatus
 from isollm.sandbox.bwrap import EntryPlan
@@ -88,8 +89,9 @@ def _clone_checkout(hub: Path, target: Path, commit: str, ident: tuple[str, str]
     """A checkout of ``commit`` from ``hub`` at ``target``, owned by ``uid``, index settled."""
     # --no-hardlinks: the checkout is given to the sandbox uid below; hard-linked objects
     # would hand it the hub's own object files too.
-    Git(target.parent).run("clone", "-q", "--no-hardlinks", "--no-checkout", str(hub), str(target))
-    git = Git(target)
+    clone = ("clone", "-q", "--no-hardlinks", "--no-checkout", "--template=")
+    Git(target.parent, CHECKOUT_GIT_ENV).run(*clone, str(hub), str(target))
+    git = Git(target, CHECKOUT_GIT_ENV)
     git.run("checkout", "-q", "--detach", commit)
     gitops.configure_checkout(target, ident)
     if uid:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from isollm import fsutil, proc
 from isollm.git.facade import Git
-from isollm.git.hub import check_hub
+from isollm.git.hub import CHECKOUT_GIT_ENV, HOST_GIT_ENV, check_hub
 from isollm.sandbox import gitops, meta
 from isollm.sandbox.base import HostCommand, Sandbox, SandboxInfo, SandboxStatus
 
@@ -47,7 +47,9 @@ def shared_clone(project: str, hub: Path) -> Path:
     check_hub(hub)
     if not (path / "HEAD").is_file():
         shutil.rmtree(path, ignore_errors=True)
-        Git(path.parent).run("clone", "-q", "--bare", str(hub), str(path))
+        Git(path.parent, CHECKOUT_GIT_ENV).run(
+            "clone", "-q", "--bare", "--template=", str(hub), str(path)
+        )
         Git(path).run("config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*")
     Git(path).run("fetch", "-q", "--prune", "origin")
     return path
@@ -92,7 +94,7 @@ class WorktreeSandbox(Sandbox):
                 self.record.base_commit,
             )
         # filling the working tree only writes this worktree's own index: no lock needed
-        Git(self.checkout).run("reset", "-q", "--hard")
+        Git(self.checkout, CHECKOUT_GIT_ENV).run("reset", "-q", "--hard")
         self.record.log(f"built (git worktree) at {self.record.base_commit[:12]}")
 
     def _remove_worktree(self) -> None:
@@ -140,7 +142,13 @@ class WorktreeSandbox(Sandbox):
         cwd: str | None = None,
         interactive: bool = False,
     ) -> HostCommand:
-        extra = {"ISOLLM_WORKER": self.name, "ISOLLM_WORKSPACE": self.workspace, **(env or {})}
+        # The user's own git config applies here, but never their hooks or commit signing.
+        extra = {
+            **HOST_GIT_ENV,
+            "ISOLLM_WORKER": self.name,
+            "ISOLLM_WORKSPACE": self.workspace,
+            **(env or {}),
+        }
         return HostCommand(tuple(argv), proc.clean_env(extra), Path(cwd or self.workspace))
 
     def info(self) -> SandboxInfo:
