@@ -104,3 +104,25 @@ def test_a_checkout_that_is_gone_or_renamed_its_project_owns_nothing(
     shutil.rmtree(b)  # and once b is gone, a may take app back
     (a / "isollm.yaml").write_text(f"project: app\nairyra:\n  port: {port}\n")
     isollm(a, "sync", "status")
+
+
+def test_a_second_port_in_one_home_is_told_the_port_its_server_has(
+    two: tuple[Path, Path], port: int
+) -> None:
+    """One task server serves every project of an isollm home: a project set to another
+    port is told which, with no traceback, and works once it uses it."""
+    a, b = two
+    for repo in two:
+        isollm(repo, "init")
+    use_port(a, port)
+    use_port(b, other := free_port())
+    isollm(a, "task", "add", "in a")
+    refused = isollm(b, "task", "add", "in b", code=1)
+    assert f"already runs on port {port}" in refused.stderr
+    assert f"set airyra.port: {port}" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert service.read_state(other) is None  # no second server was left behind
+    config = b / "isollm.yaml"
+    config.write_text(config.read_text().replace(f"port: {other}", f"port: {port}"))
+    isollm(b, "task", "add", "in b")
+    assert titles(b) == ["in b"]

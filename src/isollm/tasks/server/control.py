@@ -189,7 +189,24 @@ def start(options: ServeOptions) -> tuple[ServerState, bool]:
                 f"something else already answers on {current.url}",
                 hint="stop it, or choose another airyra.port",
             )
+        _refuse_a_second_server(options.port)
         return _spawn(options), True
+
+
+def _refuse_a_second_server(port: int) -> None:
+    """One server serves every project of an isollm home (they share its databases): a
+    project configured with another port is told which port that server has."""
+    for path in sorted(tasks_home().glob("server-*.json")):
+        number = path.stem.removeprefix("server-")
+        other = read_state(int(number)) if number.isdigit() else None
+        if other is not None and other.port != port and pid_alive(other.pid, other.pid_start):
+            raise TaskError(
+                f"this isollm home's task server already runs on port {other.port} (pid "
+                f"{other.pid}), and one server serves every project of an isollm home; this "
+                f"project's airyra.port is {port}",
+                hint=f"set airyra.port: {other.port} in isollm.yaml (`isollm config edit`), "
+                f"or stop that server first (`isollm server stop --port {other.port}`)",
+            )
 
 
 def _daemon_argv(options: ServeOptions) -> list[str]:

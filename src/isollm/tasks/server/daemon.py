@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import logging
 import logging.handlers
+import sys
 from collections.abc import Callable, Sequence
 
 from isollm import fsutil
+from isollm.errors import IsollmError
 from isollm.tasks.server import control as service
 from isollm.tasks.server.options import ServeOptions, tasks_home
 from isollm.tasks.server.run import bind, bind_unix, data_lock, serve
@@ -82,7 +84,11 @@ def run(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    run(parse_args(argv))
+    try:
+        run(parse_args(argv))
+    except IsollmError as exc:  # told by `isollm` to the user, who needs no traceback
+        print(exc, file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":
