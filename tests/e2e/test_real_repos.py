@@ -14,6 +14,7 @@ program is not installed.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,9 @@ def make_messy(repo: Path) -> None:
     git(repo, "branch", "-m", "main", "trunk")
     (repo / ".gitattributes").write_text("*.bin filter=lfs diff=lfs merge=lfs -text\n")
     (repo / "model.bin").write_text(LFS_POINTER)
+    # Older than the index: git status never hashes it again (the user's broken lfs
+    # filter would then fail it, as it fails theirs).
+    os.utime(repo / "model.bin", (time.time() - 3600,) * 2)
     (repo / "notes.txt").write_text("first line\n")
     (repo / "dir with space").mkdir()
     (repo / "dir with space" / "file name.txt").write_text("x\n")

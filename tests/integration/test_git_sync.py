@@ -17,6 +17,7 @@ from isollm.git.sync import (
     hub_is_stale,
     push_base,
     sync_status,
+    uncommitted_files,
 )
 from tests import gitutil
 from tests.conftest import git
@@ -374,3 +375,12 @@ def test_status_reads_a_hub_whose_path_has_colons_and_quotes(
     git(worker, "push", "-q", "origin", "main")
     s = sync_status(git_repo, hub, "main", PREFIX)
     assert (s.base.state, s.base.behind) == (BaseState.BEHIND, 1)
+
+
+def test_uncommitted_files_lists_changes_or_says_it_cannot_tell(git_repo: Path) -> None:
+    assert uncommitted_files(Git(git_repo)) == []
+    (git_repo / "README.md").write_text("edited\n")
+    (git_repo / "new.txt").write_text("untracked\n")
+    assert sorted(uncommitted_files(Git(git_repo)) or []) == ["README.md", "new.txt"]
+    (git_repo / ".git" / "index").write_bytes(b"not an index")  # git status fails
+    assert uncommitted_files(Git(git_repo)) is None

@@ -111,10 +111,13 @@ class PushResult:
         return {**dataclasses.asdict(self), "hub": str(self.hub), "outcome": str(self.outcome)}
 
 
-def uncommitted_files(host: Git) -> list[str]:
-    """Paths in the host's work tree with changes no commit holds (untracked ones too)."""
-    text = host.run("status", "--porcelain", "-z", "--no-renames", check=False).stdout
-    return [entry[3:] for entry in zsplit(text) if len(entry) > 3]
+def uncommitted_files(host: Git) -> list[str] | None:
+    """Paths in the host's work tree with changes no commit holds (untracked ones too);
+    None when git cannot tell (a filter of the user's config that fails, say)."""
+    result = host.run("status", "--porcelain", "-z", "--no-renames", check=False)
+    if not result.ok:
+        return None
+    return [entry[3:] for entry in zsplit(result.stdout) if len(entry) > 3]
 
 
 def host_base(host: Git, base_branch: str) -> str:

@@ -190,7 +190,12 @@ def _base(root: Path, config: cfg.Config, warn: Callable[[str], None]) -> tuple[
 def _warn_uncommitted(root: Path, base: str, warn: Callable[[str], None]) -> None:
     """Agents see only commits: say so when the user's work tree holds more."""
     paths = uncommitted_files(Git(root))
-    if paths:
+    if paths is None:
+        warn(
+            f"`git status` fails in your work tree, so isollm cannot tell whether it holds "
+            f"changes not in {base}: agents start from its last commit"
+        )
+    elif paths:
         more = f" and {len(paths) - 3} more" if len(paths) > 3 else ""
         warn(
             f"uncommitted changes in your work tree ({', '.join(paths[:3])}{more}) are not "
