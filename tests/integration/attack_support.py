@@ -10,6 +10,16 @@ from collections.abc import Iterator
 
 from isollm.sandbox.base import Sandbox
 
+# The start of a Python script an agent runs to talk HTTP to the task server over
+# $AIRYRA_SOCKET as it likes (class Unix: an http.client connection on that socket).
+UNIX_HTTP = r"""
+import http.client, json, os, socket, sys
+class Unix(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(os.environ["AIRYRA_SOCKET"])
+"""
+
 
 def attempt(sb: Sandbox, script: str, *args: str) -> str:
     """Run ``script`` inside (as ``sh -c script sh ARGS...``); its combined output."""

@@ -37,6 +37,7 @@ from isollm.tasks.agent_cli import bundle
 from isollm.tasks.server import control, delivery
 from tests.conftest import skip_or_fail
 from tests.e2e.cli import ISOLLM
+from tests.integration.attack_support import UNIX_HTTP
 from tests.integration.land_support import landing
 from tests.integration.sandbox_support import Factory, factory_for
 from tests.integration.status_support import project
@@ -48,12 +49,9 @@ __all__ = ["factory_for", "project", "session"]
 # hostile agent would; prints the status and the body of the answer.
 #   path token fence source      source: a file, or "stall:N:M" (declares N bytes,
 #                                sends M, then waits for the answer)
-ATTACKER = r"""
-import http.client, os, socket, sys
-class Unix(http.client.HTTPConnection):
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(os.environ["AIRYRA_SOCKET"])
+ATTACKER = (
+    UNIX_HTTP
+    + r"""
 path, token, fence, source = sys.argv[1:5]
 conn = Unix("airyra", timeout=60)
 headers = {"Authorization": "Bearer " + token, "Content-Type": "application/x-git-bundle"}
@@ -72,6 +70,7 @@ answer = conn.getresponse()
 print(answer.status)
 print(answer.read().decode())
 """
+)
 
 # Commits a tree holding ``name`` (a path git's index refuses) as a child of HEAD with
 # git's own plumbing and bundles it as HEAD: $1 name, $2 the hub's base, $3 the bundle.
@@ -249,12 +248,9 @@ def test_hostile_names_and_contents_are_inert_in_isollm_diff(
 # "manylocks:N" (N distinct paths, in requests of 256) or "unlockmany:N" (N paths in
 # one request); prints each answer's status
 # and code, one per line.
-REQUEST = r"""
-import http.client, json, os, socket, sys
-class Unix(http.client.HTTPConnection):
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(os.environ["AIRYRA_SOCKET"])
+REQUEST = (
+    UNIX_HTTP
+    + r"""
 method, path, token, body = sys.argv[1:5]
 if body.startswith("bigpath:"):
     bodies = [json.dumps({"paths": ["a" * int(body[8:])]})]
@@ -278,6 +274,7 @@ for text in bodies:
     error = data.get("error", {}) if isinstance(data, dict) else {}
     print(answer.status, error.get("code", "-"))
 """
+)
 
 HOSTILE_PATHS = {
     "leaves the repository": "../outside.txt",

@@ -24,18 +24,16 @@ from isollm.tasks.agent_cli import bundle
 from isollm.tasks.server import delivery, tokens
 from isollm.tasks.server.run import EmbeddedServer
 from isollm.tasks.store.model import Status
+from tests.integration.attack_support import UNIX_HTTP
 from tests.integration.sandbox_support import Factory, factory_for, hub_git
 
 __all__ = ["factory_for"]
 
 # Posts a file (or N zero bytes, streamed in chunks without a length) to the task server
 # over its socket, as a hostile agent would: prints the status and the body.
-POSTER = r"""
-import http.client, os, socket, sys
-class Unix(http.client.HTTPConnection):
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(os.environ["AIRYRA_SOCKET"])
+POSTER = (
+    UNIX_HTTP
+    + r"""
 path, source, token, kind = sys.argv[1:5]
 headers = {"Authorization": "Bearer " + token, "Content-Type": kind}
 conn = Unix("airyra", timeout=60)
@@ -52,6 +50,7 @@ answer = conn.getresponse()
 print(answer.status)
 print(answer.read().decode())
 """
+)
 
 
 @dataclass
