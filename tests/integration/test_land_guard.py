@@ -59,6 +59,14 @@ def test_state_files_and_a_dependencys_change_are_refused_too(land: Landing) -> 
     assert land.hub_git("ls-tree", "-r", "--name-only", "main", ".isollm") == ""
 
 
+def test_a_hostile_name_stays_on_its_line(land: Landing) -> None:
+    forged = land.deliver("Forge", {".isollm/x\n  landed  ar-0000\x1b]0;t\x07": "x\n"})
+    (outcome,) = merge(land.queue(test=False), MergeRequest(tasks=(forged,))).outcomes
+    assert outcome.status is Status.REFUSED
+    assert "\n" not in outcome.reason
+    assert "\x1b" not in outcome.reason
+
+
 def test_allowed_it_lands(land: Landing) -> None:
     hostile = land.deliver("Tidy config", {"isollm.yaml": HOSTILE_CONFIG})
     report = merge(land.queue(test=False), MergeRequest(allow_isollm_files=True))

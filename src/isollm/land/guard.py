@@ -10,6 +10,7 @@ unless the user, having read it (``isollm diff``), allows it for that merge.
 
 from __future__ import annotations
 
+from isollm import terminal
 from isollm.config.load import CONFIG_FILE, STATE_DIR
 from isollm.git.facade import Git
 
@@ -30,7 +31,8 @@ def isollm_files(git: Git, old: str, new: str) -> list[str]:
 def refusal(files: list[str]) -> str:
     """Why a landing that changes ``files`` was refused, and how to allow it."""
     return (
-        f"it changes isollm's own files ({', '.join(files)}): an agent may not change "
+        f"it changes isollm's own files ({', '.join(map(terminal.safe_line, files))}): "
+        "an agent may not change "
         "the rules it runs under; read it (`isollm diff`), then land it with "
         "`isollm merge TASK --allow-isollm-files` if you agree"
     )
